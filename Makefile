@@ -1,0 +1,38 @@
+# Thin wrapper over CMake. `make` builds build/tlsvaultd and build/tlsvault;
+# `make test` builds under ASan+UBSan with -Werror and runs the whole suite.
+JOBS ?= $(shell nproc)
+DATA ?= var
+LISTEN ?= 127.0.0.1:8080
+CMAKE_FLAGS ?=
+
+.PHONY: all deps build run test asan tsan format clean bench fuzz
+
+all: build
+
+deps:
+	@sh scripts/install-deps
+
+build: deps
+	@cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTV_WERROR=ON $(CMAKE_FLAGS) >/dev/null
+	@cmake --build build -j $(JOBS)
+
+asan: deps
+	@cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DTV_WERROR=ON -DTV_SANITIZE=ON $(CMAKE_FLAGS) >/dev/null
+	@cmake --build build-asan -j $(JOBS)
+
+test: asan
+	@cd build-asan && ctest --output-on-failure -j $(JOBS)
+
+tsan: deps
+	@cmake -S . -B build-tsan -DCMAKE_BUILD_TYPE=Debug -DTV_WERROR=ON -DTV_TSAN=ON $(CMAKE_FLAGS) >/dev/null
+	@cmake --build build-tsan -j $(JOBS)
+	@cd build-tsan && ctest --output-on-failure -j $(JOBS)
+
+run: build
+	@sh scripts/run-dev "$(DATA)" "$(LISTEN)"
+
+format:
+	@find src tests fuzz bench -name '*.[ch]' | xargs clang-format -i
+
+clean:
+	rm -rf build build-asan build-tsan

@@ -1,0 +1,65 @@
+/*
+ * app.h - the API layer's shared state, principal and helpers.
+ *
+ * The app is built by cmd/tlsvaultd and handed to the HTTP server as the
+ * opaque app pointer; handlers read it from many threads at once, so every
+ * member is either immutable after start or thread-safe on its own.
+ */
+#ifndef TV_API_APP_H
+#define TV_API_APP_H
+
+#include <jansson.h>
+#include <stdatomic.h>
+
+#include "http/server.h"
+#include "store/store.h"
+#include "svc/keyring.h"
+
+/* API.md error codes used by the handlers */
+#define TV_E_NO_AUTH 1004
+#define TV_E_FIELD 10101
+#define TV_E_MALFORMED 10107
+#define TV_E_NOT_FOUND 10404
+#define TV_E_BAD_KEY 10501
+#define TV_E_FORBIDDEN 10601
+
+/* A heartbeat older than this makes an edge instance LOST_CONNECTION. */
+#define TV_EDGE_LOST_AFTER_MS 30000
+
+struct tv_app {
+	struct tv_store *store;
+	struct tv_keyring *keyring;
+	atomic_bool ready;    /* keys loaded and store answering */
+	atomic_bool stopping; /* shutting down: 503 for new work */
+};
+
+/** Who is calling: set by the auth callback on every authenticated route. */
+struct tv_principal {
+	struct tv_apikey key;
+	struct tv_tenant tenant;
+};
+
+/** The route table, and its length in *n. */
+const struct tv_http_route *tv_api_routes(size_t *n);
+
+/** The auth callback for tv_http_config (auth = the minimum enum tv_role). */
+bool tv_api_auth(void *app, struct tv_http_req *req, int auth, struct tv_http_resp *resp);
+
+/** Make jansson wipe every block it frees (request bodies hold secrets). */
+void tv_api_json_init(void);
+
+/* --- helpers for handlers (api/common.c) --- */
+const struct tv_principal *tv_api_principal(const struct tv_http_req *req);
+/** An ISO date string, or JSON null for 0. */
+json_t *tv_api_date(int64_t ms);
+void tv_api_not_found(struct tv_http_resp *resp);
+/** 400/10101 naming the field path. */
+void tv_api_bad_field(struct tv_http_resp *resp, const char *path, const char *why);
+/** 500/10500, logging rc with the request id (never the request data). */
+void tv_api_internal(struct tv_http_resp *resp, struct tv_http_req *req, enum tv_err rc,
+		     const char *where);
+/** Reject unknown members of obj: true (and a 400 in resp) when one is found. */
+bool tv_api_unknown_fields(struct tv_http_resp *resp, json_t *obj,
+			   const char *const *allowed);
+
+#endif

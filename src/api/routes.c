@@ -1,0 +1,32 @@
+/*
+ * DESIGN: the whole API surface in one table, so what is exposed (and with
+ * which role) can be read in one screen. The auth column is the minimum
+ * enum tv_role; 0 means no authentication.
+ */
+#include "api/account.h"
+#include "api/edge.h"
+#include "api/ops.h"
+
+#define RO TV_ROLE_READ_ONLY
+#define PKI TV_ROLE_PKI_ADMIN
+#define ADM TV_ROLE_ADMIN
+#define JSON TV_HTTP_JSON_BODY
+
+static const struct tv_http_route S_routes[] = {
+	{ "GET", "/healthz", tv_api_healthz, 0, 0 },
+	{ "GET", "/readyz", tv_api_readyz, 0, 0 },
+	{ "GET", "/v1/useraccounts", tv_api_useraccounts, RO, 0 },
+	{ "GET", "/v1/edgeinstances", tv_api_edge_list, RO, 0 },
+	{ "GET", "/v1/edgeinstances/{id}", tv_api_edge_get, RO, 0 },
+	{ "GET", "/v1/edgeencryptionkeys", tv_api_enckey_list, RO, 0 },
+	{ "GET", "/v1/edgeencryptionkeys/{id}", tv_api_enckey_get, RO, 0 },
+	{ "GET", "/v1/apikeys", tv_api_apikeys_list, ADM, 0 },
+	{ "POST", "/v1/apikeys", tv_api_apikeys_create, ADM, JSON },
+	{ "DELETE", "/v1/apikeys/{id}", tv_api_apikeys_delete, ADM, 0 },
+};
+
+const struct tv_http_route *tv_api_routes(size_t *n)
+{
+	*n = sizeof(S_routes) / sizeof(S_routes[0]);
+	return S_routes;
+}

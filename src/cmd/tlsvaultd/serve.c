@@ -1,0 +1,351 @@
+/*
+ * DESIGN: SIGTERM/SIGINT are blocked in every thread before any thread
+ * starts and the main thread waits for them with sigwait(), so the signal
+ * never lands in a libmicrohttpd or worker thread, and shutdown runs as
+ * ordinary code: mark not ready, stop accepting, let running handlers
+ * finish, stop the heartbeat, wipe the keys, exit 0.
+ */
+#include "cmd/tlsvaultd/serve.h"
+
+#include <arpa/inet.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "api/app.h"
+#include "core/log.h"
+#include "core/secmem.h"
+#include "dek/dek.h"
+#include "svc/edge_agent.h"
+
+#define EXIT_USAGE 2
+#define S_PEM_MAX (1 << 20)
+
+static const char S_usage[] =
+	"usage: tlsvaultd serve --data DIR [--db URL] [--listen HOST:PORT] [--workers N]\n"
+	"                       [--tls-cert F --tls-key F] [--insecure-http]\n"
+	"                       [--no-system-roots] [--max-body BYTES] [--http-threads N]\n"
+	"\n"
+	"Serve the API. Logs one JSON object per line on stderr.\n"
+	"\n"
+	"  --data DIR          vault directory (env TLSVAULT_DATA)\n"
+	"  --db URL            database (env TLSVAULT_DB)\n"
+	"  --listen HOST:PORT  default 127.0.0.1:8080; port 0 picks a free port\n"
+	"                      (env TLSVAULT_LISTEN)\n"
+	"  --workers N         import workers, default the number of cores\n"
+	"                      (env TLSVAULT_WORKERS)\n"
+	"  --tls-cert F        PEM certificate chain for HTTPS (env TLSVAULT_TLS_CERT)\n"
+	"  --tls-key F         PEM private key for HTTPS (env TLSVAULT_TLS_KEY)\n"
+	"  --insecure-http     allow plain HTTP on a non-loopback address\n"
+	"  --no-system-roots   don't trust the operating system's root CAs\n"
+	"  --max-body BYTES    largest request body, default 67108864 (env TLSVAULT_MAX_BODY)\n"
+	"  --http-threads N    HTTP thread pool size, default the number of cores\n";
+
+struct S_serve_opts {
+	const char *data, *db, *listen, *tls_cert, *tls_key;
+	long workers, http_threads, max_body;
+	bool insecure_http, no_system_roots, help;
+};
+
+static const char *S_env(const char *name)
+{
+	const char *v = getenv(name);
+
+	return v && *v ? v : NULL;
+}
+
+static long S_num(const char *s, long min, long max)
+{
+	char *end;
+	long v;
+
+	if (!s || !*s)
+		return -1;
+	v = strtol(s, &end, 10);
+	return *end || v < min || v > max ? -1 : v;
+}
+
+static int S_parse(struct S_serve_opts *o, int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "data", required_argument, NULL, 'd' },
+		{ "db", required_argument, NULL, 'b' },
+		{ "listen", required_argument, NULL, 'l' },
+		{ "workers", required_argument, NULL, 'w' },
+		{ "tls-cert", required_argument, NULL, 'c' },
+		{ "tls-key", required_argument, NULL, 'k' },
+		{ "insecure-http", no_argument, NULL, 'i' },
+		{ "no-system-roots", no_argument, NULL, 'n' },
+		{ "max-body", required_argument, NULL, 'm' },
+		{ "http-threads", required_argument, NULL, 't' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *workers = S_env("TLSVAULT_WORKERS"), *max_body = S_env("TLSVAULT_MAX_BODY");
+	const char *threads = S_env("TLSVAULT_HTTP_THREADS");
+	int c;
+
+	memset(o, 0, sizeof(*o));
+	o->data = S_env("TLSVAULT_DATA");
+	o->db = S_env("TLSVAULT_DB");
+	o->listen = S_env("TLSVAULT_LISTEN");
+	o->tls_cert = S_env("TLSVAULT_TLS_CERT");
+	o->tls_key = S_env("TLSVAULT_TLS_KEY");
+	o->insecure_http = S_env("TLSVAULT_INSECURE_HTTP") != NULL;
+	o->no_system_roots = S_env("TLSVAULT_NO_SYSTEM_ROOTS") != NULL;
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'd': o->data = optarg; break;
+		case 'b': o->db = optarg; break;
+		case 'l': o->listen = optarg; break;
+		case 'w': workers = optarg; break;
+		case 'c': o->tls_cert = optarg; break;
+		case 'k': o->tls_key = optarg; break;
+		case 'i': o->insecure_http = true; break;
+		case 'n': o->no_system_roots = true; break;
+		case 'm': max_body = optarg; break;
+		case 't': threads = optarg; break;
+		case 'h': o->help = true; break;
+		default: return -1;
+		}
+	}
+	if (o->help)
+		return 0;
+	o->workers = workers ? S_num(workers, 1, 256) : 0;
+	o->http_threads = threads ? S_num(threads, 1, 256) : 0;
+	o->max_body = max_body ? S_num(max_body, 1024, 1L << 32) : 0;
+	if (optind != argc || !o->data || o->workers < 0 || o->http_threads < 0 ||
+	    o->max_body < 0 || !o->tls_cert != !o->tls_key)
+		return -1;
+	return 0;
+}
+
+/* Split HOST:PORT ("[v6]:PORT" too). */
+static bool S_split_listen(const char *listen, char *host, size_t hsize, uint16_t *port)
+{
+	const char *colon = strrchr(listen, ':');
+	long p;
+	size_t hl;
+
+	if (!colon)
+		return false;
+	p = S_num(colon + 1, 0, 65535);
+	hl = (size_t)(colon - listen);
+	if (p < 0 || hl == 0 || hl >= hsize)
+		return false;
+	if (listen[0] == '[' && listen[hl - 1] == ']') {
+		listen++;
+		hl -= 2;
+	}
+	memcpy(host, listen, hl);
+	host[hl] = '\0';
+	*port = (uint16_t)p;
+	return true;
+}
+
+static bool S_loopback(const char *host)
+{
+	struct in_addr a4;
+	struct in6_addr a6;
+
+	if (!strcmp(host, "localhost"))
+		return true;
+	if (inet_pton(AF_INET, host, &a4) == 1)
+		return (ntohl(a4.s_addr) >> 24) == 127;
+	if (inet_pton(AF_INET6, host, &a6) == 1)
+		return IN6_IS_ADDR_LOOPBACK(&a6);
+	return false;
+}
+
+static char *S_read_pem(const char *path)
+{
+	FILE *f = fopen(path, "rb");
+	char *buf;
+	size_t n;
+
+	if (!f)
+		return NULL;
+	buf = malloc(S_PEM_MAX + 1);
+	n = buf ? fread(buf, 1, S_PEM_MAX, f) : 0;
+	fclose(f);
+	if (!buf || n == 0 || n == S_PEM_MAX) {
+		free(buf);
+		return NULL;
+	}
+	buf[n] = '\0';
+	return buf;
+}
+
+/* The TLS private key goes to sodium memory, not the heap. */
+static struct tv_secbuf *S_read_secret_pem(const char *path)
+{
+	struct tv_secbuf *b = NULL;
+	char *pem = S_read_pem(path);
+
+	if (pem && tv_secbuf_dup(&b, pem, strlen(pem)) != TV_OK)
+		b = NULL;
+	if (pem) {
+		tv_wipe(pem, strlen(pem));
+		free(pem);
+	}
+	return b;
+}
+
+struct S_server {
+	struct tv_secbuf *master, *tls_key;
+	char *tls_cert;
+	struct tv_store *store;
+	struct tv_keyring *keyring;
+	struct tv_edge_agent *agent;
+	struct tv_http_server *http;
+	struct tv_app app;
+	struct tv_http_config cfg;
+};
+
+static void S_server_release(struct S_server *s)
+{
+	tv_http_stop(s->http);
+	tv_edge_agent_stop(s->agent);
+	tv_keyring_free(s->keyring);
+	tv_store_close(s->store);
+	tv_secbuf_free(s->master);
+	tv_secbuf_free(s->tls_key);
+	free(s->tls_cert);
+}
+
+static int S_open(struct S_server *s, const struct S_serve_opts *o)
+{
+	char path[4096], url[4200];
+	enum tv_err rc;
+
+	snprintf(path, sizeof(path), "%s/master.key", o->data);
+	rc = tv_master_load(&s->master, path);
+	if (rc) {
+		fprintf(stderr, "tlsvaultd: cannot load '%s': %s%s\n", path, tv_strerror(rc),
+			rc == TV_ERR_DENIED ? " (it must be mode 0600)" :
+			rc == TV_ERR_NOT_FOUND ? " (run 'tlsvaultd init')" : "");
+		return EXIT_FAILURE;
+	}
+	if (o->db)
+		snprintf(url, sizeof(url), "%s", o->db);
+	else
+		snprintf(url, sizeof(url), "sqlite:%s/tlsvault.db", o->data);
+	rc = tv_store_open(&s->store, url, false);
+	if (rc) {
+		fprintf(stderr, "tlsvaultd: cannot open the store: %s\n",
+			rc == TV_ERR_INVALID ? "unsupported database URL" : tv_strerror(rc));
+		return EXIT_FAILURE;
+	}
+	rc = tv_keyring_new(&s->keyring, s->store, s->master);
+	if (!rc)
+		rc = tv_keyring_load_all(s->keyring);
+	if (rc) {
+		fprintf(stderr, "tlsvaultd: cannot load the DEKs: %s%s\n", tv_strerror(rc),
+			rc == TV_ERR_CRYPTO ? " (is this the vault's own master.key?)" : "");
+		return EXIT_FAILURE;
+	}
+	return 0;
+}
+
+static int S_listen(struct S_server *s, const struct S_serve_opts *o, char *host, uint16_t port)
+{
+	enum tv_err rc;
+
+	if (o->tls_cert) {
+		s->tls_cert = S_read_pem(o->tls_cert);
+		s->tls_key = S_read_secret_pem(o->tls_key);
+		if (!s->tls_cert || !s->tls_key) {
+			fprintf(stderr, "tlsvaultd: cannot read the TLS certificate or key\n");
+			return EXIT_FAILURE;
+		}
+	}
+	s->app.store = s->store;
+	s->app.keyring = s->keyring;
+	s->cfg.host = host;
+	s->cfg.port = port;
+	s->cfg.threads = (unsigned)o->http_threads;
+	s->cfg.max_body = (size_t)o->max_body;
+	s->cfg.tls_cert_pem = s->tls_cert;
+	s->cfg.tls_key_pem = s->tls_key ? (const char *)s->tls_key->p : NULL;
+	s->cfg.routes = tv_api_routes(&s->cfg.n_routes);
+	s->cfg.auth = tv_api_auth;
+	s->cfg.app = &s->app;
+	rc = tv_http_start(&s->http, &s->cfg);
+	if (rc) {
+		fprintf(stderr, "tlsvaultd: cannot listen on %s:%u: %s\n", host, port,
+			rc == TV_ERR_INVALID ? "bad address or TLS not available" :
+					       "address in use or not permitted");
+		return EXIT_FAILURE;
+	}
+	return 0;
+}
+
+int tv_cmd_serve(int argc, char **argv)
+{
+	struct S_serve_opts o;
+	struct S_server s;
+	char host[256], addr[300];
+	uint16_t port;
+	sigset_t sigs;
+	int status, sig = 0;
+	enum tv_err rc;
+
+	if (S_parse(&o, argc, argv)) {
+		fputs(S_usage, stderr);
+		return EXIT_USAGE;
+	}
+	if (o.help) {
+		fputs(S_usage, stdout);
+		return 0;
+	}
+	if (!S_split_listen(o.listen ? o.listen : "127.0.0.1:8080", host, sizeof(host), &port)) {
+		fprintf(stderr, "tlsvaultd: --listen takes HOST:PORT\n");
+		return EXIT_USAGE;
+	}
+	if (!S_loopback(host) && !o.tls_cert && !o.insecure_http) {
+		fprintf(stderr, "tlsvaultd: refusing plain HTTP on non-loopback address '%s': "
+				"give --tls-cert/--tls-key (or --insecure-http)\n", host);
+		return EXIT_USAGE;
+	}
+	/* Block before any thread exists, so every thread inherits the mask. */
+	sigemptyset(&sigs);
+	sigaddset(&sigs, SIGTERM);
+	sigaddset(&sigs, SIGINT);
+	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	tv_api_json_init();
+
+	memset(&s, 0, sizeof(s));
+	status = S_open(&s, &o);
+	if (!status) {
+		rc = tv_edge_agent_start(&s.agent, s.store, s.keyring, TV_EDGE_HEARTBEAT_MS);
+		if (rc) {
+			fprintf(stderr, "tlsvaultd: cannot start the edge agent: %s\n",
+				tv_strerror(rc));
+			status = EXIT_FAILURE;
+		}
+	}
+	if (!status)
+		status = S_listen(&s, &o, host, port);
+	if (status) {
+		S_server_release(&s);
+		return status;
+	}
+	atomic_store(&s.app.ready, true);
+	snprintf(addr, sizeof(addr), "%s://%s%s%s:%u", o.tls_cert ? "https" : "http",
+		 strchr(host, ':') ? "[" : "", host, strchr(host, ':') ? "]" : "",
+		 tv_http_port(s.http));
+	TV_LOG(TV_LOG_INFO, "listening", TV_LS("address", addr),
+	       TV_LI("port", tv_http_port(s.http)), TV_LS("version", TV_VERSION),
+	       TV_LI("tenants_keys_loaded", (int64_t)tv_keyring_count(s.keyring)));
+	while (sigwait(&sigs, &sig) != 0)
+		;
+	TV_LOG(TV_LOG_INFO, "stopping", TV_LI("signal", sig));
+	atomic_store(&s.app.stopping, true);
+	S_server_release(&s);
+	tv_log(TV_LOG_INFO, "stopped", NULL, 0);
+	return 0;
+}

@@ -1,0 +1,163 @@
+/*
+ * DESIGN: the master key file is the root of trust. It is created with
+ * O_EXCL|O_NOFOLLOW at mode 0600 and refused at load if anyone but the owner
+ * can read it, because a leaked master key plus a database copy opens every
+ * key in the vault. Wrapping uses XChaCha20-Poly1305 with a random 192-bit
+ * nonce, so nonces never need to be tracked.
+ */
+#include "dek/dek.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "core/b64.h"
+
+enum tv_err tv_master_create(const char *path)
+{
+	unsigned char *key = NULL;
+	enum tv_err rc = TV_ERR_IO;
+	ssize_t w;
+	int fd;
+
+	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return errno == EEXIST ? TV_ERR_EXISTS : TV_ERR_IO;
+	key = sodium_malloc(TV_MASTER_KEY_BYTES);
+	if (!key) {
+		rc = TV_ERR_NOMEM;
+		goto out;
+	}
+	randombytes_buf(key, TV_MASTER_KEY_BYTES);
+	w = write(fd, key, TV_MASTER_KEY_BYTES);
+	if (w != TV_MASTER_KEY_BYTES || fsync(fd) != 0 || fchmod(fd, 0600) != 0)
+		goto out;
+	rc = TV_OK;
+out:
+	sodium_free(key);
+	close(fd);
+	if (rc)
+		unlink(path);
+	return rc;
+}
+
+enum tv_err tv_master_load(struct tv_secbuf **out, const char *path)
+{
+	struct tv_secbuf *key = NULL;
+	enum tv_err rc;
+	struct stat st;
+	ssize_t r;
+	int fd;
+
+	fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return errno == ENOENT ? TV_ERR_NOT_FOUND : TV_ERR_IO;
+	rc = TV_ERR_IO;
+	if (fstat(fd, &st) != 0)
+		goto out;
+	rc = TV_ERR_DENIED;
+	if (st.st_mode & 077)
+		goto out;
+	rc = TV_ERR_INVALID;
+	if (st.st_size != TV_MASTER_KEY_BYTES)
+		goto out;
+	rc = tv_secbuf_new(&key, TV_MASTER_KEY_BYTES);
+	if (rc)
+		goto out;
+	r = read(fd, key->p, TV_MASTER_KEY_BYTES);
+	rc = r == TV_MASTER_KEY_BYTES ? TV_OK : TV_ERR_IO;
+out:
+	close(fd);
+	if (rc) {
+		tv_secbuf_free(key);
+		return rc;
+	}
+	*out = key;
+	return TV_OK;
+}
+
+enum tv_err tv_dek_generate(unsigned char pk[TV_DEK_PK_BYTES], struct tv_secbuf **sk)
+{
+	struct tv_secbuf *s;
+	enum tv_err rc = tv_secbuf_new(&s, TV_DEK_SK_BYTES);
+
+	if (rc)
+		return rc;
+	if (crypto_box_keypair(pk, s->p) != 0) {
+		tv_secbuf_free(s);
+		return TV_ERR_CRYPTO;
+	}
+	*sk = s;
+	return TV_OK;
+}
+
+void tv_dek_id(char out[TV_DEK_ID_STRLEN + 1], const unsigned char pk[TV_DEK_PK_BYTES])
+{
+	unsigned char h[crypto_hash_sha256_BYTES];
+
+	_Static_assert(TV_B64_ENCODED_LEN(crypto_hash_sha256_BYTES) == TV_DEK_ID_STRLEN,
+		       "key id length");
+	crypto_hash_sha256(h, pk, TV_DEK_PK_BYTES);
+	tv_b64_encode_to(out, h, sizeof(h), true);
+}
+
+enum tv_err tv_wrap(unsigned char *out, const struct tv_secbuf *master,
+		    const unsigned char *secret, size_t len, const char *aad)
+{
+	if (!master || master->len != TV_MASTER_KEY_BYTES)
+		return TV_ERR_INVALID;
+	randombytes_buf(out, TV_WRAP_NONCE_BYTES);
+	crypto_aead_xchacha20poly1305_ietf_encrypt(
+		out + TV_WRAP_NONCE_BYTES, NULL, secret, len, (const unsigned char *)aad,
+		strlen(aad), NULL, out, master->p);
+	return TV_OK;
+}
+
+enum tv_err tv_unwrap(struct tv_secbuf **out, const struct tv_secbuf *master,
+		      const unsigned char *wrapped, size_t len, const char *aad)
+{
+	struct tv_secbuf *plain;
+	enum tv_err rc;
+
+	if (!master || master->len != TV_MASTER_KEY_BYTES || len < TV_WRAP_OVERHEAD)
+		return TV_ERR_INVALID;
+	rc = tv_secbuf_new(&plain, len - TV_WRAP_OVERHEAD);
+	if (rc)
+		return rc;
+	if (crypto_aead_xchacha20poly1305_ietf_decrypt(
+		    plain->p, NULL, NULL, wrapped + TV_WRAP_NONCE_BYTES,
+		    len - TV_WRAP_NONCE_BYTES, (const unsigned char *)aad, strlen(aad),
+		    wrapped, master->p) != 0) {
+		tv_secbuf_free(plain);
+		return TV_ERR_CRYPTO;
+	}
+	*out = plain;
+	return TV_OK;
+}
+
+enum tv_err tv_seal(unsigned char *out, const unsigned char *msg, size_t len,
+		    const unsigned char pk[TV_DEK_PK_BYTES])
+{
+	return crypto_box_seal(out, msg, len, pk) == 0 ? TV_OK : TV_ERR_CRYPTO;
+}
+
+enum tv_err tv_unseal(struct tv_secbuf **out, const unsigned char *sealed, size_t len,
+		      const unsigned char pk[TV_DEK_PK_BYTES], const struct tv_secbuf *sk)
+{
+	struct tv_secbuf *plain;
+	enum tv_err rc;
+
+	if (!sk || sk->len != TV_DEK_SK_BYTES || len < TV_SEAL_OVERHEAD)
+		return TV_ERR_CRYPTO;
+	rc = tv_secbuf_new(&plain, len - TV_SEAL_OVERHEAD);
+	if (rc)
+		return rc;
+	if (crypto_box_seal_open(plain->p, sealed, len, pk, sk->p) != 0) {
+		tv_secbuf_free(plain);
+		return TV_ERR_CRYPTO;
+	}
+	*out = plain;
+	return TV_OK;
+}

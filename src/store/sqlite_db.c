@@ -1,0 +1,255 @@
+/*
+ * DESIGN: SQLite in WAL mode with one connection per thread in use: a small
+ * pool hands a connection to each operation and takes it back, so readers
+ * never block the writer and no connection is shared between threads.
+ * synchronous=FULL because a committed import job must survive a power cut,
+ * not only a process crash. Migrations are numbered and applied in order,
+ * all inside one BEGIN IMMEDIATE transaction, so two processes starting at
+ * once can't both apply the same step.
+ */
+#include "store/sqlite_int.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Version n is S_migrations[n - 1]. Never edit a released step: add one. */
+static const char *const S_migrations[] = {
+	/* 1: tenants, keys, DEKs, edge instances, audit log */
+	"CREATE TABLE tenants ("
+	"  id TEXT PRIMARY KEY, name TEXT NOT NULL UNIQUE, created_ms INTEGER NOT NULL);"
+	"CREATE TABLE deks ("
+	"  id TEXT PRIMARY KEY,"
+	"  tenant_id TEXT NOT NULL REFERENCES tenants(id) ON DELETE CASCADE,"
+	"  public_key BLOB NOT NULL CHECK (length(public_key) = 32),"
+	"  wrapped_secret_key BLOB NOT NULL,"
+	"  created_ms INTEGER NOT NULL, last_backup_ms INTEGER);"
+	"CREATE INDEX deks_tenant ON deks(tenant_id);"
+	"CREATE TABLE edge_instances ("
+	"  id TEXT PRIMARY KEY,"
+	"  tenant_id TEXT NOT NULL REFERENCES tenants(id) ON DELETE CASCADE,"
+	"  name TEXT NOT NULL, environment_id TEXT NOT NULL,"
+	"  dek_id TEXT NOT NULL REFERENCES deks(id),"
+	"  deployed_ms INTEGER NOT NULL, dek_deployed_ms INTEGER NOT NULL,"
+	"  last_seen_ms INTEGER, modified_ms INTEGER NOT NULL);"
+	"CREATE INDEX edge_instances_tenant ON edge_instances(tenant_id);"
+	"CREATE TABLE api_keys ("
+	"  id TEXT PRIMARY KEY,"
+	"  tenant_id TEXT NOT NULL REFERENCES tenants(id) ON DELETE CASCADE,"
+	"  name TEXT NOT NULL,"
+	"  role TEXT NOT NULL CHECK (role IN ('READ_ONLY','PKI_ADMIN','ADMIN')),"
+	"  key_hash BLOB NOT NULL UNIQUE CHECK (length(key_hash) = 32),"
+	"  created_ms INTEGER NOT NULL, expires_ms INTEGER,"
+	"  last_used_ms INTEGER, revoked_ms INTEGER);"
+	"CREATE INDEX api_keys_tenant ON api_keys(tenant_id);"
+	"CREATE TABLE audit_log ("
+	"  id INTEGER PRIMARY KEY AUTOINCREMENT, ts_ms INTEGER NOT NULL,"
+	"  tenant_id TEXT, actor TEXT, action TEXT NOT NULL,"
+	"  object_id TEXT, detail TEXT);"
+	"CREATE INDEX audit_log_tenant_ts ON audit_log(tenant_id, ts_ms);",
+};
+
+enum tv_err tv__sqlite_err(int rc)
+{
+	switch (rc & 0xff) {
+	case SQLITE_OK:
+	case SQLITE_DONE:
+	case SQLITE_ROW: return TV_OK;
+	case SQLITE_CONSTRAINT: return TV_ERR_EXISTS;
+	case SQLITE_BUSY:
+	case SQLITE_LOCKED: return TV_ERR_BUSY;
+	case SQLITE_NOMEM: return TV_ERR_NOMEM;
+	case SQLITE_NOTFOUND: return TV_ERR_NOT_FOUND;
+	}
+	return TV_ERR_STORE;
+}
+
+enum tv_err tv__sqlite_exec(sqlite3 *db, const char *sql)
+{
+	return tv__sqlite_err(sqlite3_exec(db, sql, NULL, NULL, NULL));
+}
+
+enum tv_err tv__sqlite_prepare(sqlite3 *db, sqlite3_stmt **out, const char *sql)
+{
+	return tv__sqlite_err(sqlite3_prepare_v3(db, sql, -1, 0, out, NULL));
+}
+
+void tv__sqlite_text(char *dst, size_t size, sqlite3_stmt *st, int col)
+{
+	const unsigned char *t = sqlite3_column_text(st, col);
+	size_t n = t ? (size_t)sqlite3_column_bytes(st, col) : 0;
+
+	if (n >= size)
+		n = size - 1;
+	if (n)
+		memcpy(dst, t, n);
+	dst[n] = '\0';
+}
+
+int tv__sqlite_bind_text(sqlite3_stmt *st, int idx, const char *s)
+{
+	if (!s)
+		return sqlite3_bind_null(st, idx);
+	return sqlite3_bind_text(st, idx, s, -1, SQLITE_TRANSIENT);
+}
+
+int tv__sqlite_bind_ms(sqlite3_stmt *st, int idx, int64_t v)
+{
+	return v ? sqlite3_bind_int64(st, idx, v) : sqlite3_bind_null(st, idx);
+}
+
+static enum tv_err S_schema_version(sqlite3 *db, int *version)
+{
+	sqlite3_stmt *st = NULL;
+	enum tv_err rc;
+
+	rc = tv__sqlite_prepare(db, &st, "SELECT coalesce(max(version), 0) FROM schema_migrations");
+	if (rc)
+		return rc;
+	rc = sqlite3_step(st) == SQLITE_ROW ? TV_OK : TV_ERR_STORE;
+	if (!rc)
+		*version = sqlite3_column_int(st, 0);
+	sqlite3_finalize(st);
+	return rc;
+}
+
+enum tv_err tv__sqlite_migrate(sqlite3 *db)
+{
+	const int latest = (int)(sizeof(S_migrations) / sizeof(S_migrations[0]));
+	enum tv_err rc;
+	int version = 0, v;
+	char sql[128];
+
+	rc = tv__sqlite_exec(db, "BEGIN IMMEDIATE");
+	if (rc)
+		return rc;
+	rc = tv__sqlite_exec(db, "CREATE TABLE IF NOT EXISTS schema_migrations ("
+				 " version INTEGER PRIMARY KEY, applied_ms INTEGER NOT NULL)");
+	if (!rc)
+		rc = S_schema_version(db, &version);
+	if (!rc && version > latest)
+		rc = TV_ERR_VERSION; /* a newer tlsvaultd wrote this database */
+	for (v = version + 1; !rc && v <= latest; v++) {
+		rc = tv__sqlite_exec(db, S_migrations[v - 1]);
+		snprintf(sql, sizeof(sql),
+			 "INSERT INTO schema_migrations VALUES (%d, "
+			 "CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER))", v);
+		if (!rc)
+			rc = tv__sqlite_exec(db, sql);
+	}
+	if (rc) {
+		sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+		return rc;
+	}
+	return tv__sqlite_exec(db, "COMMIT");
+}
+
+static enum tv_err S_connect(struct tv__sqlite *s, sqlite3 **out, int flags)
+{
+	sqlite3 *db = NULL;
+	enum tv_err rc;
+
+	if (sqlite3_open_v2(s->path, &db, flags | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) {
+		sqlite3_close(db);
+		return TV_ERR_STORE;
+	}
+	sqlite3_busy_timeout(db, 10000);
+	rc = tv__sqlite_exec(db, "PRAGMA journal_mode=WAL; PRAGMA foreign_keys=ON;"
+				 "PRAGMA synchronous=FULL; PRAGMA secure_delete=ON;");
+	if (rc) {
+		sqlite3_close(db);
+		return rc;
+	}
+	*out = db;
+	return TV_OK;
+}
+
+enum tv_err tv__sqlite_acquire(struct tv__sqlite *s, sqlite3 **out)
+{
+	enum tv_err rc;
+
+	pthread_mutex_lock(&s->lock);
+	if (s->n_free) {
+		*out = s->free_conns[--s->n_free];
+		pthread_mutex_unlock(&s->lock);
+		return TV_OK;
+	}
+	s->n_open++;
+	pthread_mutex_unlock(&s->lock);
+	rc = S_connect(s, out, SQLITE_OPEN_READWRITE);
+	if (rc) {
+		pthread_mutex_lock(&s->lock);
+		s->n_open--;
+		pthread_mutex_unlock(&s->lock);
+	}
+	return rc;
+}
+
+void tv__sqlite_release(struct tv__sqlite *s, sqlite3 *db, bool rollback)
+{
+	if (rollback && !sqlite3_get_autocommit(db))
+		sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+	pthread_mutex_lock(&s->lock);
+	if (s->n_free < TV__SQLITE_POOL_MAX) {
+		s->free_conns[s->n_free++] = db;
+		db = NULL;
+	} else {
+		s->n_open--;
+	}
+	pthread_mutex_unlock(&s->lock);
+	if (db)
+		sqlite3_close(db);
+}
+
+
+void tv__sqlite_close(struct tv_store *st)
+{
+	struct tv__sqlite *s = (struct tv__sqlite *)st;
+	size_t i;
+
+	for (i = 0; i < s->n_free; i++)
+		sqlite3_close(s->free_conns[i]);
+	pthread_mutex_destroy(&s->lock);
+	free(s->path);
+	free(s);
+}
+
+
+
+enum tv_err tv__sqlite_open(struct tv_store **out, const char *path, bool create)
+{
+	struct tv__sqlite *s;
+	sqlite3 *db = NULL;
+	enum tv_err rc;
+	FILE *f;
+
+	f = fopen(path, "rb");
+	if (f)
+		fclose(f);
+	if (create && f)
+		return TV_ERR_EXISTS;
+	if (!create && !f)
+		return TV_ERR_NOT_FOUND;
+	s = calloc(1, sizeof(*s));
+	if (!s)
+		return TV_ERR_NOMEM;
+	s->base.ops = &tv__sqlite_ops;
+	s->path = strdup(path);
+	pthread_mutex_init(&s->lock, NULL);
+	if (!s->path) {
+		tv__sqlite_close(&s->base);
+		return TV_ERR_NOMEM;
+	}
+	rc = S_connect(s, &db, SQLITE_OPEN_READWRITE | (create ? SQLITE_OPEN_CREATE : 0));
+	if (!rc)
+		rc = tv__sqlite_migrate(db);
+	if (rc) {
+		sqlite3_close(db);
+		tv__sqlite_close(&s->base);
+		return rc;
+	}
+	s->n_open = 1;
+	s->free_conns[s->n_free++] = db;
+	*out = &s->base;
+	return TV_OK;
+}
