@@ -1,0 +1,676 @@
+/*
+ * DESIGN: why the reader walks PKCS#12 itself instead of PKCS12_parse():
+ * PKCS12_parse returns one key, hides why it failed, can't cap iteration
+ * counts and refuses PBMAC1. So the walk is ours, built on OpenSSL's ASN.1
+ * types (d2i_PKCS12, PKCS12_unpack_authsafes, PKCS12_unpack_p7data, safe
+ * bags) with the cryptography in pbe.c and mac.c.
+ *
+ * The order of the checks is the contract (docs/internals/pkcs12.md):
+ *   size cap -> DER parse -> MAC identification + iteration cap -> MAC verify
+ *   (HMAC or PBMAC1) -> authsafes -> per encrypted object: identification +
+ *   iteration cap -> decrypt -> collect keys and certs -> pairing -> key type.
+ * Each step can fail with exactly one reason, and an earlier step never
+ * depends on a later one, so the reason names the first thing wrong.
+ *
+ * The MAC needs the exact authSafe content octets, which OpenSSL 3.0 keeps
+ * inside the opaque PKCS12 and doesn't expose. A shadow ASN.1 template of
+ * the PFX (version, PKCS7, MacData) decodes the same bytes a second time to
+ * reach them; both decodes must succeed, so they agree on the structure.
+ *
+ * Password candidates: with a MAC the first candidate whose MAC verifies is
+ * used for the bags; without one each candidate gets a full read, and only
+ * DECRYPTION_FAILED moves on to the next.
+ */
+#include "pki/p12.h"
+
+#include <limits.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/asn1t.h>
+#include <openssl/err.h>
+#include <openssl/pkcs12.h>
+#include <openssl/pkcs7.h>
+
+#include "pki/mac.h"
+#include "pki/pbe.h"
+
+/* Nesting of safeContentsBag, and bags in all: far beyond real files. */
+#define S_MAX_BAG_DEPTH 4
+#define S_MAX_BAGS 1024
+
+typedef struct {
+	ASN1_INTEGER *version;
+	PKCS7 *authsafe;
+	PKCS12_MAC_DATA *mac;
+} TV_PFX;
+
+ASN1_SEQUENCE(TV_PFX) = {
+	ASN1_SIMPLE(TV_PFX, version, ASN1_INTEGER),
+	ASN1_SIMPLE(TV_PFX, authsafe, PKCS7),
+	ASN1_OPT(TV_PFX, mac, PKCS12_MAC_DATA),
+} static_ASN1_SEQUENCE_END(TV_PFX)
+
+struct S_key {
+	EVP_PKEY *key;
+	ASN1_OCTET_STRING *local_key_id;
+	char *name;
+};
+
+struct S_cert {
+	X509 *cert;
+	ASN1_OCTET_STRING *local_key_id;
+	char *name;
+	bool used;
+};
+
+/* One read of the bags with one password. */
+struct S_walk {
+	struct tv_pki_ctx *ctx;
+	const struct tv__pass *pw;
+	uint64_t max_iter;
+	struct S_key *keys;
+	size_t key_count, key_cap;
+	struct S_cert *certs;
+	size_t cert_count, cert_cap;
+	size_t bag_count;
+	char *msg;
+	size_t msz;
+};
+
+void tv__limits_resolve(struct tv_p12_limits *out,
+			const struct tv_p12_limits *in)
+{
+	out->max_iterations = in && in->max_iterations ?
+		in->max_iterations : TV_P12_DEFAULT_MAX_ITERATIONS;
+	out->max_keystore_bytes = in && in->max_keystore_bytes ?
+		in->max_keystore_bytes : TV_P12_DEFAULT_MAX_KEYSTORE_BYTES;
+}
+
+enum tv_reason tv__contents_new(struct tv_p12_contents **out,
+				size_t pair_count, char *msg, size_t msz)
+{
+	struct tv_p12_contents *c = calloc(1, sizeof(*c));
+
+	if (c)
+		c->pairs = calloc(pair_count ? pair_count : 1, sizeof(*c->pairs));
+	if (c && c->pairs)
+		c->chain_candidates = sk_X509_new_null();
+	if (!c || !c->pairs || !c->chain_candidates) {
+		tv_p12_contents_free(c);
+		return tv__fail(msg, msz, TV_REASON_INTERNAL_ERROR,
+				"out of memory");
+	}
+	c->pair_count = pair_count;
+	*out = c;
+	return TV_REASON_OK;
+}
+
+void tv_p12_contents_free(struct tv_p12_contents *contents)
+{
+	size_t i;
+
+	if (!contents)
+		return;
+	for (i = 0; contents->pairs && i < contents->pair_count; i++) {
+		EVP_PKEY_free(contents->pairs[i].key);
+		X509_free(contents->pairs[i].cert);
+		OPENSSL_free(contents->pairs[i].friendly_name);
+	}
+	free(contents->pairs);
+	sk_X509_pop_free(contents->chain_candidates, X509_free);
+	free(contents);
+}
+
+static void S_walk_release(struct S_walk *w)
+{
+	size_t i;
+
+	for (i = 0; i < w->key_count; i++) {
+		EVP_PKEY_free(w->keys[i].key);
+		ASN1_OCTET_STRING_free(w->keys[i].local_key_id);
+		OPENSSL_free(w->keys[i].name);
+	}
+	for (i = 0; i < w->cert_count; i++) {
+		X509_free(w->certs[i].cert);
+		ASN1_OCTET_STRING_free(w->certs[i].local_key_id);
+		OPENSSL_free(w->certs[i].name);
+	}
+	free(w->keys);
+	free(w->certs);
+	w->keys = NULL;
+	w->certs = NULL;
+	w->key_count = w->cert_count = 0;
+}
+
+/* Grow an array of elem-sized items to hold one more. */
+static bool S_grow(void **arr, size_t *cap, size_t count, size_t elem)
+{
+	size_t ncap;
+	void *p;
+
+	if (count < *cap)
+		return true;
+	ncap = *cap ? *cap * 2 : 4;
+	p = realloc(*arr, ncap * elem);
+	if (!p)
+		return false;
+	memset((char *)p + *cap * elem, 0, (ncap - *cap) * elem);
+	*arr = p;
+	*cap = ncap;
+	return true;
+}
+
+/* A bag's localKeyId (copied) and friendlyName (UTF-8, allocated). */
+static enum tv_reason S_bag_attrs(ASN1_OCTET_STRING **lkid, char **name,
+				  const PKCS12_SAFEBAG *bag, struct S_walk *w)
+{
+	const ASN1_TYPE *id = PKCS12_SAFEBAG_get0_attr(bag, NID_localKeyID);
+
+	*lkid = NULL;
+	*name = NULL;
+	if (id && id->type == V_ASN1_OCTET_STRING) {
+		*lkid = ASN1_OCTET_STRING_dup(id->value.octet_string);
+		if (!*lkid)
+			return tv__fail(w->msg, w->msz, TV_REASON_INTERNAL_ERROR,
+					"out of memory");
+	}
+	/* PKCS12_get_friendlyname doesn't modify the bag; its API isn't const */
+	*name = PKCS12_get_friendlyname((PKCS12_SAFEBAG *)bag);
+	return TV_REASON_OK;
+}
+
+static enum tv_reason S_add_key(struct S_walk *w, const PKCS12_SAFEBAG *bag,
+				const PKCS8_PRIV_KEY_INFO *p8)
+{
+	struct S_key *k;
+	EVP_PKEY *key = NULL;
+	enum tv_reason rc;
+
+	rc = tv__key_from_p8(&key, w->ctx, p8, w->msg, w->msz);
+	if (rc)
+		return rc;
+	if (!S_grow((void **)&w->keys, &w->key_cap, w->key_count,
+		    sizeof(*w->keys))) {
+		EVP_PKEY_free(key);
+		return tv__fail(w->msg, w->msz, TV_REASON_INTERNAL_ERROR,
+				"out of memory");
+	}
+	k = &w->keys[w->key_count++];
+	k->key = key;
+	return S_bag_attrs(&k->local_key_id, &k->name, bag, w);
+}
+
+static enum tv_reason S_add_shrouded_key(struct S_walk *w,
+					 const PKCS12_SAFEBAG *bag)
+{
+	const X509_SIG *sig = PKCS12_SAFEBAG_get0_pkcs8(bag);
+	const X509_ALGOR *alg = NULL;
+	const ASN1_OCTET_STRING *ct = NULL;
+	PKCS8_PRIV_KEY_INFO *p8 = NULL;
+	struct tv_secbuf *plain = NULL;
+	struct tv__pbe pbe;
+	const unsigned char *p;
+	enum tv_reason rc;
+
+	memset(&pbe, 0, sizeof(pbe));
+	if (!sig) {
+		rc = tv__fail(w->msg, w->msz, TV_REASON_MALFORMED_KEYSTORE,
+			      "shrouded key bag holds no EncryptedPrivateKeyInfo");
+		goto out;
+	}
+	X509_SIG_get0(sig, &alg, &ct);
+	rc = tv__pbe_identify(&pbe, alg, w->max_iter, "shrouded key bag",
+			      w->msg, w->msz);
+	if (rc)
+		goto out;
+	rc = tv__pbe_decrypt(&plain, w->ctx, &pbe, w->pw,
+			     ASN1_STRING_get0_data(ct),
+			     (size_t)ASN1_STRING_length(ct), "shrouded key bag",
+			     w->msg, w->msz);
+	if (rc)
+		goto out;
+	p = plain->p;
+	p8 = d2i_PKCS8_PRIV_KEY_INFO(NULL, &p, (long)plain->len);
+	if (!p8 || p != plain->p + plain->len) {
+		rc = tv__fail(w->msg, w->msz, TV_REASON_DECRYPTION_FAILED,
+			      "shrouded key bag decrypted to garbage "
+			      "(wrong password or corrupted data)");
+		goto out;
+	}
+	rc = S_add_key(w, bag, p8);
+out:
+	PKCS8_PRIV_KEY_INFO_free(p8); /* cleanses the key octets */
+	tv_secbuf_free(plain);
+	tv__pbe_release(&pbe);
+	return rc;
+}
+
+/*
+ * OpenSSL 3.0 hands out a certBag's certificate only as an X509 decoded in
+ * the default library context (PKCS12_SAFEBAG_get1_cert). Its DER (cached,
+ * so byte-exact) is decoded again in ours, so that every later operation on
+ * it fetches from our providers.
+ */
+static enum tv_reason S_add_cert(struct S_walk *w, const PKCS12_SAFEBAG *bag)
+{
+	unsigned char *der = NULL;
+	struct S_cert *c;
+	X509 *tmp, *cert = NULL;
+	enum tv_reason rc;
+	int len = -1;
+
+	if (PKCS12_SAFEBAG_get_bag_nid(bag) != NID_x509Certificate)
+		return TV_REASON_OK; /* SDSI certificates: not ours to judge */
+	tmp = PKCS12_SAFEBAG_get1_cert(bag);
+	if (tmp)
+		len = i2d_X509(tmp, &der);
+	X509_free(tmp);
+	if (len <= 0)
+		return tv__fail(w->msg, w->msz, TV_REASON_MALFORMED_KEYSTORE,
+				"certificate bag holds no valid X.509 certificate");
+	rc = tv_pki_cert_parse(&cert, w->ctx, der, (size_t)len, w->msg, w->msz);
+	OPENSSL_free(der);
+	if (rc)
+		return rc;
+	if (!S_grow((void **)&w->certs, &w->cert_cap, w->cert_count,
+		    sizeof(*w->certs))) {
+		X509_free(cert);
+		return tv__fail(w->msg, w->msz, TV_REASON_INTERNAL_ERROR,
+				"out of memory");
+	}
+	c = &w->certs[w->cert_count++];
+	c->cert = cert;
+	return S_bag_attrs(&c->local_key_id, &c->name, bag, w);
+}
+
+static enum tv_reason S_walk_bags(struct S_walk *w,
+				  const STACK_OF(PKCS12_SAFEBAG) *bags,
+				  int depth)
+{
+	const PKCS12_SAFEBAG *bag;
+	enum tv_reason rc = TV_REASON_OK;
+	int i;
+
+	if (depth > S_MAX_BAG_DEPTH)
+		return tv__fail(w->msg, w->msz, TV_REASON_MALFORMED_KEYSTORE,
+				"safe contents nested deeper than %d",
+				S_MAX_BAG_DEPTH);
+	for (i = 0; !rc && i < sk_PKCS12_SAFEBAG_num(bags); i++) {
+		bag = sk_PKCS12_SAFEBAG_value(bags, i);
+		if (++w->bag_count > S_MAX_BAGS)
+			return tv__fail(w->msg, w->msz,
+					TV_REASON_MALFORMED_KEYSTORE,
+					"more than %d safe bags", S_MAX_BAGS);
+		switch (PKCS12_SAFEBAG_get_nid(bag)) {
+		case NID_keyBag:
+			rc = S_add_key(w, bag, PKCS12_SAFEBAG_get0_p8inf(bag));
+			break;
+		case NID_pkcs8ShroudedKeyBag:
+			rc = S_add_shrouded_key(w, bag);
+			break;
+		case NID_certBag:
+			rc = S_add_cert(w, bag);
+			break;
+		case NID_safeContentsBag:
+			rc = S_walk_bags(w, PKCS12_SAFEBAG_get0_safes(bag),
+					 depth + 1);
+			break;
+		default: /* crlBag, secretBag, unknown: not needed */
+			break;
+		}
+	}
+	return rc;
+}
+
+/* An encryptedData authsafe: identify, decrypt, decode the bags, walk them. */
+static enum tv_reason S_walk_encrypted(struct S_walk *w, const PKCS7 *p7)
+{
+	const PKCS7_ENC_CONTENT *ec = p7->d.encrypted ?
+		p7->d.encrypted->enc_data : NULL;
+	STACK_OF(PKCS12_SAFEBAG) *bags = NULL;
+	struct tv_secbuf *plain = NULL;
+	struct tv__pbe pbe;
+	const unsigned char *p;
+	enum tv_reason rc;
+
+	memset(&pbe, 0, sizeof(pbe));
+	if (!ec || !ec->enc_data) {
+		rc = tv__fail(w->msg, w->msz, TV_REASON_MALFORMED_KEYSTORE,
+			      "encrypted safe has no content");
+		goto out;
+	}
+	rc = tv__pbe_identify(&pbe, ec->algorithm, w->max_iter,
+			      "encrypted safe", w->msg, w->msz);
+	if (rc)
+		goto out;
+	rc = tv__pbe_decrypt(&plain, w->ctx, &pbe, w->pw,
+			     ASN1_STRING_get0_data(ec->enc_data),
+			     (size_t)ASN1_STRING_length(ec->enc_data),
+			     "encrypted safe", w->msg, w->msz);
+	if (rc)
+		goto out;
+	p = plain->p;
+	bags = (STACK_OF(PKCS12_SAFEBAG) *)ASN1_item_d2i(
+		NULL, &p, (long)plain->len, ASN1_ITEM_rptr(PKCS12_SAFEBAGS));
+	if (!bags || p != plain->p + plain->len) {
+		rc = tv__fail(w->msg, w->msz, TV_REASON_DECRYPTION_FAILED,
+			      "encrypted safe decrypted to garbage "
+			      "(wrong password or corrupted data)");
+		goto out;
+	}
+	rc = S_walk_bags(w, bags, 0);
+out:
+	sk_PKCS12_SAFEBAG_pop_free(bags, PKCS12_SAFEBAG_free);
+	tv_secbuf_free(plain);
+	tv__pbe_release(&pbe);
+	return rc;
+}
+
+static enum tv_reason S_walk_authsafes(struct S_walk *w, const PKCS12 *p12)
+{
+	STACK_OF(PKCS7) *safes;
+	STACK_OF(PKCS12_SAFEBAG) *bags;
+	const PKCS7 *p7;
+	char name[128];
+	enum tv_reason rc = TV_REASON_OK;
+	int i;
+
+	safes = PKCS12_unpack_authsafes(p12);
+	if (!safes)
+		return tv__fail(w->msg, w->msz, TV_REASON_MALFORMED_KEYSTORE,
+				"authenticated safe is not a sequence of ContentInfo");
+	for (i = 0; !rc && i < sk_PKCS7_num(safes); i++) {
+		p7 = sk_PKCS7_value(safes, i);
+		switch (OBJ_obj2nid(p7->type)) {
+		case NID_pkcs7_data:
+			bags = PKCS12_unpack_p7data((PKCS7 *)p7);
+			if (!bags) {
+				rc = tv__fail(w->msg, w->msz,
+					      TV_REASON_MALFORMED_KEYSTORE,
+					      "safe contents do not decode");
+				break;
+			}
+			rc = S_walk_bags(w, bags, 0);
+			sk_PKCS12_SAFEBAG_pop_free(bags, PKCS12_SAFEBAG_free);
+			break;
+		case NID_pkcs7_encrypted:
+			rc = S_walk_encrypted(w, p7);
+			break;
+		default: /* envelopedData: public-key privacy mode */
+			rc = tv__fail(w->msg, w->msz,
+				      TV_REASON_UNSUPPORTED_ALGORITHM,
+				      "safe of content type %s is not supported "
+				      "(only data and encryptedData)",
+				      tv__oid_name(name, sizeof(name), p7->type));
+		}
+	}
+	sk_PKCS7_pop_free(safes, PKCS7_free);
+	return rc;
+}
+
+/* ---- pairing ------------------------------------------------------------ */
+
+static const char *S_subject(char *buf, size_t size, const X509 *cert)
+{
+	X509_NAME_oneline(X509_get_subject_name(cert), buf, (int)size);
+	return buf;
+}
+
+/*
+ * The certificate of key k, or why there is none: its localKeyId names a
+ * certificate with another key (MISMATCH); no certificate at all
+ * (NO_CERTIFICATE); certificates, none of them its (MISMATCH).
+ */
+static enum tv_reason S_find_cert(size_t *found, struct S_walk *w,
+				  const struct S_key *k)
+{
+	char subject[128];
+	size_t i;
+
+	for (i = 0; k->local_key_id && i < w->cert_count; i++) {
+		if (!w->certs[i].local_key_id ||
+		    ASN1_OCTET_STRING_cmp(w->certs[i].local_key_id,
+					  k->local_key_id) != 0)
+			continue;
+		if (!tv_pki_key_matches_cert(k->key, w->certs[i].cert))
+			return tv__fail(w->msg, w->msz,
+					TV_REASON_KEY_CERTIFICATE_MISMATCH,
+					"private key is not the key of certificate "
+					"\"%.100s\" that its localKeyId names",
+					S_subject(subject, sizeof(subject),
+						  w->certs[i].cert));
+		*found = i;
+		return TV_REASON_OK;
+	}
+	for (i = 0; i < w->cert_count; i++) {
+		if (!w->certs[i].used &&
+		    tv_pki_key_matches_cert(k->key, w->certs[i].cert)) {
+			*found = i;
+			return TV_REASON_OK;
+		}
+	}
+	if (w->cert_count == 0)
+		return tv__fail(w->msg, w->msz, TV_REASON_NO_CERTIFICATE,
+				"keystore holds a private key and no certificate");
+	return tv__fail(w->msg, w->msz, TV_REASON_KEY_CERTIFICATE_MISMATCH,
+			"private key matches none of the %zu certificate(s)%s",
+			w->cert_count, w->key_count > 1 ? " left for it" : "");
+}
+
+/* Move the walk's keys and certificates into a new contents. */
+static enum tv_reason S_pair(struct tv_p12_contents **out, struct S_walk *w)
+{
+	struct tv_p12_contents *c = NULL;
+	struct tv_p12_pair *pair;
+	size_t i, j = 0;
+	enum tv_reason rc;
+
+	if (w->key_count == 0)
+		return tv__fail(w->msg, w->msz, TV_REASON_NO_PRIVATE_KEY,
+				"keystore holds %zu certificate(s) and no private key",
+				w->cert_count);
+	rc = tv__contents_new(&c, w->key_count, w->msg, w->msz);
+	for (i = 0; !rc && i < w->key_count; i++) {
+		rc = S_find_cert(&j, w, &w->keys[i]);
+		if (rc)
+			break;
+		w->certs[j].used = true;
+		pair = &c->pairs[i];
+		pair->key = w->keys[i].key;
+		w->keys[i].key = NULL;
+		pair->cert = X509_dup(w->certs[j].cert);
+		pair->friendly_name = w->keys[i].name ? w->keys[i].name :
+			w->certs[j].name;
+		if (w->keys[i].name)
+			w->keys[i].name = NULL;
+		else
+			w->certs[j].name = NULL;
+		if (!pair->cert)
+			rc = tv__fail(w->msg, w->msz, TV_REASON_INTERNAL_ERROR,
+				      "out of memory");
+	}
+	for (i = 0; !rc && i < c->pair_count; i++)
+		rc = tv_pki_key_check(c->pairs[i].key, w->msg, w->msz);
+	for (i = 0; !rc && i < w->cert_count; i++) {
+		if (w->certs[i].used)
+			continue;
+		if (!sk_X509_push(c->chain_candidates, w->certs[i].cert))
+			rc = tv__fail(w->msg, w->msz, TV_REASON_INTERNAL_ERROR,
+				      "out of memory");
+		else
+			w->certs[i].cert = NULL;
+	}
+	if (rc) {
+		tv_p12_contents_free(c);
+		return rc;
+	}
+	*out = c;
+	return TV_REASON_OK;
+}
+
+/* ---- the read ----------------------------------------------------------- */
+
+/* Bags with one password, then pairing. */
+static enum tv_reason S_read_with(struct tv_p12_contents **out,
+				  struct tv_pki_ctx *ctx, const PKCS12 *p12,
+				  const struct tv__pass *pw, uint64_t max_iter,
+				  char *msg, size_t msz)
+{
+	struct S_walk w;
+	enum tv_reason rc;
+
+	memset(&w, 0, sizeof(w));
+	w.ctx = ctx;
+	w.pw = pw;
+	w.max_iter = max_iter;
+	w.msg = msg;
+	w.msz = msz;
+	rc = S_walk_authsafes(&w, p12);
+	if (!rc)
+		rc = S_pair(out, &w);
+	S_walk_release(&w);
+	return rc;
+}
+
+/* DER decode, version, and the authSafe content octets the MAC covers. */
+static enum tv_reason S_decode(PKCS12 **p12, TV_PFX **pfx,
+			       const unsigned char *der, size_t der_len,
+			       char *msg, size_t msz)
+{
+	const unsigned char *p = der;
+	char name[128];
+	long version;
+
+	*p12 = d2i_PKCS12(NULL, &p, (long)der_len);
+	if (!*p12)
+		return tv__fail(msg, msz, TV_REASON_MALFORMED_KEYSTORE,
+				"not a DER PKCS#12 keystore, or truncated");
+	if (p != der + der_len)
+		return tv__fail(msg, msz, TV_REASON_MALFORMED_KEYSTORE,
+				"%zu trailing bytes after the PKCS#12 keystore",
+				(size_t)(der + der_len - p));
+	p = der;
+	*pfx = (TV_PFX *)ASN1_item_d2i(NULL, &p, (long)der_len,
+				       ASN1_ITEM_rptr(TV_PFX));
+	if (!*pfx || !(*pfx)->authsafe)
+		return tv__fail(msg, msz, TV_REASON_MALFORMED_KEYSTORE,
+				"not a DER PKCS#12 keystore");
+	version = ASN1_INTEGER_get((*pfx)->version);
+	if (version != 3)
+		return tv__fail(msg, msz, TV_REASON_MALFORMED_KEYSTORE,
+				"PKCS#12 version %ld is not 3", version);
+	if (OBJ_obj2nid((*pfx)->authsafe->type) == NID_pkcs7_signed)
+		return tv__fail(msg, msz, TV_REASON_UNSUPPORTED_ALGORITHM,
+				"public-key integrity mode (signedData) is not supported");
+	if (!PKCS7_type_is_data((*pfx)->authsafe) || !(*pfx)->authsafe->d.data)
+		return tv__fail(msg, msz, TV_REASON_MALFORMED_KEYSTORE,
+				"authenticated safe of type %s is not data",
+				tv__oid_name(name, sizeof(name),
+					     (*pfx)->authsafe->type));
+	return TV_REASON_OK;
+}
+
+/* With a MAC: the first candidate that verifies, or MAC_VERIFICATION_FAILED. */
+static enum tv_reason S_pick_by_mac(const struct tv__pass **chosen,
+				    const struct tv__mac *mac,
+				    struct tv_pki_ctx *ctx,
+				    const struct tv__pass_list *pws,
+				    const ASN1_OCTET_STRING *content,
+				    char *msg, size_t msz)
+{
+	enum tv_reason rc = TV_REASON_MAC_VERIFICATION_FAILED;
+	size_t i;
+
+	for (i = 0; i < pws->count; i++) {
+		rc = tv__mac_verify(mac, ctx, &pws->pass[i],
+				    ASN1_STRING_get0_data(content),
+				    (size_t)ASN1_STRING_length(content), msg, msz);
+		if (rc != TV_REASON_MAC_VERIFICATION_FAILED)
+			break;
+	}
+	if (!rc)
+		*chosen = &pws->pass[i];
+	return rc;
+}
+
+static enum tv_reason S_read(struct tv_p12_contents **out,
+			     struct tv_pki_ctx *ctx, const unsigned char *der,
+			     size_t der_len, const char *password,
+			     size_t password_len,
+			     const struct tv_p12_limits *lim, char *msg,
+			     size_t msz)
+{
+	struct tv__pass_list pws;
+	const struct tv__pass *pw = NULL;
+	struct tv__mac mac;
+	PKCS12 *p12 = NULL;
+	TV_PFX *pfx = NULL;
+	enum tv_reason rc;
+	size_t i;
+
+	memset(&pws, 0, sizeof(pws));
+	memset(&mac, 0, sizeof(mac));
+	rc = S_decode(&p12, &pfx, der, der_len, msg, msz);
+	if (rc)
+		goto out;
+	rc = tv__mac_identify(&mac, p12, lim->max_iterations, msg, msz);
+	if (rc)
+		goto out;
+	rc = tv__pass_list_init(&pws, password, password_len, msg, msz);
+	if (rc)
+		goto out;
+	if (mac.present) {
+		rc = S_pick_by_mac(&pw, &mac, ctx, &pws,
+				   pfx->authsafe->d.data, msg, msz);
+		if (!rc)
+			rc = S_read_with(out, ctx, p12, pw, lim->max_iterations,
+					 msg, msz);
+		goto out;
+	}
+	for (i = 0; i < pws.count; i++) {
+		rc = S_read_with(out, ctx, p12, &pws.pass[i],
+				 lim->max_iterations, msg, msz);
+		if (rc != TV_REASON_DECRYPTION_FAILED)
+			break;
+	}
+out:
+	tv__pass_list_release(&pws);
+	tv__mac_release(&mac);
+	ASN1_item_free((ASN1_VALUE *)pfx, ASN1_ITEM_rptr(TV_PFX));
+	PKCS12_free(p12);
+	return rc;
+}
+
+enum tv_reason tv_p12_read(struct tv_p12_contents **out,
+			   struct tv_pki_ctx *ctx,
+			   const unsigned char *der, size_t der_len,
+			   const char *password, size_t password_len,
+			   const struct tv_p12_limits *limits,
+			   char *msg, size_t msg_size)
+{
+	struct tv_p12_limits lim;
+	enum tv_reason rc;
+
+	if (msg && msg_size)
+		msg[0] = '\0';
+	if (!out || !ctx || (!der && der_len))
+		return tv__fail(msg, msg_size, TV_REASON_INTERNAL_ERROR,
+				"tv_p12_read: bad arguments");
+	tv__limits_resolve(&lim, limits);
+	if (der_len > lim.max_keystore_bytes)
+		return tv__fail(msg, msg_size, TV_REASON_KEYSTORE_TOO_LARGE,
+				"keystore of %zu bytes is over the limit of %zu",
+				der_len, lim.max_keystore_bytes);
+	if (der_len == 0 || der_len > LONG_MAX)
+		return tv__fail(msg, msg_size, TV_REASON_MALFORMED_KEYSTORE,
+				"keystore is empty");
+	ERR_set_mark();
+	rc = S_read(out, ctx, der, der_len, password, password_len, &lim, msg,
+		    msg_size);
+	ERR_pop_to_mark(); /* leave the thread's error queue as we found it */
+	if (!rc && msg && msg_size)
+		msg[0] = '\0';
+	return rc;
+}

@@ -1,0 +1,102 @@
+/*
+ * p12.h - the PKCS#12 (.p12/.pfx) reader.
+ *
+ * DESIGN: pure. Bytes and a password in; every private key with its
+ * certificate, plus the remaining certificates, or one precise reason out.
+ * No store, no I/O, no global state: the only shared object is the
+ * struct tv_pki_ctx passed in (see pki.h; reads on one ctx may run
+ * concurrently from many threads). docs/internals/pkcs12.md describes the
+ * walk, the order of the checks and how each failure maps to a reason.
+ *
+ * Ownership: *out is set only on success and owns everything it points to;
+ * free it with tv_p12_contents_free(). The input bytes and the password are
+ * only read; the password is copied into sodium_malloc memory, in the
+ * encodings the KDFs need, and wiped before the call returns.
+ */
+#ifndef TV_PKI_P12_H
+#define TV_PKI_P12_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <openssl/evp.h>
+#include <openssl/x509.h>
+
+#include "pki/pki.h"
+#include "pki/reason.h"
+
+#define TV_P12_DEFAULT_MAX_ITERATIONS 1000000u
+#define TV_P12_DEFAULT_MAX_KEYSTORE_BYTES (256u * 1024u)
+
+/**
+ * The caps a read enforces. A zero field means its default. Iteration
+ * counts (MAC, PBKDF2, PKCS#12 PBE, PBMAC1's PBKDF2) over max_iterations
+ * are refused before any KDF runs (ITERATION_LIMIT_EXCEEDED); inputs over
+ * max_keystore_bytes are refused before parsing (KEYSTORE_TOO_LARGE).
+ */
+struct tv_p12_limits {
+	uint64_t max_iterations;   /* default TV_P12_DEFAULT_MAX_ITERATIONS */
+	size_t max_keystore_bytes; /* default TV_P12_DEFAULT_MAX_KEYSTORE_BYTES */
+};
+
+/** One private key and its certificate. */
+struct tv_p12_pair {
+	EVP_PKEY *key;       /* private key, made in the ctx's library context */
+	X509 *cert;          /* its certificate (public key equal to key's) */
+	char *friendly_name; /* UTF-8 friendlyName of the key (else of the
+				cert) bag, or NULL; OPENSSL_malloc'd */
+};
+
+/** What a keystore holds. */
+struct tv_p12_contents {
+	struct tv_p12_pair *pairs; /* pair_count >= 1 entries, in file order */
+	size_t pair_count;
+	STACK_OF(X509) *chain_candidates; /* the other certificates, in file
+					     order; never NULL, may be empty */
+};
+
+/** Free contents and everything in it; NULL is a no-op. */
+void tv_p12_contents_free(struct tv_p12_contents *contents);
+
+/**
+ * Read a DER PKCS#12 file.
+ *
+ * password: UTF-8 bytes (password_len of them, no terminator needed), or
+ * NULL for "no password". An empty or absent password tries both the empty
+ * string and the absent password (empty first when the caller gave "",
+ * absent first when NULL), as OpenSSL does; the MAC, or without a MAC the
+ * decryption, decides which one is right.
+ *
+ * limits: NULL means the defaults.
+ *
+ * Returns TV_REASON_OK and sets *out; or one of MALFORMED_KEYSTORE,
+ * KEYSTORE_TOO_LARGE, MAC_VERIFICATION_FAILED, DECRYPTION_FAILED,
+ * UNSUPPORTED_ALGORITHM, ITERATION_LIMIT_EXCEEDED, NO_PRIVATE_KEY,
+ * NO_CERTIFICATE, KEY_CERTIFICATE_MISMATCH, UNSUPPORTED_KEY_TYPE,
+ * INVALID_ITEM (password over 4096 bytes) or INTERNAL_ERROR, with a message
+ * for a person in msg[0..msg_size) (may be NULL/0; TV_REASON_MSG_SIZE
+ * bytes never truncate). On success msg is "". The message names
+ * algorithms and numbers, never password bytes.
+ *
+ * Every key of the file is returned, each with its certificate (paired by
+ * localKeyId, else by public key); if any key fails, the whole read fails.
+ * Thread-safe: any number of reads may share ctx.
+ */
+enum tv_reason tv_p12_read(struct tv_p12_contents **out,
+			   struct tv_pki_ctx *ctx,
+			   const unsigned char *der, size_t der_len,
+			   const char *password, size_t password_len,
+			   const struct tv_p12_limits *limits,
+			   char *msg, size_t msg_size) TV_WUR;
+
+/*
+ * Internal to src/pki (the PKCS#8 readers share the result type): an empty
+ * contents with chain_candidates allocated, and the resolution of limits.
+ */
+enum tv_reason tv__contents_new(struct tv_p12_contents **out,
+				size_t pair_count, char *msg,
+				size_t msz) TV_WUR;
+void tv__limits_resolve(struct tv_p12_limits *out,
+			const struct tv_p12_limits *in);
+
+#endif

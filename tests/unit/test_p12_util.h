@@ -1,0 +1,128 @@
+/*
+ * test_p12_util.h - helpers shared by the pki reader tests (test_p12*.c,
+ * test_pkcs8.c): file loading, fixture paths, key/cert comparison and a
+ * monotonic clock. Everything is static inline so each test includes only
+ * what it uses without unused-function warnings.
+ */
+#ifndef TV_TEST_P12_UTIL_H
+#define TV_TEST_P12_UTIL_H
+
+#include <setjmp.h>
+#include <stdbool.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <cmocka.h>
+
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+
+#define TVT_FIXTURES TV_SOURCE_DIR "/tests/fixtures"
+#define TVT_PASS "fixture-pass"
+#define TVT_UTF8_PASS "p\xc3\xa4ssw\xc3\xb6rd-\xe5\xaf\x86\xe7\xa0\x81" /* pässwörd-密码 */
+
+/* Whole file into a malloc'd buffer; fails the test if unreadable. */
+static inline unsigned char *tvt_read_file(const char *path, size_t *len)
+{
+	FILE *f = fopen(path, "rb");
+	unsigned char *buf;
+	long n;
+
+	if (!f)
+		fail_msg("cannot open %s", path);
+	assert_int_equal(fseek(f, 0, SEEK_END), 0);
+	n = ftell(f);
+	assert_true(n >= 0);
+	assert_int_equal(fseek(f, 0, SEEK_SET), 0);
+	buf = malloc((size_t)n + 1);
+	assert_non_null(buf);
+	assert_int_equal(fread(buf, 1, (size_t)n, f), (size_t)n);
+	fclose(f);
+	buf[n] = 0;
+	*len = (size_t)n;
+	return buf;
+}
+
+static inline unsigned char *tvt_read_fmt(size_t *len, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+static inline unsigned char *tvt_read_fmt(size_t *len, const char *fmt, ...)
+{
+	char path[1024];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(path, sizeof(path), fmt, ap);
+	va_end(ap);
+	return tvt_read_file(path, len);
+}
+
+/* tests/fixtures/keys/<name>.key.pem */
+static inline EVP_PKEY *tvt_fixture_key(const char *name)
+{
+	char path[1024];
+	EVP_PKEY *key;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/keys/%s.key.pem", TVT_FIXTURES, name);
+	f = fopen(path, "r");
+	if (!f)
+		fail_msg("cannot open %s", path);
+	key = PEM_read_PrivateKey(f, NULL, NULL, NULL);
+	fclose(f);
+	if (!key)
+		fail_msg("cannot read key %s", path);
+	return key;
+}
+
+/* tests/fixtures/keys/<name>.crt.pem */
+static inline X509 *tvt_fixture_cert(const char *name)
+{
+	char path[1024];
+	X509 *cert;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/keys/%s.crt.pem", TVT_FIXTURES, name);
+	f = fopen(path, "r");
+	if (!f)
+		fail_msg("cannot open %s", path);
+	cert = PEM_read_X509(f, NULL, NULL, NULL);
+	fclose(f);
+	if (!cert)
+		fail_msg("cannot read certificate %s", path);
+	return cert;
+}
+
+/* SHA-1 of the DER, 40 upper-case hex digits (the API's fingerprint). */
+static inline void tvt_fingerprint(char out[41], const X509 *cert)
+{
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int n = 0, i;
+
+	assert_int_equal(X509_digest(cert, EVP_sha1(), md, &n), 1);
+	assert_int_equal(n, 20);
+	for (i = 0; i < n; i++)
+		snprintf(out + 2 * i, 3, "%02X", md[i]);
+}
+
+static inline double tvt_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec * 1000.0 + (double)ts.tv_nsec / 1e6;
+}
+
+/* The message must not hold the password (when there is one). */
+static inline void tvt_assert_no_secret(const char *msg, const char *password)
+{
+	if (password && password[0])
+		assert_null(strstr(msg, password));
+}
+
+#endif
