@@ -16,6 +16,7 @@
 #include <malloc.h>
 #include <microhttpd.h>
 #include <netdb.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -33,6 +34,14 @@ struct tv_http_server {
 	const struct tv_http_config *cfg;
 	size_t max_body, max_depth;
 	uint16_t port;
+	/* long-poll: suspended requests, and the thread that resumes them */
+	pthread_mutex_t wait_lock; /* guards waiters, n_waiters, wake, stopping */
+	pthread_cond_t wait_cond;
+	struct tv_http_req **waiters;
+	size_t n_waiters, cap_waiters;
+	bool wake, stopping;
+	pthread_t waker;
+	bool waker_started;
 };
 
 struct tv_http_req {
@@ -55,6 +64,8 @@ struct tv_http_req {
 	int64_t start_ms;
 	unsigned status;
 	bool responded;
+	int64_t wait_deadline_ms; /* 0 = not long-polling */
+	bool want_suspend, suspended;
 };
 
 /* ---------- replies ---------- */
@@ -331,6 +342,15 @@ static void S_parse_json(struct tv_http_req *req, struct tv_http_resp *resp)
 				    err.column, err.text);
 }
 
+static void S_run_handler(struct tv_http_req *req, struct tv_http_resp *resp)
+{
+	req->want_suspend = false;
+	req->route->handler(req->srv->cfg->app, req, resp);
+	if (!resp->status && !req->want_suspend)
+		tv_http_reply_error(resp, 500, TV_HTTP_E_INTERNAL, NULL,
+				    "internal error (request %s)", req->request_id);
+}
+
 static void S_dispatch(struct tv_http_req *req, struct tv_http_resp *resp)
 {
 	const struct tv_http_config *cfg = req->srv->cfg;
@@ -360,10 +380,7 @@ static void S_dispatch(struct tv_http_req *req, struct tv_http_resp *resp)
 		if (resp->status)
 			return;
 	}
-	req->route->handler(cfg->app, req, resp);
-	if (!resp->status)
-		tv_http_reply_error(resp, 500, TV_HTTP_E_INTERNAL, NULL,
-				    "internal error (request %s)", req->request_id);
+	S_run_handler(req, resp);
 }
 
 /* MHD frees a response body with this; bodies may hold key material. */
@@ -449,6 +466,115 @@ static bool S_declared_too_large(struct tv_http_req *req)
 	return *end == '\0' && n > req->srv->max_body;
 }
 
+/* ---------- long-poll ---------- */
+
+bool tv_http_req_wait(struct tv_http_req *req, int64_t wait_ms)
+{
+	struct tv_http_server *srv = req->srv;
+	int64_t now = tv_mono_ms();
+	bool stopping;
+
+	if (!req->wait_deadline_ms)
+		req->wait_deadline_ms = now + (wait_ms > 0 ? wait_ms : 0);
+	pthread_mutex_lock(&srv->wait_lock);
+	stopping = srv->stopping;
+	pthread_mutex_unlock(&srv->wait_lock);
+	if (stopping || now >= req->wait_deadline_ms)
+		return false;
+	req->want_suspend = true;
+	return true;
+}
+
+static bool S_suspend(struct tv_http_req *req)
+{
+	struct tv_http_server *srv = req->srv;
+	bool ok = true;
+
+	pthread_mutex_lock(&srv->wait_lock);
+	if (srv->n_waiters == srv->cap_waiters) {
+		size_t cap = srv->cap_waiters ? srv->cap_waiters * 2 : 16;
+		struct tv_http_req **p = realloc(srv->waiters, cap * sizeof(*p));
+		if (p) {
+			srv->waiters = p;
+			srv->cap_waiters = cap;
+		} else {
+			ok = false;
+		}
+	}
+	if (ok) {
+		req->suspended = true;
+		MHD_suspend_connection(req->conn);
+		srv->waiters[srv->n_waiters++] = req;
+		pthread_cond_signal(&srv->wait_cond);
+	}
+	pthread_mutex_unlock(&srv->wait_lock);
+	return ok;
+}
+
+void tv_http_wake(struct tv_http_server *srv)
+{
+	pthread_mutex_lock(&srv->wait_lock);
+	srv->wake = true;
+	pthread_cond_signal(&srv->wait_cond);
+	pthread_mutex_unlock(&srv->wait_lock);
+}
+
+/* Resume waiters: all of them on a wake (or every second), else the expired. */
+static void S_resume(struct tv_http_server *srv, bool all, int64_t now)
+{
+	size_t i = 0;
+
+	while (i < srv->n_waiters) {
+		struct tv_http_req *req = srv->waiters[i];
+
+		if (all || now >= req->wait_deadline_ms) {
+			srv->waiters[i] = srv->waiters[--srv->n_waiters];
+			MHD_resume_connection(req->conn);
+		} else {
+			i++;
+		}
+	}
+}
+
+static void *S_waker(void *arg)
+{
+	struct tv_http_server *srv = arg;
+	int64_t last_all = tv_mono_ms();
+
+	pthread_mutex_lock(&srv->wait_lock);
+	while (!srv->stopping) {
+		int64_t now = tv_mono_ms(), next = now + 1000;
+		struct timespec ts;
+		size_t i;
+
+		for (i = 0; i < srv->n_waiters; i++)
+			if (srv->waiters[i]->wait_deadline_ms < next)
+				next = srv->waiters[i]->wait_deadline_ms;
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		if (next > now) {
+			ts.tv_sec += (next - now) / 1000;
+			ts.tv_nsec += (long)((next - now) % 1000) * 1000000L;
+			if (ts.tv_nsec >= 1000000000L) {
+				ts.tv_sec++;
+				ts.tv_nsec -= 1000000000L;
+			}
+			if (!srv->wake)
+				pthread_cond_timedwait(&srv->wait_cond, &srv->wait_lock, &ts);
+		}
+		now = tv_mono_ms();
+		if (srv->wake || now - last_all >= 1000) {
+			S_resume(srv, true, now);
+			srv->wake = false;
+			last_all = now;
+		} else {
+			S_resume(srv, false, now);
+		}
+	}
+	S_resume(srv, true, tv_mono_ms());
+	pthread_mutex_unlock(&srv->wait_lock);
+	return NULL;
+}
+
 static enum MHD_Result S_access(void *cls, struct MHD_Connection *conn, const char *url,
 				const char *method, const char *version,
 				const char *upload_data, size_t *upload_data_size,
@@ -501,7 +627,14 @@ static enum MHD_Result S_access(void *cls, struct MHD_Connection *conn, const ch
 		*upload_data_size = 0;
 		return MHD_YES;
 	}
-	S_dispatch(req, &resp);
+	if (req->suspended) {
+		req->suspended = false; /* resumed: run the handler again */
+		S_run_handler(req, &resp);
+	} else {
+		S_dispatch(req, &resp);
+	}
+	if (req->want_suspend && !resp.status)
+		return S_suspend(req) ? MHD_YES : MHD_NO;
 	return S_queue(req, &resp);
 }
 
@@ -567,13 +700,21 @@ static enum tv_err S_resolve(struct sockaddr_storage *ss, const char *host, uint
 	return TV_OK;
 }
 
+static void S_free_server(struct tv_http_server *srv)
+{
+	pthread_cond_destroy(&srv->wait_cond);
+	pthread_mutex_destroy(&srv->wait_lock);
+	free(srv->waiters);
+	free(srv);
+}
+
 enum tv_err tv_http_start(struct tv_http_server **out, const struct tv_http_config *cfg)
 {
 	struct tv_http_server *srv;
 	struct sockaddr_storage ss;
 	const union MHD_DaemonInfo *info;
 	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG |
-			 MHD_USE_ITC;
+			 MHD_USE_ITC | MHD_ALLOW_SUSPEND_RESUME;
 	unsigned threads = cfg->threads;
 	bool tls = cfg->tls_cert_pem && cfg->tls_key_pem;
 	enum tv_err rc;
@@ -596,6 +737,14 @@ enum tv_err tv_http_start(struct tv_http_server **out, const struct tv_http_conf
 	if (!srv)
 		return TV_ERR_NOMEM;
 	srv->cfg = cfg;
+	{
+		pthread_condattr_t ca;
+		pthread_condattr_init(&ca);
+		pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+		pthread_cond_init(&srv->wait_cond, &ca);
+		pthread_condattr_destroy(&ca);
+		pthread_mutex_init(&srv->wait_lock, NULL);
+	}
 	srv->max_body = cfg->max_body ? cfg->max_body : TV_HTTP_DEFAULT_MAX_BODY;
 	srv->max_depth = cfg->max_depth ? cfg->max_depth : TV_HTTP_DEFAULT_MAX_DEPTH;
 	srv->daemon = MHD_start_daemon(
@@ -612,9 +761,15 @@ enum tv_err tv_http_start(struct tv_http_server **out, const struct tv_http_conf
 		MHD_OPTION_HTTPS_MEM_CERT, cfg->tls_cert_pem,
 		MHD_OPTION_END);
 	if (!srv->daemon) {
-		free(srv);
+		S_free_server(srv);
 		return TV_ERR_IO;
 	}
+	if (pthread_create(&srv->waker, NULL, S_waker, srv) != 0) {
+		MHD_stop_daemon(srv->daemon);
+		S_free_server(srv);
+		return TV_ERR_INTERNAL;
+	}
+	srv->waker_started = true;
 	info = MHD_get_daemon_info(srv->daemon, MHD_DAEMON_INFO_BIND_PORT);
 	srv->port = info ? info->port : cfg->port;
 	*out = srv;
@@ -631,6 +786,13 @@ void tv_http_stop(struct tv_http_server *srv)
 	if (!srv)
 		return;
 	MHD_quiesce_daemon(srv->daemon);
+	/* Answer the long-polls now: stopping makes tv_http_req_wait say no. */
+	pthread_mutex_lock(&srv->wait_lock);
+	srv->stopping = true;
+	pthread_cond_signal(&srv->wait_cond);
+	pthread_mutex_unlock(&srv->wait_lock);
+	if (srv->waker_started)
+		pthread_join(srv->waker, NULL);
 	MHD_stop_daemon(srv->daemon);
-	free(srv);
+	S_free_server(srv);
 }

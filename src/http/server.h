@@ -117,6 +117,19 @@ void *tv_http_req_principal(const struct tv_http_req *req);
 /** Tenant id for the request's log line (copied). */
 void tv_http_req_set_tenant(struct tv_http_req *req, const char *tenant_id);
 
+/**
+ * Long-poll: ask to be called again instead of answering now. The first call
+ * fixes the request's deadline at now + wait_ms; later calls keep it. Returns
+ * true when the request is suspended: the handler must then return without a
+ * reply, and runs again when tv_http_wake() is called, at the latest once a
+ * second (to see changes made by other nodes), and at the deadline. Returns
+ * false when the deadline has passed or the server is stopping: answer now.
+ */
+bool tv_http_req_wait(struct tv_http_req *req, int64_t wait_ms);
+
+/** Re-run every suspended handler soon (e.g. "a job became final"). Any thread. */
+void tv_http_wake(struct tv_http_server *srv);
+
 /* --- replies --- */
 /** Reply with a JSON value (reference stolen; NULL gives a 500). */
 void tv_http_reply_json(struct tv_http_resp *resp, unsigned status, json_t *body);

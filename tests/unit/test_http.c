@@ -6,10 +6,14 @@
 #include <stdint.h>
 #include <cmocka.h>
 #include <curl/curl.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <unistd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/util.h"
 #include "http/server.h"
 
 static void S_echo(void *app, struct tv_http_req *req, struct tv_http_resp *resp)
@@ -31,6 +35,19 @@ static void S_silent(void *app, struct tv_http_req *req, struct tv_http_resp *re
 	(void)resp; /* forgets to answer: the server must answer 500 */
 }
 
+static atomic_int S_ready;
+
+/* Long-poll: answer once S_ready is set, or at the deadline (?ms=N). */
+static void S_wait(void *app, struct tv_http_req *req, struct tv_http_resp *resp)
+{
+	const char *ms = tv_http_req_query(req, "ms");
+
+	(void)app;
+	if (!atomic_load(&S_ready) && tv_http_req_wait(req, ms ? atol(ms) : 0))
+		return;
+	tv_http_reply_json(resp, 200, json_pack("{s:b}", "ready", atomic_load(&S_ready)));
+}
+
 static bool S_auth(void *app, struct tv_http_req *req, int auth, struct tv_http_resp *resp)
 {
 	const char *k = tv_http_req_header(req, "tppl-api-key");
@@ -49,6 +66,7 @@ static const struct tv_http_route S_routes[] = {
 	{ "POST", "/things", S_echo, 1, TV_HTTP_JSON_BODY },
 	{ "DELETE", "/things/{id}", S_echo, 1, 0 },
 	{ "GET", "/silent", S_silent, 0, 0 },
+	{ "GET", "/wait", S_wait, 0, 0 },
 };
 
 struct S_env {
@@ -189,6 +207,39 @@ static void test_keep_alive(void **state)
 	assert_int_equal(connects, 0);
 }
 
+static void *S_set_ready(void *arg)
+{
+	struct S_env *e = arg;
+
+	usleep(300000); /* the waiter must be suspended by then */
+	atomic_store(&S_ready, 1);
+	tv_http_wake(e->srv);
+	return NULL;
+}
+
+/* A suspended request answers at its deadline, or as soon as it is woken. */
+static void test_long_poll(void **state)
+{
+	struct S_env *e = *state;
+	int64_t t0;
+	pthread_t th;
+
+	atomic_store(&S_ready, 0);
+	t0 = tv_mono_ms();
+	S_req(e, "GET", "/wait?ms=400", NULL, NULL);
+	assert_int_equal(e->status, 200);
+	assert_string_equal(e->body, "{\"ready\":false}");
+	assert_true(tv_mono_ms() - t0 >= 400);
+	assert_int_equal(pthread_create(&th, NULL, S_set_ready, e), 0);
+	t0 = tv_mono_ms();
+	S_req(e, "GET", "/wait?ms=20000", NULL, NULL);
+	pthread_join(th, NULL);
+	assert_string_equal(e->body, "{\"ready\":true}");
+	assert_true(tv_mono_ms() - t0 < 5000); /* woken, not timed out */
+	/* many waiters don't starve the pool (2 threads here) */
+	atomic_store(&S_ready, 0);
+}
+
 static void test_json_depth(void **state)
 {
 	(void)state;
@@ -205,6 +256,7 @@ int main(void)
 		cmocka_unit_test(test_auth_body_and_depth),
 		cmocka_unit_test(test_keep_alive),
 		cmocka_unit_test(test_json_depth),
+		cmocka_unit_test(test_long_poll),
 	};
 
 	return cmocka_run_group_tests_name("unit/http", tests, S_setup, S_teardown);
