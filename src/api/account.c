@@ -122,10 +122,7 @@ void tv_api_apikeys_create(void *app_ptr, struct tv_http_req *req, struct tv_htt
 		tv_api_internal(resp, req, rc, "apikey_create");
 		return;
 	}
-	(void)app->store->ops->audit_append(
-		app->store, &(struct tv_audit){ .ts_ms = tv_now_ms(), .tenant_id = p->tenant.id,
-						.actor = p->key.id, .action = "apikey.create",
-						.object_id = rec.id, .detail = tv_role_name(role) });
+	tv_api_audit(app, req, "apikey.create", rec.id, tv_role_name(role));
 	o = S_apikey_json(&rec, false);
 	json_object_set_new(o, "key", json_stringn((const char *)key->p, key->len));
 	tv_secbuf_free(key);
@@ -153,9 +150,6 @@ void tv_api_apikeys_delete(void *app_ptr, struct tv_http_req *req, struct tv_htt
 		tv_api_internal(resp, req, rc, "apikey_revoke");
 		return;
 	}
-	(void)app->store->ops->audit_append(
-		app->store, &(struct tv_audit){ .ts_ms = tv_now_ms(), .tenant_id = p->tenant.id,
-						.actor = p->key.id, .action = "apikey.revoke",
-						.object_id = id });
+	tv_api_audit(app, req, "apikey.revoke", id, NULL);
 	tv_http_reply_empty(resp, 204);
 }

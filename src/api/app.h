@@ -13,7 +13,10 @@
 
 #include "http/server.h"
 #include "store/store.h"
+#include "pki/chain.h"
+#include "svc/import.h"
 #include "svc/keyring.h"
+#include "svc/trust_cache.h"
 
 /* API.md error codes used by the handlers */
 #define TV_E_NO_AUTH 1004
@@ -22,6 +25,10 @@
 #define TV_E_NOT_FOUND 10404
 #define TV_E_BAD_KEY 10501
 #define TV_E_FORBIDDEN 10601
+#define TV_E_ITEM_COUNT 10102
+#define TV_E_UNKNOWN_EDGE 10103
+#define TV_E_WRONG_KEY 10104
+#define TV_E_STATE 10110
 
 /* A heartbeat older than this makes an edge instance LOST_CONNECTION. */
 #define TV_EDGE_LOST_AFTER_MS 30000
@@ -29,9 +36,17 @@
 struct tv_app {
 	struct tv_store *store;
 	struct tv_keyring *keyring;
+	struct tv_importer *importer;       /* NULL: jobs wait for another node */
+	struct tv_trust_cache *trust_cache;
+	const struct tv_trust_roots *roots; /* NULL with --no-system-roots */
+	size_t max_keystore_bytes;          /* per decoded keystore */
+	_Atomic(struct tv_http_server *) http; /* for waking long-polls */
 	atomic_bool ready;    /* keys loaded and store answering */
 	atomic_bool stopping; /* shutting down: 503 for new work */
 };
+
+/** The importer's job-final callback: wakes the long-polls (arg = app). */
+void tv_api_job_final(void *app);
 
 /** Who is calling: set by the auth callback on every authenticated route. */
 struct tv_principal {
@@ -58,6 +73,9 @@ void tv_api_bad_field(struct tv_http_resp *resp, const char *path, const char *w
 /** 500/10500, logging rc with the request id (never the request data). */
 void tv_api_internal(struct tv_http_resp *resp, struct tv_http_req *req, enum tv_err rc,
 		     const char *where);
+/** Append an audit record; a failure is logged (the action already happened). */
+void tv_api_audit(struct tv_app *app, struct tv_http_req *req, const char *action,
+		  const char *object_id, const char *detail);
 /** Reject unknown members of obj: true (and a 400 in resp) when one is found. */
 bool tv_api_unknown_fields(struct tv_http_resp *resp, json_t *obj,
 			   const char *const *allowed);

@@ -83,3 +83,27 @@ bool tv_api_unknown_fields(struct tv_http_resp *resp, json_t *obj, const char *c
 	}
 	return false;
 }
+
+void tv_api_audit(struct tv_app *app, struct tv_http_req *req, const char *action,
+		  const char *object_id, const char *detail)
+{
+	const struct tv_principal *p = tv_api_principal(req);
+	struct tv_audit a = { .ts_ms = tv_now_ms(), .tenant_id = p ? p->tenant.id : NULL,
+			      .actor = p ? p->key.id : NULL, .action = action,
+			      .object_id = object_id, .detail = detail };
+	enum tv_err rc = app->store->ops->audit_append(app->store, &a);
+
+	if (rc)
+		TV_LOG(TV_LOG_ERROR, "audit log write failed", TV_LS("action", action),
+		       TV_LS("error", tv_strerror(rc)),
+		       TV_LS("request_id", tv_http_req_request_id(req)));
+}
+
+void tv_api_job_final(void *app_ptr)
+{
+	struct tv_app *app = app_ptr;
+	struct tv_http_server *http = atomic_load(&app->http);
+
+	if (http)
+		tv_http_wake(http);
+}

@@ -5,6 +5,8 @@
  */
 #include "api/account.h"
 #include "api/edge.h"
+#include "api/imports.h"
+#include "api/trustedcas.h"
 #include "api/ops.h"
 
 #define RO TV_ROLE_READ_ONLY
@@ -23,6 +25,15 @@ static const struct tv_http_route S_routes[] = {
 	{ "GET", "/v1/apikeys", tv_api_apikeys_list, ADM, 0 },
 	{ "POST", "/v1/apikeys", tv_api_apikeys_create, ADM, JSON },
 	{ "DELETE", "/v1/apikeys/{id}", tv_api_apikeys_delete, ADM, 0 },
+	{ "POST", "/v1/trustedcacertificates", tv_api_cas_create, PKI, JSON },
+	{ "GET", "/v1/trustedcacertificates", tv_api_cas_list, RO, 0 },
+	{ "POST", "/v1/trustedcacertificates/deletion", tv_api_cas_delete, PKI, JSON },
+	{ "GET", "/v1/trustedcacertificates/{fingerprint}", tv_api_cas_get, RO, 0 },
+	{ "GET", "/v1/trustedcacertificates/{fingerprint}/contents", tv_api_cas_contents, RO, 0 },
+	{ "POST", "/outagedetection/v1/certificates/imports", tv_api_imports_create, PKI, JSON },
+	{ "POST", "/v1/certificates/imports", tv_api_imports_create, PKI, JSON },
+	{ "GET", "/outagedetection/v1/certificates/imports/{id}", tv_api_imports_get, RO, 0 },
+	{ "GET", "/v1/certificates/imports/{id}", tv_api_imports_get, RO, 0 },
 };
 
 const struct tv_http_route *tv_api_routes(size_t *n)

@@ -12,11 +12,40 @@
 #define S_DB(st) ((struct tv__sqlite *)(st))
 
 
-static enum tv_err S_step_done(sqlite3_stmt *st)
+enum tv_err tv__sqlite_step_done(sqlite3_stmt *st)
 {
 	int r = sqlite3_step(st);
 
 	return r == SQLITE_DONE ? TV_OK : tv__sqlite_err(r == SQLITE_ROW ? SQLITE_ERROR : r);
+}
+
+#define S_step_done tv__sqlite_step_done
+
+int tv__sqlite_bind_blob(sqlite3_stmt *st, int idx, const void *p, size_t len)
+{
+	if (!p)
+		return sqlite3_bind_null(st, idx);
+	return sqlite3_bind_blob64(st, idx, len ? p : "", len, SQLITE_STATIC);
+}
+
+enum tv_err tv__sqlite_blob_dup(unsigned char **out, size_t *len, sqlite3_stmt *st, int col)
+{
+	const void *b;
+	int n;
+
+	*out = NULL;
+	*len = 0;
+	if (sqlite3_column_type(st, col) == SQLITE_NULL)
+		return TV_OK;
+	b = sqlite3_column_blob(st, col);
+	n = sqlite3_column_bytes(st, col);
+	*out = malloc(n > 0 ? (size_t)n : 1);
+	if (!*out)
+		return TV_ERR_NOMEM;
+	if (n > 0)
+		memcpy(*out, b, (size_t)n);
+	*len = (size_t)n;
+	return TV_OK;
 }
 
 static enum tv_err S_ping(struct tv_store *st)
@@ -426,6 +455,7 @@ static enum tv_err S_audit_append(struct tv_store *store, const struct tv_audit 
 	return rc;
 }
 
+
 const struct tv_store_ops tv__sqlite_ops = {
 	.name = "sqlite",
 	.close = tv__sqlite_close,
@@ -442,4 +472,14 @@ const struct tv_store_ops tv__sqlite_ops = {
 	.edge_list = S_edge_list,
 	.edge_heartbeat = S_edge_heartbeat,
 	.audit_append = S_audit_append,
+	.ca_insert = tv__sqlite_ca_insert,
+	.ca_list = tv__sqlite_ca_list,
+	.ca_get = tv__sqlite_ca_get,
+	.ca_delete = tv__sqlite_ca_delete,
+	.ca_version = tv__sqlite_ca_version,
+	.job_create = tv__sqlite_job_create,
+	.job_get = tv__sqlite_job_get,
+	.item_claim = tv__sqlite_item_claim,
+	.item_renew = tv__sqlite_item_renew,
+	.item_finish = tv__sqlite_item_finish,
 };

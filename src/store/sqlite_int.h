@@ -45,4 +45,33 @@ void tv__sqlite_close(struct tv_store *st);
 
 extern const struct tv_store_ops tv__sqlite_ops;
 
+/* Shared helpers (sqlite.c) */
+enum tv_err tv__sqlite_step_done(sqlite3_stmt *st) TV_WUR;
+int tv__sqlite_bind_blob(sqlite3_stmt *st, int idx, const void *p, size_t len);
+/* Copy a blob column into a new malloc'd buffer (NULL for SQL NULL). */
+enum tv_err tv__sqlite_blob_dup(unsigned char **out, size_t *len, sqlite3_stmt *st, int col) TV_WUR;
+
+/* Trusted CAs and import jobs (sqlite_import.c) */
+enum tv_err tv__sqlite_ca_insert(struct tv_store *st, const struct tv_trusted_ca *ca);
+enum tv_err tv__sqlite_ca_list(struct tv_store *st, const char *tenant_id,
+			       struct tv_trusted_ca **out, size_t *n);
+enum tv_err tv__sqlite_ca_get(struct tv_store *st, const char *tenant_id,
+			      const char *fingerprint, struct tv_trusted_ca *out);
+enum tv_err tv__sqlite_ca_delete(struct tv_store *st, const char *tenant_id,
+				 const char *const *fingerprints, size_t n, size_t *deleted);
+enum tv_err tv__sqlite_ca_version(struct tv_store *st, const char *tenant_id,
+				  int64_t *version);
+enum tv_err tv__sqlite_job_create(struct tv_store *st, const struct tv_import_job *job,
+				  const struct tv_import_item *items, size_t n);
+enum tv_err tv__sqlite_job_get(struct tv_store *st, const char *tenant_id, const char *id,
+			       struct tv_import_job *job, struct tv_import_result **results,
+			       size_t *n_results);
+enum tv_err tv__sqlite_item_claim(struct tv_store *st, const char *owner, int64_t now_ms,
+				  int64_t lease_until_ms, struct tv_claimed_item *out);
+enum tv_err tv__sqlite_item_renew(struct tv_store *st, const char *job_id, int index,
+				  const char *owner, int64_t lease_until_ms);
+enum tv_err tv__sqlite_item_finish(struct tv_store *st, const char *job_id, int index,
+				   const char *owner, const struct tv_item_outcome *outcomes,
+				   size_t n, int64_t now_ms, bool *job_final);
+
 #endif

@@ -5,7 +5,10 @@
  */
 #include "store/store.h"
 
+#include <stdlib.h>
 #include <string.h>
+
+#include "core/secmem.h"
 
 #include "store/sqlite.h"
 
@@ -44,4 +47,41 @@ enum tv_role tv_role_parse(const char *s)
 	if (!strcmp(s, "ADMIN"))
 		return TV_ROLE_ADMIN;
 	return TV_ROLE_NONE;
+}
+
+void tv_trusted_cas_free(struct tv_trusted_ca *cas, size_t n)
+{
+	size_t i;
+
+	for (i = 0; cas && i < n; i++) {
+		free(cas[i].der);
+		free(cas[i].facts_json);
+	}
+	free(cas);
+}
+
+void tv_import_item_release(struct tv_import_item *item)
+{
+	if (item->keystore)
+		tv_wipe(item->keystore, item->keystore_len);
+	if (item->key)
+		tv_wipe(item->key, item->key_len);
+	if (item->sealed_password)
+		tv_wipe(item->sealed_password, item->sealed_password_len);
+	free(item->keystore);
+	free(item->key);
+	free(item->sealed_password);
+	item->keystore = item->key = item->sealed_password = NULL;
+	item->keystore_len = item->key_len = item->sealed_password_len = 0;
+}
+
+void tv_import_results_free(struct tv_import_result *r, size_t n)
+{
+	size_t i;
+
+	for (i = 0; r && i < n; i++) {
+		free(r[i].reason);
+		free(r[i].der);
+	}
+	free(r);
 }

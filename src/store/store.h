@@ -78,6 +78,114 @@ struct tv_audit {
 	const char *detail;    /* may be NULL; never a secret */
 };
 
+/* ---- trusted CA certificates ---- */
+
+struct tv_trusted_ca {
+	char id[TV_ID_SIZE];
+	char tenant_id[TV_ID_SIZE];
+	char fingerprint[41];
+	char certificate_type[16]; /* ROOT_CA, CA, SELF_ISSUED_CA, END_ENTITY */
+	unsigned char *der;        /* malloc'd */
+	size_t der_len;
+	char *facts_json; /* malloc'd: the TrustedCA fields derived from the DER */
+	int64_t created_ms;
+};
+
+/** Free the members of n records and the array itself. */
+void tv_trusted_cas_free(struct tv_trusted_ca *cas, size_t n);
+
+/* ---- import jobs ---- */
+
+#define TV_LABEL_MAX 256
+#define TV_REASON_TEXT_MAX 512
+
+enum tv_item_kind {
+	TV_ITEM_REJECTED = 0,         /* failed at intake: reason says why */
+	TV_ITEM_PKCS12 = 1,           /* keystore + optional sealed password */
+	TV_ITEM_PKCS8_ENCRYPTED = 2,  /* cert + encrypted PKCS#8 PEM + sealed password */
+	TV_ITEM_PKCS8_SEALED = 3,     /* cert + sealed PKCS#8 DER */
+};
+
+/** One item of a job, as stored until it is final. Buffers are malloc'd. */
+struct tv_import_item {
+	int index;
+	enum tv_item_kind kind;
+	unsigned char *keystore; /* PKCS#12 DER, or the certificate (PEM or DER) */
+	size_t keystore_len;
+	unsigned char *key; /* encrypted PKCS#8 PEM, or sealed PKCS#8 DER */
+	size_t key_len;
+	unsigned char *sealed_password; /* NULL = no password given */
+	size_t sealed_password_len;
+	char label[TV_LABEL_MAX + 1]; /* "" = none */
+	char reason[TV_REASON_TEXT_MAX]; /* kind REJECTED: "CODE: message" */
+};
+
+/** Release the buffers of an item (wiped: they may hold sealed secrets). */
+void tv_import_item_release(struct tv_import_item *item);
+
+struct tv_import_job {
+	char id[TV_ID_SIZE];
+	char tenant_id[TV_ID_SIZE];
+	char edge_id[TV_ID_SIZE];
+	char dek_id[TV_DEK_ID_SIZE];
+	bool dry_run;
+	char status[16]; /* WAITING, PROCESSING, COMPLETED, FAILED */
+	int n_items, n_final;
+	int64_t created_ms, completed_ms;
+};
+
+/** An item handed to a worker, with what the worker needs of its job. */
+struct tv_claimed_item {
+	char job_id[TV_ID_SIZE];
+	char tenant_id[TV_ID_SIZE];
+	char dek_id[TV_DEK_ID_SIZE];
+	bool dry_run;
+	int attempts; /* claims so far, this one included */
+	struct tv_import_item item;
+};
+
+/** A certificate row to store (leaf or issuer). Borrowed pointers. */
+struct tv_cert_row {
+	char fingerprint[41];
+	const unsigned char *der;
+	size_t der_len;
+	const char *facts_json; /* the Certificate fields derived from the DER */
+	const char *certificate_name, *subject_cn, *san_dns, *serial_number, *issuer_dn;
+	const char *encryption_type;
+	int64_t validity_start_ms, validity_end_ms;
+	int key_strength;
+};
+
+/** One outcome of an item: a result row, and for a good pair what to store. */
+struct tv_item_outcome {
+	const char *status; /* "IMPORTED", "VALID" or "FAILED"; the store turns a
+			       duplicate into "SKIPPED" */
+	const char *reason; /* FAILED: "CODE: message"; else "" */
+	char fingerprint[41]; /* "" when no certificate is known */
+	const unsigned char *der; /* the leaf, or NULL */
+	size_t der_len;
+	const struct tv_cert_row *cert;    /* IMPORTED/VALID: the leaf row */
+	const unsigned char *sealed_key;   /* IMPORTED: PKCS#8 sealed to the DEK */
+	size_t sealed_key_len;
+	const struct tv_cert_row *issuers; /* the verified chain above the leaf */
+	size_t n_issuers;
+};
+
+/** A stored result row, as the API shows it. */
+struct tv_import_result {
+	int item_index;
+	int seq;
+	char status[16]; /* IMPORTED, SKIPPED, FAILED, VALID */
+	char *reason;    /* malloc'd */
+	char fingerprint[41];
+	unsigned char *der; /* malloc'd, may be NULL */
+	size_t der_len;
+	char certificate_id[TV_ID_SIZE]; /* "" = none */
+	char label[TV_LABEL_MAX + 1];
+};
+
+void tv_import_results_free(struct tv_import_result *r, size_t n);
+
 struct tv_store;
 
 struct tv_store_ops {
@@ -109,6 +217,41 @@ struct tv_store_ops {
 				 struct tv_edge **out, size_t *n);
 	enum tv_err (*edge_heartbeat)(struct tv_store *st, const char *id, int64_t now_ms);
 	enum tv_err (*audit_append)(struct tv_store *st, const struct tv_audit *a);
+
+	/* Trusted CAs. ca_insert: TV_ERR_EXISTS when the tenant has that
+	 * fingerprint already. Every change bumps the tenant's trust version. */
+	enum tv_err (*ca_insert)(struct tv_store *st, const struct tv_trusted_ca *ca);
+	enum tv_err (*ca_list)(struct tv_store *st, const char *tenant_id,
+			       struct tv_trusted_ca **out, size_t *n);
+	enum tv_err (*ca_get)(struct tv_store *st, const char *tenant_id,
+			      const char *fingerprint, struct tv_trusted_ca *out);
+	/* Delete the given fingerprints; *deleted counts the rows removed. */
+	enum tv_err (*ca_delete)(struct tv_store *st, const char *tenant_id,
+				 const char *const *fingerprints, size_t n, size_t *deleted);
+	enum tv_err (*ca_version)(struct tv_store *st, const char *tenant_id,
+				  int64_t *version);
+
+	/* Import jobs. job_create stores the job and all its items at once:
+	 * REJECTED items become final results right away. */
+	enum tv_err (*job_create)(struct tv_store *st, const struct tv_import_job *job,
+				  const struct tv_import_item *items, size_t n);
+	enum tv_err (*job_get)(struct tv_store *st, const char *tenant_id, const char *id,
+			       struct tv_import_job *job, struct tv_import_result **results,
+			       size_t *n_results);
+	/* Claim one WAITING item, or one whose lease expired, for owner until
+	 * lease_until_ms. TV_ERR_NOT_FOUND when there is none. */
+	enum tv_err (*item_claim)(struct tv_store *st, const char *owner, int64_t now_ms,
+				  int64_t lease_until_ms, struct tv_claimed_item *out);
+	/* Extend the lease of an item owner still holds; TV_ERR_STATE if lost. */
+	enum tv_err (*item_renew)(struct tv_store *st, const char *job_id, int index,
+				  const char *owner, int64_t lease_until_ms);
+	/* In one transaction: dedupe and store the outcomes, record the results,
+	 * mark the item final, erase its inputs, update the job. TV_ERR_STATE
+	 * (and nothing written) when owner no longer holds the item.
+	 * *job_final says whether the job became final. */
+	enum tv_err (*item_finish)(struct tv_store *st, const char *job_id, int index,
+				   const char *owner, const struct tv_item_outcome *outcomes,
+				   size_t n, int64_t now_ms, bool *job_final);
 };
 
 /** Every backend's handle starts with this. */

@@ -186,3 +186,21 @@ enum tv_err tv_keyring_unseal(struct tv_keyring *kr, struct tv_secbuf **out,
 	pthread_rwlock_unlock(&kr->lock);
 	return rc;
 }
+
+enum tv_err tv_keyring_seal(struct tv_keyring *kr, unsigned char *out, const char *tenant_id,
+			    const char *dek_id, const unsigned char *msg, size_t len)
+{
+	unsigned char pk[TV_DEK_PK_BYTES];
+	struct S_key *k;
+
+	if (!tv_keyring_has(kr, dek_id))
+		return TV_ERR_NOT_FOUND;
+	pthread_rwlock_rdlock(&kr->lock);
+	k = S_find(kr, dek_id);
+	if (k && !strcmp(k->tenant_id, tenant_id))
+		memcpy(pk, k->pk, sizeof(pk));
+	pthread_rwlock_unlock(&kr->lock);
+	if (!k || strcmp(k->tenant_id, tenant_id))
+		return TV_ERR_NOT_FOUND;
+	return tv_seal(out, msg, len, pk);
+}

@@ -50,6 +50,13 @@ enum tv_err tv_keyring_unseal(struct tv_keyring *kr, struct tv_secbuf **out,
 			      const char *tenant_id, const char *dek_id,
 			      const unsigned char *sealed, size_t len) TV_WUR;
 
+/**
+ * Seal msg to the DEK dek_id of tenant tenant_id; out has room for
+ * len + TV_SEAL_OVERHEAD bytes. TV_ERR_NOT_FOUND when there is no such DEK.
+ */
+enum tv_err tv_keyring_seal(struct tv_keyring *kr, unsigned char *out, const char *tenant_id,
+			    const char *dek_id, const unsigned char *msg, size_t len) TV_WUR;
+
 /** Wrap-AAD of a DEK secret key: binds it to its row (dek id and tenant). */
 void tv_dek_wrap_aad(char *out, size_t size, const char *dek_id, const char *tenant_id);
 

@@ -41,11 +41,13 @@ static const char S_usage[] =
 	"  --insecure-http     allow plain HTTP on a non-loopback address\n"
 	"  --no-system-roots   don't trust the operating system's root CAs\n"
 	"  --max-body BYTES    largest request body, default 67108864 (env TLSVAULT_MAX_BODY)\n"
-	"  --http-threads N    HTTP thread pool size, default the number of cores\n";
+	"  --http-threads N    HTTP thread pool size, default the number of cores\n"
+	"  --max-keystore B    largest decoded keystore, default 262144 (env TLSVAULT_MAX_KEYSTORE)\n"
+	"  --max-iterations N  KDF iteration cap, default 1000000 (env TLSVAULT_MAX_ITERATIONS)\n";
 
 struct S_serve_opts {
 	const char *data, *db, *listen, *tls_cert, *tls_key;
-	long workers, http_threads, max_body;
+	long workers, http_threads, max_body, max_keystore, max_iterations;
 	bool insecure_http, no_system_roots, help;
 };
 
@@ -80,11 +82,15 @@ static int S_parse(struct S_serve_opts *o, int argc, char **argv)
 		{ "no-system-roots", no_argument, NULL, 'n' },
 		{ "max-body", required_argument, NULL, 'm' },
 		{ "http-threads", required_argument, NULL, 't' },
+		{ "max-keystore", required_argument, NULL, 'K' },
+		{ "max-iterations", required_argument, NULL, 'I' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *workers = S_env("TLSVAULT_WORKERS"), *max_body = S_env("TLSVAULT_MAX_BODY");
 	const char *threads = S_env("TLSVAULT_HTTP_THREADS");
+	const char *max_keystore = S_env("TLSVAULT_MAX_KEYSTORE");
+	const char *max_iter = S_env("TLSVAULT_MAX_ITERATIONS");
 	int c;
 
 	memset(o, 0, sizeof(*o));
@@ -108,6 +114,8 @@ static int S_parse(struct S_serve_opts *o, int argc, char **argv)
 		case 'n': o->no_system_roots = true; break;
 		case 'm': max_body = optarg; break;
 		case 't': threads = optarg; break;
+		case 'K': max_keystore = optarg; break;
+		case 'I': max_iter = optarg; break;
 		case 'h': o->help = true; break;
 		default: return -1;
 		}
@@ -117,8 +125,11 @@ static int S_parse(struct S_serve_opts *o, int argc, char **argv)
 	o->workers = workers ? S_num(workers, 1, 256) : 0;
 	o->http_threads = threads ? S_num(threads, 1, 256) : 0;
 	o->max_body = max_body ? S_num(max_body, 1024, 1L << 32) : 0;
+	o->max_keystore = max_keystore ? S_num(max_keystore, 1024, 64L << 20) : 0;
+	o->max_iterations = max_iter ? S_num(max_iter, 1, 100000000) : 0;
 	if (optind != argc || !o->data || o->workers < 0 || o->http_threads < 0 ||
-	    o->max_body < 0 || !o->tls_cert != !o->tls_key)
+	    o->max_body < 0 || o->max_keystore < 0 || o->max_iterations < 0 ||
+	    !o->tls_cert != !o->tls_key)
 		return -1;
 	return 0;
 }
@@ -179,6 +190,12 @@ static char *S_read_pem(const char *path)
 	return buf;
 }
 
+static int S_fail_rc(const char *what, enum tv_err rc)
+{
+	fprintf(stderr, "tlsvaultd: cannot start %s: %s\n", what, tv_strerror(rc));
+	return EXIT_FAILURE;
+}
+
 /* The TLS private key goes to sodium memory, not the heap. */
 static struct tv_secbuf *S_read_secret_pem(const char *path)
 {
@@ -196,6 +213,9 @@ static struct tv_secbuf *S_read_secret_pem(const char *path)
 
 struct S_server {
 	struct tv_secbuf *master, *tls_key;
+	struct tv_trust_roots *roots;
+	struct tv_trust_cache *trust_cache;
+	struct tv_importer *importer;
 	char *tls_cert;
 	struct tv_store *store;
 	struct tv_keyring *keyring;
@@ -207,7 +227,12 @@ struct S_server {
 
 static void S_server_release(struct S_server *s)
 {
+	/* the workers finish their items first; they may still wake long-polls */
+	tv_importer_stop(s->importer);
+	atomic_store(&s->app.http, NULL);
 	tv_http_stop(s->http);
+	tv_trust_cache_free(s->trust_cache);
+	tv_trust_roots_free(s->roots);
 	tv_edge_agent_stop(s->agent);
 	tv_keyring_free(s->keyring);
 	tv_store_close(s->store);
@@ -247,6 +272,36 @@ static int S_open(struct S_server *s, const struct S_serve_opts *o)
 			rc == TV_ERR_CRYPTO ? " (is this the vault's own master.key?)" : "");
 		return EXIT_FAILURE;
 	}
+	if (!o->no_system_roots) {
+		rc = tv_trust_roots_load(&s->roots, NULL);
+		if (rc) {
+			fprintf(stderr, "tlsvaultd: cannot read the system roots (%s): %s "
+					"(install ca-certificates, or use --no-system-roots)\n",
+				TV_TRUST_ROOTS_DEFAULT_PATH, tv_strerror(rc));
+			return EXIT_FAILURE;
+		}
+	}
+	rc = tv_trust_cache_new(&s->trust_cache, s->store, s->roots);
+	if (rc)
+		return S_fail_rc("the trust cache", rc);
+	return 0;
+}
+
+static int S_start_importer(struct S_server *s, const struct S_serve_opts *o)
+{
+	struct tv_importer_config cfg;
+	enum tv_err rc;
+
+	memset(&cfg, 0, sizeof(cfg));
+	cfg.workers = (unsigned)o->workers;
+	cfg.limits.max_iterations = (uint64_t)o->max_iterations;
+	cfg.limits.max_keystore_bytes = (size_t)o->max_keystore;
+	cfg.on_job_final = tv_api_job_final;
+	cfg.on_job_final_arg = &s->app;
+	rc = tv_importer_start(&s->importer, s->store, s->keyring, s->trust_cache, &cfg);
+	if (rc)
+		return S_fail_rc("the import workers", rc);
+	s->app.importer = s->importer;
 	return 0;
 }
 
@@ -264,6 +319,10 @@ static int S_listen(struct S_server *s, const struct S_serve_opts *o, char *host
 	}
 	s->app.store = s->store;
 	s->app.keyring = s->keyring;
+	s->app.trust_cache = s->trust_cache;
+	s->app.roots = s->roots;
+	s->app.max_keystore_bytes =
+		o->max_keystore ? (size_t)o->max_keystore : TV_P12_DEFAULT_MAX_KEYSTORE_BYTES;
 	s->cfg.host = host;
 	s->cfg.port = port;
 	s->cfg.threads = (unsigned)o->http_threads;
@@ -330,6 +389,10 @@ int tv_cmd_serve(int argc, char **argv)
 	}
 	if (!status)
 		status = S_listen(&s, &o, host, port);
+	if (!status) {
+		atomic_store(&s.app.http, s.http);
+		status = S_start_importer(&s, &o);
+	}
 	if (status) {
 		S_server_release(&s);
 		return status;

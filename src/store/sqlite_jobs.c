@@ -1,0 +1,685 @@
+/*
+ * DESIGN: the import queue is a table. A worker claims an item with one
+ * UPDATE ... RETURNING inside BEGIN IMMEDIATE (SQLite's writer lock makes the
+ * claim exclusive), holding a lease it renews; an item whose lease expired is
+ * claimable again. item_finish is the one place an item's results become
+ * visible: in a single transaction it re-checks that the caller still holds
+ * the item (a worker that lost its lease writes nothing, so nothing is ever
+ * imported twice), applies the dedupe rules, stores certificates and sealed
+ * keys, records the results, erases the inputs and updates the job.
+ *
+ * Dedupe rules, independent of the order in which parallel workers finish:
+ * within a job the lowest (item index, result seq) with a fingerprint keeps
+ * IMPORTED/VALID and every other gets SKIPPED/DUPLICATE_IN_REQUEST; if a
+ * later item got there first, its result is rewritten. Outside the job, a
+ * certificate the tenant holds with a key gives SKIPPED/ALREADY_IMPORTED, and
+ * one it holds without a key gets this key attached.
+ */
+#include "store/sqlite_int.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/util.h"
+
+#define S_DB(st) ((struct tv__sqlite *)(st))
+
+/* Prepare-bind-step helper for statements without result rows. */
+static enum tv_err S_exec1(sqlite3 *db, const char *sql, const char *a, const char *b)
+{
+	sqlite3_stmt *st = NULL;
+	enum tv_err rc = tv__sqlite_prepare(db, &st, sql);
+
+	if (rc)
+		return rc;
+	tv__sqlite_bind_text(st, 1, a);
+	if (b)
+		tv__sqlite_bind_text(st, 2, b);
+	rc = tv__sqlite_step_done(st);
+	sqlite3_finalize(st);
+	return rc;
+}
+
+static enum tv_err S_insert_result(sqlite3 *db, const char *job_id, int index, int seq,
+				   const char *status, const char *reason, const char *fp,
+				   const unsigned char *der, size_t der_len, const char *cert_id,
+				   const char *label)
+{
+	sqlite3_stmt *st = NULL;
+	enum tv_err rc = tv__sqlite_prepare(
+		db, &st,
+		"INSERT INTO import_results (job_id, item_index, seq, status, reason,"
+		" fingerprint, der, certificate_id, label) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)");
+
+	if (rc)
+		return rc;
+	tv__sqlite_bind_text(st, 1, job_id);
+	sqlite3_bind_int(st, 2, index);
+	sqlite3_bind_int(st, 3, seq);
+	tv__sqlite_bind_text(st, 4, status);
+	tv__sqlite_bind_text(st, 5, reason ? reason : "");
+	tv__sqlite_bind_text(st, 6, fp ? fp : "");
+	tv__sqlite_bind_blob(st, 7, der, der_len);
+	tv__sqlite_bind_text(st, 8, cert_id && *cert_id ? cert_id : NULL);
+	tv__sqlite_bind_text(st, 9, label && *label ? label : NULL);
+	rc = tv__sqlite_step_done(st);
+	sqlite3_finalize(st);
+	return rc;
+}
+
+static enum tv_err S_insert_item(sqlite3 *db, const struct tv_import_job *job,
+				 const struct tv_import_item *it)
+{
+	sqlite3_stmt *st = NULL;
+	bool rejected = it->kind == TV_ITEM_REJECTED;
+	enum tv_err rc = tv__sqlite_prepare(
+		db, &st,
+		"INSERT INTO import_items (job_id, item_index, kind, keystore, key_blob,"
+		" sealed_password, label, state, queued_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)");
+
+	if (rc)
+		return rc;
+	tv__sqlite_bind_text(st, 1, job->id);
+	sqlite3_bind_int(st, 2, it->index);
+	sqlite3_bind_int(st, 3, (int)it->kind);
+	tv__sqlite_bind_blob(st, 4, rejected ? NULL : it->keystore, it->keystore_len);
+	tv__sqlite_bind_blob(st, 5, rejected ? NULL : it->key, it->key_len);
+	tv__sqlite_bind_blob(st, 6, rejected ? NULL : it->sealed_password,
+			     it->sealed_password_len);
+	tv__sqlite_bind_text(st, 7, it->label[0] ? it->label : NULL);
+	tv__sqlite_bind_text(st, 8, rejected ? "FINAL" : "WAITING");
+	sqlite3_bind_int64(st, 9, job->created_ms);
+	rc = tv__sqlite_step_done(st);
+	sqlite3_finalize(st);
+	if (!rc && rejected)
+		rc = S_insert_result(db, job->id, it->index, 0, "FAILED", it->reason, NULL, NULL,
+				     0, NULL, it->label);
+	return rc;
+}
+
+enum tv_err tv__sqlite_job_create(struct tv_store *store, const struct tv_import_job *job,
+				  const struct tv_import_item *items, size_t n)
+{
+	sqlite3_stmt *st = NULL;
+	size_t i, rejected = 0;
+	sqlite3 *db;
+	enum tv_err rc = tv__sqlite_acquire(S_DB(store), &db);
+
+	if (rc)
+		return rc;
+	for (i = 0; i < n; i++)
+		rejected += items[i].kind == TV_ITEM_REJECTED;
+	rc = tv__sqlite_exec(db, "BEGIN IMMEDIATE");
+	if (!rc)
+		rc = tv__sqlite_prepare(db, &st,
+					"INSERT INTO import_jobs (id, tenant_id, edge_id, dek_id,"
+					" dry_run, status, n_items, n_final, created_ms,"
+					" completed_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+	if (!rc) {
+		bool all_failed = rejected == n;
+		tv__sqlite_bind_text(st, 1, job->id);
+		tv__sqlite_bind_text(st, 2, job->tenant_id);
+		tv__sqlite_bind_text(st, 3, job->edge_id);
+		tv__sqlite_bind_text(st, 4, job->dek_id);
+		sqlite3_bind_int(st, 5, job->dry_run);
+		tv__sqlite_bind_text(st, 6, all_failed ? "FAILED" : "WAITING");
+		sqlite3_bind_int64(st, 7, (int64_t)n);
+		sqlite3_bind_int64(st, 8, (int64_t)rejected);
+		sqlite3_bind_int64(st, 9, job->created_ms);
+		tv__sqlite_bind_ms(st, 10, all_failed ? job->created_ms : 0);
+		rc = tv__sqlite_step_done(st);
+	}
+	for (i = 0; !rc && i < n; i++)
+		rc = S_insert_item(db, job, &items[i]);
+	if (!rc)
+		rc = tv__sqlite_exec(db, "COMMIT");
+	sqlite3_finalize(st);
+	tv__sqlite_release(S_DB(store), db, rc != TV_OK);
+	return rc;
+}
+
+static void S_row_job(sqlite3_stmt *st, struct tv_import_job *j)
+{
+	memset(j, 0, sizeof(*j));
+	tv__sqlite_text(j->id, sizeof(j->id), st, 0);
+	tv__sqlite_text(j->tenant_id, sizeof(j->tenant_id), st, 1);
+	tv__sqlite_text(j->edge_id, sizeof(j->edge_id), st, 2);
+	tv__sqlite_text(j->dek_id, sizeof(j->dek_id), st, 3);
+	j->dry_run = sqlite3_column_int(st, 4) != 0;
+	tv__sqlite_text(j->status, sizeof(j->status), st, 5);
+	j->n_items = sqlite3_column_int(st, 6);
+	j->n_final = sqlite3_column_int(st, 7);
+	j->created_ms = sqlite3_column_int64(st, 8);
+	j->completed_ms = sqlite3_column_int64(st, 9);
+}
+
+/* Results, with a PROCESSING row for every item not yet final, in item order. */
+static enum tv_err S_results(sqlite3 *db, const char *job_id, struct tv_import_result **out,
+			     size_t *n_out)
+{
+	static const char sql[] =
+		"SELECT item_index, seq, status, reason, fingerprint, der,"
+		" coalesce(certificate_id, ''), coalesce(label, '') FROM import_results"
+		" WHERE job_id = ?1"
+		" UNION ALL SELECT item_index, 0, 'PROCESSING', '', '', NULL, '',"
+		" coalesce(label, '') FROM import_items WHERE job_id = ?1 AND state != 'FINAL'"
+		" ORDER BY 1, 2";
+	struct tv_import_result *res = NULL;
+	sqlite3_stmt *st = NULL;
+	size_t n = 0, cap = 0;
+	enum tv_err rc = tv__sqlite_prepare(db, &st, sql);
+	int r = SQLITE_DONE;
+
+	if (rc)
+		return rc;
+	tv__sqlite_bind_text(st, 1, job_id);
+	while (!rc && (r = sqlite3_step(st)) == SQLITE_ROW) {
+		struct tv_import_result *x;
+		const unsigned char *reason = sqlite3_column_text(st, 3);
+
+		if (n == cap) {
+			cap = cap ? cap * 2 : 16;
+			x = realloc(res, cap * sizeof(*x));
+			if (!x) {
+				rc = TV_ERR_NOMEM;
+				break;
+			}
+			res = x;
+		}
+		x = &res[n++];
+		memset(x, 0, sizeof(*x));
+		x->item_index = sqlite3_column_int(st, 0);
+		x->seq = sqlite3_column_int(st, 1);
+		tv__sqlite_text(x->status, sizeof(x->status), st, 2);
+		x->reason = strdup(reason ? (const char *)reason : "");
+		tv__sqlite_text(x->fingerprint, sizeof(x->fingerprint), st, 4);
+		rc = tv__sqlite_blob_dup(&x->der, &x->der_len, st, 5);
+		tv__sqlite_text(x->certificate_id, sizeof(x->certificate_id), st, 6);
+		tv__sqlite_text(x->label, sizeof(x->label), st, 7);
+		if (!rc && !x->reason)
+			rc = TV_ERR_NOMEM;
+	}
+	if (!rc && r != SQLITE_DONE)
+		rc = tv__sqlite_err(r);
+	sqlite3_finalize(st);
+	if (rc) {
+		tv_import_results_free(res, n);
+		return rc;
+	}
+	*out = res;
+	*n_out = n;
+	return TV_OK;
+}
+
+#define S_JOB_COLS "SELECT id, tenant_id, edge_id, dek_id, dry_run, status, n_items, n_final," \
+		   " created_ms, coalesce(completed_ms, 0) FROM import_jobs "
+
+enum tv_err tv__sqlite_job_get(struct tv_store *store, const char *tenant_id, const char *id,
+			       struct tv_import_job *job, struct tv_import_result **results,
+			       size_t *n_results)
+{
+	sqlite3_stmt *st = NULL;
+	sqlite3 *db;
+	enum tv_err rc = tv__sqlite_acquire(S_DB(store), &db);
+	int r;
+
+	if (rc)
+		return rc;
+	/* one read transaction: the job and its results are one snapshot */
+	rc = tv__sqlite_exec(db, "BEGIN");
+	if (!rc)
+		rc = tv__sqlite_prepare(db, &st, S_JOB_COLS "WHERE tenant_id = ? AND id = ?");
+	if (!rc) {
+		tv__sqlite_bind_text(st, 1, tenant_id);
+		tv__sqlite_bind_text(st, 2, id);
+		r = sqlite3_step(st);
+		if (r == SQLITE_ROW)
+			S_row_job(st, job);
+		else
+			rc = r == SQLITE_DONE ? TV_ERR_NOT_FOUND : tv__sqlite_err(r);
+	}
+	if (!rc && results)
+		rc = S_results(db, id, results, n_results);
+	sqlite3_finalize(st);
+	if (!rc)
+		rc = tv__sqlite_exec(db, "COMMIT");
+	tv__sqlite_release(S_DB(store), db, true);
+	return rc;
+}
+
+static enum tv_err S_claim_row(sqlite3 *db, const char *owner, int64_t now_ms,
+			       int64_t lease_until_ms, struct tv_claimed_item *out)
+{
+	static const char sql[] =
+		"UPDATE import_items SET state = 'PROCESSING', lease_owner = ?1,"
+		" lease_until_ms = ?3, attempts = attempts + 1"
+		" WHERE rowid = (SELECT rowid FROM import_items WHERE state = 'WAITING'"
+		"   OR (state = 'PROCESSING' AND lease_until_ms < ?2)"
+		"   ORDER BY queued_ms, job_id, item_index LIMIT 1)"
+		" RETURNING job_id, item_index, kind, keystore, key_blob, sealed_password,"
+		" coalesce(label, ''), attempts";
+	struct tv_import_item *it = &out->item;
+	sqlite3_stmt *st = NULL;
+	enum tv_err rc = tv__sqlite_prepare(db, &st, sql);
+	int r;
+
+	if (rc)
+		return rc;
+	tv__sqlite_bind_text(st, 1, owner);
+	sqlite3_bind_int64(st, 2, now_ms);
+	sqlite3_bind_int64(st, 3, lease_until_ms);
+	r = sqlite3_step(st);
+	if (r != SQLITE_ROW) {
+		sqlite3_finalize(st);
+		return r == SQLITE_DONE ? TV_ERR_NOT_FOUND : tv__sqlite_err(r);
+	}
+	tv__sqlite_text(out->job_id, sizeof(out->job_id), st, 0);
+	it->index = sqlite3_column_int(st, 1);
+	it->kind = (enum tv_item_kind)sqlite3_column_int(st, 2);
+	rc = tv__sqlite_blob_dup(&it->keystore, &it->keystore_len, st, 3);
+	if (!rc)
+		rc = tv__sqlite_blob_dup(&it->key, &it->key_len, st, 4);
+	if (!rc)
+		rc = tv__sqlite_blob_dup(&it->sealed_password, &it->sealed_password_len, st, 5);
+	tv__sqlite_text(it->label, sizeof(it->label), st, 6);
+	out->attempts = sqlite3_column_int(st, 7);
+	/* step to the end so the UPDATE completes */
+	if (!rc && sqlite3_step(st) != SQLITE_DONE)
+		rc = TV_ERR_STORE;
+	sqlite3_finalize(st);
+	return rc;
+}
+
+enum tv_err tv__sqlite_item_claim(struct tv_store *store, const char *owner, int64_t now_ms,
+				  int64_t lease_until_ms, struct tv_claimed_item *out)
+{
+	sqlite3_stmt *st = NULL;
+	sqlite3 *db;
+	enum tv_err rc = tv__sqlite_acquire(S_DB(store), &db);
+
+	if (rc)
+		return rc;
+	memset(out, 0, sizeof(*out));
+	rc = tv__sqlite_exec(db, "BEGIN IMMEDIATE");
+	if (!rc)
+		rc = S_claim_row(db, owner, now_ms, lease_until_ms, out);
+	if (!rc)
+		rc = tv__sqlite_prepare(db, &st, "SELECT tenant_id, dek_id, dry_run"
+						 " FROM import_jobs WHERE id = ?");
+	if (!rc) {
+		tv__sqlite_bind_text(st, 1, out->job_id);
+		if (sqlite3_step(st) == SQLITE_ROW) {
+			tv__sqlite_text(out->tenant_id, sizeof(out->tenant_id), st, 0);
+			tv__sqlite_text(out->dek_id, sizeof(out->dek_id), st, 1);
+			out->dry_run = sqlite3_column_int(st, 2) != 0;
+		} else {
+			rc = TV_ERR_STORE;
+		}
+	}
+	if (!rc)
+		rc = S_exec1(db, "UPDATE import_jobs SET status = 'PROCESSING'"
+				 " WHERE id = ? AND status = 'WAITING'", out->job_id, NULL);
+	if (!rc)
+		rc = tv__sqlite_exec(db, "COMMIT");
+	sqlite3_finalize(st);
+	tv__sqlite_release(S_DB(store), db, rc != TV_OK);
+	if (rc)
+		tv_import_item_release(&out->item);
+	return rc;
+}
+
+enum tv_err tv__sqlite_item_renew(struct tv_store *store, const char *job_id, int index,
+				  const char *owner, int64_t lease_until_ms)
+{
+	sqlite3_stmt *st = NULL;
+	sqlite3 *db;
+	enum tv_err rc = tv__sqlite_acquire(S_DB(store), &db);
+
+	if (rc)
+		return rc;
+	rc = tv__sqlite_prepare(db, &st,
+				"UPDATE import_items SET lease_until_ms = ? WHERE job_id = ?"
+				" AND item_index = ? AND state = 'PROCESSING' AND lease_owner = ?");
+	if (!rc) {
+		sqlite3_bind_int64(st, 1, lease_until_ms);
+		tv__sqlite_bind_text(st, 2, job_id);
+		sqlite3_bind_int(st, 3, index);
+		tv__sqlite_bind_text(st, 4, owner);
+		rc = tv__sqlite_step_done(st);
+		if (!rc && sqlite3_changes(db) == 0)
+			rc = TV_ERR_STATE;
+	}
+	sqlite3_finalize(st);
+	tv__sqlite_release(S_DB(store), db, false);
+	return rc;
+}
+
+/* ---------- item_finish ---------- */
+
+struct S_finish {
+	sqlite3 *db;
+	const char *job_id;
+	int index;
+	char tenant_id[TV_ID_SIZE];
+	char dek_id[TV_DEK_ID_SIZE];
+	char label[TV_LABEL_MAX + 1];
+	bool dry_run;
+	int64_t now;
+};
+
+static enum tv_err S_hold_check(struct S_finish *f, const char *owner)
+{
+	static const char sql[] =
+		"SELECT i.state, coalesce(i.lease_owner, ''), coalesce(i.label, ''), j.tenant_id,"
+		" j.dek_id, j.dry_run FROM import_items i JOIN import_jobs j ON j.id = i.job_id"
+		" WHERE i.job_id = ? AND i.item_index = ?";
+	char state[16], held_by[128];
+	sqlite3_stmt *st = NULL;
+	enum tv_err rc = tv__sqlite_prepare(f->db, &st, sql);
+
+	if (rc)
+		return rc;
+	tv__sqlite_bind_text(st, 1, f->job_id);
+	sqlite3_bind_int(st, 2, f->index);
+	if (sqlite3_step(st) != SQLITE_ROW) {
+		sqlite3_finalize(st);
+		return TV_ERR_NOT_FOUND;
+	}
+	tv__sqlite_text(state, sizeof(state), st, 0);
+	tv__sqlite_text(held_by, sizeof(held_by), st, 1);
+	tv__sqlite_text(f->label, sizeof(f->label), st, 2);
+	tv__sqlite_text(f->tenant_id, sizeof(f->tenant_id), st, 3);
+	tv__sqlite_text(f->dek_id, sizeof(f->dek_id), st, 4);
+	f->dry_run = sqlite3_column_int(st, 5) != 0;
+	sqlite3_finalize(st);
+	return strcmp(state, "PROCESSING") || strcmp(held_by, owner) ? TV_ERR_STATE : TV_OK;
+}
+
+/* Another result of this job with fingerprint fp that is IMPORTED or VALID.
+ * *order: 0 none, -1 it comes before (index, seq), +1 after. */
+static enum tv_err S_job_dup(struct S_finish *f, const char *fp, int seq, int *order,
+			     int *o_index, int *o_seq, char *cert_id)
+{
+	sqlite3_stmt *st = NULL;
+	enum tv_err rc = tv__sqlite_prepare(
+		f->db, &st,
+		"SELECT item_index, seq, coalesce(certificate_id, '') FROM import_results"
+		" WHERE job_id = ? AND fingerprint = ? AND status IN ('IMPORTED', 'VALID')"
+		" ORDER BY item_index, seq LIMIT 1");
+
+	if (rc)
+		return rc;
+	*order = 0;
+	tv__sqlite_bind_text(st, 1, f->job_id);
+	tv__sqlite_bind_text(st, 2, fp);
+	if (sqlite3_step(st) == SQLITE_ROW) {
+		*o_index = sqlite3_column_int(st, 0);
+		*o_seq = sqlite3_column_int(st, 1);
+		tv__sqlite_text(cert_id, TV_ID_SIZE, st, 2);
+		*order = (*o_index < f->index || (*o_index == f->index && *o_seq < seq)) ? -1 : 1;
+	}
+	sqlite3_finalize(st);
+	return TV_OK;
+}
+
+/* The tenant's certificate with this fingerprint: id and whether it has a key. */
+static enum tv_err S_cert_find(struct S_finish *f, const char *fp, char *id, bool *has_key)
+{
+	sqlite3_stmt *st = NULL;
+	enum tv_err rc = tv__sqlite_prepare(
+		f->db, &st, "SELECT id, sealed_key IS NOT NULL FROM certificates"
+			    " WHERE tenant_id = ? AND fingerprint = ?");
+	int r;
+
+	if (rc)
+		return rc;
+	tv__sqlite_bind_text(st, 1, f->tenant_id);
+	tv__sqlite_bind_text(st, 2, fp);
+	r = sqlite3_step(st);
+	if (r == SQLITE_ROW) {
+		tv__sqlite_text(id, TV_ID_SIZE, st, 0);
+		*has_key = sqlite3_column_int(st, 1) != 0;
+	} else {
+		rc = r == SQLITE_DONE ? TV_ERR_NOT_FOUND : tv__sqlite_err(r);
+	}
+	sqlite3_finalize(st);
+	return rc;
+}
+
+static enum tv_err S_cert_insert(struct S_finish *f, const struct tv_cert_row *c,
+				 const unsigned char *sealed_key, size_t sealed_len,
+				 const char *issuer_ids, char *id)
+{
+	sqlite3_stmt *st = NULL;
+	enum tv_err rc = tv__sqlite_prepare(
+		f->db, &st,
+		"INSERT INTO certificates (id, tenant_id, fingerprint, der, facts,"
+		" certificate_name, subject_cn, san_dns, serial_number, issuer_dn,"
+		" encryption_type, key_strength, validity_start_ms, validity_end_ms, dek_id,"
+		" sealed_key, issuer_ids, import_job_id, label, created_ms, modified_ms)"
+		" VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
+
+	if (rc)
+		return rc;
+	tv_uuid_new(id);
+	tv__sqlite_bind_text(st, 1, id);
+	tv__sqlite_bind_text(st, 2, f->tenant_id);
+	tv__sqlite_bind_text(st, 3, c->fingerprint);
+	tv__sqlite_bind_blob(st, 4, c->der, c->der_len);
+	tv__sqlite_bind_text(st, 5, c->facts_json);
+	tv__sqlite_bind_text(st, 6, c->certificate_name);
+	tv__sqlite_bind_text(st, 7, c->subject_cn);
+	tv__sqlite_bind_text(st, 8, c->san_dns);
+	tv__sqlite_bind_text(st, 9, c->serial_number);
+	tv__sqlite_bind_text(st, 10, c->issuer_dn);
+	tv__sqlite_bind_text(st, 11, c->encryption_type);
+	sqlite3_bind_int(st, 12, c->key_strength);
+	sqlite3_bind_int64(st, 13, c->validity_start_ms);
+	sqlite3_bind_int64(st, 14, c->validity_end_ms);
+	tv__sqlite_bind_text(st, 15, sealed_key ? f->dek_id : NULL);
+	tv__sqlite_bind_blob(st, 16, sealed_key, sealed_len);
+	tv__sqlite_bind_text(st, 17, issuer_ids ? issuer_ids : "[]");
+	tv__sqlite_bind_text(st, 18, sealed_key ? f->job_id : NULL);
+	tv__sqlite_bind_text(st, 19, sealed_key && f->label[0] ? f->label : NULL);
+	sqlite3_bind_int64(st, 20, f->now);
+	sqlite3_bind_int64(st, 21, f->now);
+	rc = tv__sqlite_step_done(st);
+	sqlite3_finalize(st);
+	return rc;
+}
+
+static enum tv_err S_cert_attach_key(struct S_finish *f, const char *id,
+				     const unsigned char *sealed_key, size_t sealed_len)
+{
+	sqlite3_stmt *st = NULL;
+	enum tv_err rc = tv__sqlite_prepare(
+		f->db, &st,
+		"UPDATE certificates SET sealed_key = ?, dek_id = ?, import_job_id = ?,"
+		" label = coalesce(?, label), modified_ms = ? WHERE id = ? AND sealed_key IS NULL");
+
+	if (rc)
+		return rc;
+	tv__sqlite_bind_blob(st, 1, sealed_key, sealed_len);
+	tv__sqlite_bind_text(st, 2, f->dek_id);
+	tv__sqlite_bind_text(st, 3, f->job_id);
+	tv__sqlite_bind_text(st, 4, f->label[0] ? f->label : NULL);
+	sqlite3_bind_int64(st, 5, f->now);
+	tv__sqlite_bind_text(st, 6, id);
+	rc = tv__sqlite_step_done(st);
+	sqlite3_finalize(st);
+	return rc;
+}
+
+/* Store the issuers (no key) unless present; *json gets their ids, nearest first. */
+static enum tv_err S_issuers(struct S_finish *f, const struct tv_cert_row *rows, size_t n,
+			     char **json)
+{
+	size_t i, cap = n * (TV_ID_SIZE + 3) + 3, len = 0;
+	char *buf = malloc(cap);
+	enum tv_err rc = TV_OK;
+
+	if (!buf)
+		return TV_ERR_NOMEM;
+	buf[len++] = '[';
+	for (i = 0; !rc && i < n; i++) {
+		char id[TV_ID_SIZE];
+		bool has_key;
+
+		rc = S_cert_find(f, rows[i].fingerprint, id, &has_key);
+		if (rc == TV_ERR_NOT_FOUND)
+			rc = S_cert_insert(f, &rows[i], NULL, 0, NULL, id);
+		if (!rc)
+			len += (size_t)snprintf(buf + len, cap - len, "%s\"%s\"", i ? "," : "", id);
+	}
+	buf[len++] = ']';
+	buf[len] = '\0';
+	if (rc) {
+		free(buf);
+		return rc;
+	}
+	*json = buf;
+	return TV_OK;
+}
+
+/* Decide and store one good outcome; fills status, reason and cert_id. */
+static enum tv_err S_place(struct S_finish *f, const struct tv_item_outcome *o, int seq,
+			   const char **status, char *reason, size_t reason_size, char *cert_id)
+{
+	char other_id[TV_ID_SIZE] = "";
+	int order, o_index = 0, o_seq = 0;
+	bool has_key = false;
+	char *issuer_ids = NULL;
+	enum tv_err rc;
+
+	rc = S_job_dup(f, o->fingerprint, seq, &order, &o_index, &o_seq, other_id);
+	if (rc)
+		return rc;
+	if (order < 0) {
+		*status = "SKIPPED";
+		snprintf(reason, reason_size,
+			 "DUPLICATE_IN_REQUEST: item %d of this request has the same certificate",
+			 o_index);
+		snprintf(cert_id, TV_ID_SIZE, "%s", other_id);
+		return TV_OK;
+	}
+	if (order > 0) {
+		/* a later item finished first: it becomes the duplicate */
+		char text[200];
+		sqlite3_stmt *st = NULL;
+
+		snprintf(text, sizeof(text),
+			 "DUPLICATE_IN_REQUEST: item %d of this request has the same certificate",
+			 f->index);
+		rc = tv__sqlite_prepare(f->db, &st,
+					"UPDATE import_results SET status = 'SKIPPED', reason = ?"
+					" WHERE job_id = ? AND item_index = ? AND seq = ?");
+		if (rc)
+			return rc;
+		tv__sqlite_bind_text(st, 1, text);
+		tv__sqlite_bind_text(st, 2, f->job_id);
+		sqlite3_bind_int(st, 3, o_index);
+		sqlite3_bind_int(st, 4, o_seq);
+		rc = tv__sqlite_step_done(st);
+		sqlite3_finalize(st);
+		snprintf(cert_id, TV_ID_SIZE, "%s", other_id);
+		*status = o->status; /* IMPORTED or VALID: the certificate is in place */
+		return rc;
+	}
+	rc = S_cert_find(f, o->fingerprint, cert_id, &has_key);
+	if (rc && rc != TV_ERR_NOT_FOUND)
+		return rc;
+	if (!rc && has_key) {
+		*status = "SKIPPED";
+		snprintf(reason, reason_size,
+			 "ALREADY_IMPORTED: this certificate and its key are already in the vault");
+		return TV_OK;
+	}
+	*status = o->status;
+	if (f->dry_run) {
+		cert_id[0] = '\0';
+		return TV_OK;
+	}
+	if (!rc) /* stored earlier without a key: attach this one */
+		return S_cert_attach_key(f, cert_id, o->sealed_key, o->sealed_key_len);
+	rc = S_issuers(f, o->issuers, o->n_issuers, &issuer_ids);
+	if (!rc)
+		rc = S_cert_insert(f, o->cert, o->sealed_key, o->sealed_key_len, issuer_ids,
+				   cert_id);
+	free(issuer_ids);
+	return rc;
+}
+
+static enum tv_err S_finish_job(struct S_finish *f, bool *job_final)
+{
+	sqlite3_stmt *st = NULL;
+	enum tv_err rc = tv__sqlite_prepare(
+		f->db, &st,
+		"UPDATE import_jobs SET n_final = n_final + 1,"
+		" status = CASE WHEN n_final + 1 < n_items THEN 'PROCESSING'"
+		"   WHEN EXISTS (SELECT 1 FROM import_results WHERE job_id = ?1"
+		"     AND status IN ('IMPORTED', 'SKIPPED', 'VALID')) THEN 'COMPLETED'"
+		"   ELSE 'FAILED' END,"
+		" completed_ms = CASE WHEN n_final + 1 >= n_items THEN ?2 END"
+		" WHERE id = ?1 RETURNING n_final >= n_items");
+
+	if (rc)
+		return rc;
+	tv__sqlite_bind_text(st, 1, f->job_id);
+	sqlite3_bind_int64(st, 2, f->now);
+	if (sqlite3_step(st) == SQLITE_ROW)
+		*job_final = sqlite3_column_int(st, 0) != 0;
+	else
+		rc = TV_ERR_STORE;
+	if (!rc && sqlite3_step(st) != SQLITE_DONE)
+		rc = TV_ERR_STORE;
+	sqlite3_finalize(st);
+	return rc;
+}
+
+enum tv_err tv__sqlite_item_finish(struct tv_store *store, const char *job_id, int index,
+				   const char *owner, const struct tv_item_outcome *outcomes,
+				   size_t n, int64_t now_ms, bool *job_final)
+{
+	struct S_finish f = { .job_id = job_id, .index = index, .now = now_ms };
+	sqlite3_stmt *st = NULL;
+	enum tv_err rc;
+	size_t i;
+
+	rc = tv__sqlite_acquire(S_DB(store), &f.db);
+	if (rc)
+		return rc;
+	rc = tv__sqlite_exec(f.db, "BEGIN IMMEDIATE");
+	if (!rc)
+		rc = S_hold_check(&f, owner);
+	for (i = 0; !rc && i < n; i++) {
+		const struct tv_item_outcome *o = &outcomes[i];
+		const char *status = o->status;
+		char reason[TV_REASON_TEXT_MAX], cert_id[TV_ID_SIZE] = "";
+
+		snprintf(reason, sizeof(reason), "%s", o->reason ? o->reason : "");
+		if (strcmp(o->status, "FAILED") && o->fingerprint[0])
+			rc = S_place(&f, o, (int)i, &status, reason, sizeof(reason), cert_id);
+		if (!rc)
+			rc = S_insert_result(f.db, job_id, index, (int)i, status, reason,
+					     o->fingerprint, o->der, o->der_len, cert_id, f.label);
+	}
+	/* the inputs are erased (secure_delete overwrites the freed pages) */
+	if (!rc)
+		rc = tv__sqlite_prepare(f.db, &st,
+					"UPDATE import_items SET state = 'FINAL', keystore = NULL,"
+					" key_blob = NULL, sealed_password = NULL, lease_owner = NULL,"
+					" lease_until_ms = NULL WHERE job_id = ? AND item_index = ?");
+	if (!rc) {
+		tv__sqlite_bind_text(st, 1, job_id);
+		sqlite3_bind_int(st, 2, index);
+		rc = tv__sqlite_step_done(st);
+	}
+	sqlite3_finalize(st);
+	if (!rc)
+		rc = S_finish_job(&f, job_final);
+	if (!rc)
+		rc = tv__sqlite_exec(f.db, "COMMIT");
+	tv__sqlite_release(S_DB(store), f.db, rc != TV_OK);
+	return rc;
+}

@@ -1,0 +1,129 @@
+/*
+ * DESIGN: see certinfo.h. Field names follow API.md exactly; dates are
+ * rendered once here in ISO-8601 UTC with milliseconds.
+ */
+#include "svc/certinfo.h"
+
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/util.h"
+
+static json_t *S_strings(char **v, size_t n)
+{
+	json_t *a = json_array();
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		json_array_append_new(a, json_string(v[i]));
+	return a;
+}
+
+static json_t *S_date(int64_t ms)
+{
+	char s[TV_ISO_TIME_STRLEN + 1];
+
+	tv_iso_time(s, ms);
+	return json_string(s);
+}
+
+static char *S_join(char **v, size_t n)
+{
+	size_t i, len = 1;
+	char *s;
+
+	for (i = 0; i < n; i++)
+		len += strlen(v[i]) + 1;
+	s = malloc(len);
+	if (!s)
+		return NULL;
+	s[0] = '\0';
+	for (i = 0; i < n; i++) {
+		if (i)
+			strcat(s, "\n");
+		strcat(s, v[i]);
+	}
+	return s;
+}
+
+static json_t *S_document(const struct tv_cert_facts *f, bool trusted_ca)
+{
+	json_t *o = json_pack(
+		"{s:s,s:s,s:o,s:s,s:s,s:o,s:o,s:i,s:s,s:s}", "fingerprint", f->fingerprint,
+		"subjectDN", f->subject_dn ? f->subject_dn : "", "subjectCN",
+		S_strings(f->subject_cn, f->n_subject_cn), "issuerDN",
+		f->issuer_dn ? f->issuer_dn : "", "serialNumber", f->serial, "validityStart",
+		S_date(f->validity_start_ms), "validityEnd", S_date(f->validity_end_ms),
+		"keyStrength", f->key_strength, "encryptionType", f->encryption_type,
+		"signatureAlgorithm", f->signature_algorithm);
+
+	if (!o)
+		return NULL;
+	if (trusted_ca) {
+		json_object_set_new(o, "certificateType", json_string(tv_cert_type(f)));
+		json_object_set_new(o, "subjectKeyIdentifierHash", json_string(f->ski_hash));
+		json_object_set_new(o, "authorityKeyIdentifierHash", json_string(f->aki_hash));
+		return o;
+	}
+	json_object_set_new(o, "certificateName",
+			    json_string(f->certificate_name ? f->certificate_name : ""));
+	json_object_set_new(o, "subjectAlternativeNamesByType",
+			    json_pack("{s:o,s:o,s:o,s:o}", "dNSName",
+				      S_strings(f->san_dns, f->n_san_dns), "iPAddress",
+				      S_strings(f->san_ip, f->n_san_ip), "rfc822Name",
+				      S_strings(f->san_email, f->n_san_email),
+				      "uniformResourceIdentifier",
+				      S_strings(f->san_uri, f->n_san_uri)));
+	if (f->key_curve[0])
+		json_object_set_new(o, "keyCurve", json_string(f->key_curve));
+	return o;
+}
+
+enum tv_err tv_certinfo_init(struct tv_certinfo *info, X509 *cert, bool trusted_ca)
+{
+	struct tv_cert_facts *f = &info->facts;
+	enum tv_err rc;
+	json_t *doc;
+
+	memset(info, 0, sizeof(*info));
+	rc = tv_cert_facts_get(f, cert);
+	if (rc)
+		return rc;
+	rc = tv_cert_der(&info->der, &info->der_len, cert);
+	if (!rc) {
+		doc = S_document(f, trusted_ca);
+		info->facts_json = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
+		json_decref(doc);
+		info->san_dns = S_join(f->san_dns, f->n_san_dns);
+		if (!info->facts_json || !info->san_dns)
+			rc = TV_ERR_NOMEM;
+	}
+	if (rc) {
+		tv_certinfo_release(info);
+		return rc;
+	}
+	memcpy(info->row.fingerprint, f->fingerprint, sizeof(info->row.fingerprint));
+	info->row.der = info->der;
+	info->row.der_len = info->der_len;
+	info->row.facts_json = info->facts_json;
+	info->row.certificate_name = f->certificate_name;
+	info->row.subject_cn = f->n_subject_cn ? f->subject_cn[0] : NULL;
+	info->row.san_dns = info->san_dns;
+	info->row.serial_number = f->serial;
+	info->row.issuer_dn = f->issuer_dn;
+	info->row.encryption_type = f->encryption_type;
+	info->row.validity_start_ms = f->validity_start_ms;
+	info->row.validity_end_ms = f->validity_end_ms;
+	info->row.key_strength = f->key_strength;
+	return TV_OK;
+}
+
+void tv_certinfo_release(struct tv_certinfo *info)
+{
+	tv_cert_facts_release(&info->facts);
+	free(info->der);
+	free(info->facts_json);
+	free(info->san_dns);
+	memset(info, 0, sizeof(*info));
+}

@@ -1,0 +1,76 @@
+/*
+ * import.h - the import use cases: create a job, process one item, and the
+ * worker pool that drains the queue.
+ *
+ * DESIGN: the queue is the store's import_items table, never memory alone,
+ * so a crash loses nothing that was acknowledged. Workers claim items with a
+ * lease and renew it while they work; any node re-claims an expired lease.
+ * An item claimed more than TV_IMPORT_MAX_ATTEMPTS times (it crashed its
+ * workers) is failed with INTERNAL_ERROR instead of looping. Plaintext
+ * passwords and keys exist only in sodium_malloc buffers, only while one item
+ * is processed, and are wiped on every path.
+ *
+ * Threads: tv_import_create may be called from any thread. The importer runs
+ * its own threads; start/stop are called from the owner thread only.
+ */
+#ifndef TV_SVC_IMPORT_H
+#define TV_SVC_IMPORT_H
+
+#include "pki/chain.h"
+#include "pki/p12.h"
+#include "store/store.h"
+#include "svc/keyring.h"
+#include "svc/trust_cache.h"
+
+#define TV_IMPORT_MAX_ITEMS 100
+#define TV_IMPORT_MAX_ATTEMPTS 3
+#define TV_IMPORT_LEASE_MS 15000
+
+enum tv_import_verdict {
+	TV_IMPORT_ACCEPTED = 0,
+	TV_IMPORT_UNKNOWN_EDGE, /* 10103 */
+	TV_IMPORT_WRONG_KEY,    /* 10104 */
+};
+
+/**
+ * Store a new job with its items (already classified by the caller: a
+ * REJECTED item carries its reason). On success *verdict is ACCEPTED and
+ * job->id/created_ms are set; the job is durable when this returns.
+ */
+enum tv_err tv_import_create(struct tv_store *store, struct tv_import_job *job,
+			     const struct tv_import_item *items, size_t n,
+			     enum tv_import_verdict *verdict) TV_WUR;
+
+struct tv_importer_config {
+	unsigned workers;               /* 0 = number of cores */
+	int64_t lease_ms;               /* 0 = TV_IMPORT_LEASE_MS */
+	struct tv_p12_limits limits;    /* zeros = defaults */
+	void (*on_job_final)(void *arg); /* called from a worker thread */
+	void *on_job_final_arg;
+};
+
+struct tv_importer;
+
+/** Start the workers. store, keyring and cache are borrowed. */
+enum tv_err tv_importer_start(struct tv_importer **out, struct tv_store *store,
+			      struct tv_keyring *keyring, struct tv_trust_cache *cache,
+			      const struct tv_importer_config *cfg) TV_WUR;
+
+/** Wake idle workers: there is new work. Any thread. */
+void tv_importer_notify(struct tv_importer *imp);
+
+/**
+ * Stop claiming, let items in progress finish (they are short; a killed
+ * process would leave them to lease expiry anyway), join and free.
+ */
+void tv_importer_stop(struct tv_importer *imp);
+
+/**
+ * Process one claimed item into its outcomes and record them (the heart of
+ * a worker; exposed for tests). Returns TV_ERR_STATE when the lease was lost
+ * (nothing was written). *job_final tells whether the job became final.
+ */
+enum tv_err tv_import_process(struct tv_importer *imp, const struct tv_claimed_item *ci,
+			      bool *job_final) TV_WUR;
+
+#endif
