@@ -164,6 +164,22 @@ static int S_count(const struct tvh_server *s, const char *sql)
 	return n;
 }
 
+/* After a server stopped: no password the tests use is in its database, WAL or log. */
+static void S_no_passwords(const struct tvh_server *s)
+{
+	static const char *const pw[] = { PASS, UTF8_PASS, "rHyQTJsubhfxcpH5JttyilHE6BBsNoZp" };
+	static const char *const files[] = { "tlsvault.db", "tlsvault.db-wal", "serve.log" };
+	char path[400];
+	size_t i, k;
+
+	for (i = 0; i < 3; i++) {
+		snprintf(path, sizeof(path), "%s/%s", s->dir, files[i]);
+		for (k = 0; k < 3; k++)
+			if (tvh_file_contains(path, pw[k], strlen(pw[k])))
+				fail_msg("a password is in %s", path);
+	}
+}
+
 /* The external vectors: with and without their leaf trusted. */
 static const struct {
 	const char *file;
@@ -270,6 +286,7 @@ static void test_vectors(void **state)
 	json_decref(job);
 	free(id);
 	assert_int_equal(tvh_stop(&s, SIGTERM), 0);
+	S_no_passwords(&s);
 	tvh_cleanup(&s);
 }
 
@@ -428,6 +445,7 @@ static void test_tool_keystores(void **state)
 	for (i = 0; i < 7; i++)
 		free(owned[i]);
 	assert_int_equal(tvh_stop(&s, SIGTERM), 0);
+	S_no_passwords(&s);
 	tvh_cleanup(&s);
 }
 
@@ -716,6 +734,7 @@ static void test_envelope_roles_and_dry_run(void **state)
 	tvh_resp_free(&r);
 	free(id);
 	assert_int_equal(tvh_stop(&s, SIGTERM), 0);
+	S_no_passwords(&s);
 	tvh_cleanup(&s);
 }
 
@@ -800,6 +819,7 @@ static void test_kill9_mid_job(void **state)
 	for (i = 0; i < 6; i++)
 		free(owned[i]);
 	assert_int_equal(tvh_stop(&s, SIGTERM), 0);
+	S_no_passwords(&s);
 	tvh_cleanup(&s);
 }
 
@@ -903,6 +923,61 @@ static void test_trusted_cas(void **state)
 	free(bundle);
 	free(root);
 	assert_int_equal(tvh_stop(&s, SIGTERM), 0);
+	S_no_passwords(&s);
+	tvh_cleanup(&s);
+}
+
+/* A chain that only the keystore carries: root trusted, intermediate in the .p12. */
+static void test_chain_inside_keystore(void **state)
+{
+	static const char script[] =
+		"set -e; cd '%s'; "
+		"openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout r.key"
+		" -out r.pem -subj /CN=Gen-Root -days 30 -addext basicConstraints=critical,CA:TRUE"
+		" 2>/dev/null; "
+		"openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout i.key -out i.csr"
+		" -subj /CN=Gen-Intermediate 2>/dev/null; "
+		"printf 'basicConstraints=critical,CA:TRUE\\n' > ca.ext; "
+		"openssl x509 -req -in i.csr -CA r.pem -CAkey r.key -CAcreateserial -out i.pem -days 30"
+		" -extfile ca.ext 2>/dev/null; "
+		"openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-384 -nodes -keyout l.key -out l.csr"
+		" -subj /CN=gen-leaf.example 2>/dev/null; "
+		"openssl x509 -req -in l.csr -CA i.pem -CAkey i.key -CAcreateserial -out l.pem -days 30"
+		" 2>/dev/null; "
+		"openssl pkcs12 -export -inkey l.key -in l.pem -certfile i.pem -passout pass:" PASS
+		" -out chain.p12";
+	struct tvh_server s;
+	unsigned char pk[32];
+	char cmd[2048], path[400], *root, *id;
+	const char *one[1];
+	json_t *job;
+
+	(void)state;
+	tvh_init(&s);
+	snprintf(cmd, sizeof(cmd), script, s.dir);
+	assert_int_equal(system(cmd), 0);
+	tvh_start(&s, NULL);
+	tvh_dek_key(&s, s.api_key, pk);
+	snprintf(path, sizeof(path), "%s/r.pem", s.dir);
+	root = tvh_read_file(path, NULL);
+	one[0] = root;
+	tvh_trust(&s, s.api_key, one, 1);
+	snprintf(path, sizeof(path), "%s/chain.p12", s.dir);
+	id = tvh_post_job(&s, s.api_key, tvh_envelope(&s, json_pack("[o]", S_p12_item(pk, path, PASS))),
+			  NULL);
+	job = tvh_wait_job(&s, s.api_key, id);
+	S_expect(job, 0, "IMPORTED", NULL);
+	S_check_stored_key(&s, S_str(tvh_result(job, 0), "certificateId"));
+	/* the intermediate and the root were stored as the leaf's issuers */
+	assert_int_equal(S_count(&s, "SELECT count(*) FROM certificates WHERE sealed_key IS NULL"), 2);
+	assert_int_equal(S_count(&s, "SELECT json_array_length(issuer_ids) FROM certificates"
+				     " WHERE sealed_key IS NOT NULL"),
+			 2);
+	json_decref(job);
+	free(id);
+	free(root);
+	assert_int_equal(tvh_stop(&s, SIGTERM), 0);
+	S_no_passwords(&s);
 	tvh_cleanup(&s);
 }
 
@@ -912,6 +987,7 @@ int main(void)
 		cmocka_unit_test(test_trusted_cas),
 		cmocka_unit_test(test_vectors),
 		cmocka_unit_test(test_tool_keystores),
+		cmocka_unit_test(test_chain_inside_keystore),
 		cmocka_unit_test(test_mixed_job),
 		cmocka_unit_test(test_envelope_roles_and_dry_run),
 		cmocka_unit_test(test_kill9_mid_job),

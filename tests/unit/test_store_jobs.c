@@ -1,0 +1,222 @@
+/* tv-test-libs: tv_store */
+/* Unit tests of the import queue in the SQLite store: claims, leases,
+ * idempotent finishing and the order-independent dedupe rule. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "store/store.h"
+
+struct S_env {
+	char dir[64];
+	struct tv_store *st;
+	struct tv_import_job job;
+};
+
+static int S_setup(void **state)
+{
+	struct S_env *e = calloc(1, sizeof(*e));
+	struct tv_tenant t = { .created_ms = 1 };
+	struct tv_dek d = { .wrapped_len = 72, .created_ms = 1 };
+	struct tv_edge ed = { .deployed_ms = 1, .dek_deployed_ms = 1, .modified_ms = 1 };
+	struct tv_apikey k = { .role = TV_ROLE_ADMIN, .created_ms = 1 };
+	char url[128];
+
+	snprintf(e->dir, sizeof(e->dir), "/tmp/tlsvault-jobs-XXXXXX");
+	if (!mkdtemp(e->dir))
+		return -1;
+	snprintf(url, sizeof(url), "sqlite:%s/t.db", e->dir);
+	if (tv_store_open(&e->st, url, true))
+		return -1;
+	snprintf(t.id, sizeof(t.id), "00000000-0000-4000-8000-000000000001");
+	snprintf(t.name, sizeof(t.name), "t");
+	snprintf(d.id, sizeof(d.id), "dek");
+	memcpy(d.tenant_id, t.id, sizeof(t.id));
+	snprintf(ed.id, sizeof(ed.id), "10000000-0000-4000-8000-000000000001");
+	memcpy(ed.tenant_id, t.id, sizeof(t.id));
+	snprintf(ed.dek_id, sizeof(ed.dek_id), "dek");
+	snprintf(k.id, sizeof(k.id), "20000000-0000-4000-8000-000000000001");
+	memcpy(k.tenant_id, t.id, sizeof(t.id));
+	if (e->st->ops->tenant_bootstrap(e->st, &t, &d, &ed, &k))
+		return -1;
+	memcpy(e->job.tenant_id, t.id, sizeof(t.id));
+	memcpy(e->job.edge_id, ed.id, sizeof(ed.id));
+	snprintf(e->job.dek_id, sizeof(e->job.dek_id), "dek");
+	*state = e;
+	return 0;
+}
+
+static int S_teardown(void **state)
+{
+	struct S_env *e = *state;
+	char cmd[128];
+
+	tv_store_close(e->st);
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", e->dir);
+	free(e);
+	return system(cmd) == 0 ? 0 : -1;
+}
+
+/* A job of n PKCS#12 items (dummy bytes), plus one rejected item. */
+static void S_new_job(struct S_env *e, const char *id, int n)
+{
+	struct tv_import_item items[8];
+	int i;
+
+	memset(items, 0, sizeof(items));
+	for (i = 0; i < n; i++) {
+		items[i].index = i;
+		items[i].kind = TV_ITEM_PKCS12;
+		items[i].keystore = (unsigned char *)"ks";
+		items[i].keystore_len = 2;
+		items[i].sealed_password = (unsigned char *)"sealed";
+		items[i].sealed_password_len = 6;
+	}
+	items[n].index = n;
+	items[n].kind = TV_ITEM_REJECTED;
+	snprintf(items[n].reason, sizeof(items[n].reason), "INVALID_BASE64: x");
+	snprintf(e->job.id, sizeof(e->job.id), "%s", id);
+	e->job.created_ms = 1000;
+	e->job.n_items = n + 1;
+	assert_int_equal(e->st->ops->job_create(e->st, &e->job, items, (size_t)n + 1), TV_OK);
+}
+
+static const struct tv_cert_row S_row = {
+	.fingerprint = "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+	.der = (const unsigned char *)"\x30\x00",
+	.der_len = 2,
+	.facts_json = "{}",
+};
+
+static struct tv_item_outcome S_good(void)
+{
+	struct tv_item_outcome o = { .status = "IMPORTED", .reason = "", .cert = &S_row,
+				     .der = S_row.der, .der_len = 2,
+				     .sealed_key = (const unsigned char *)"sealed-key",
+				     .sealed_key_len = 10 };
+
+	memcpy(o.fingerprint, S_row.fingerprint, 41);
+	return o;
+}
+
+static const struct tv_import_result *S_res(const struct tv_import_result *r, size_t n, int idx)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (r[i].item_index == idx)
+			return &r[i];
+	fail_msg("no result for item %d", idx);
+	return NULL;
+}
+
+/* Item 1 finishes before item 0 with the same certificate: item 0 still wins. */
+static void test_dedupe_by_item_order(void **state)
+{
+	struct S_env *e = *state;
+	struct tv_claimed_item a, b;
+	struct tv_item_outcome o = S_good();
+	struct tv_import_result *res = NULL;
+	struct tv_import_job job;
+	size_t n = 0;
+	bool final = false;
+
+	S_new_job(e, "30000000-0000-4000-8000-000000000001", 2);
+	assert_int_equal(e->st->ops->item_claim(e->st, "w1", 2000, 99999, &a), TV_OK);
+	assert_int_equal(e->st->ops->item_claim(e->st, "w2", 2000, 99999, &b), TV_OK);
+	assert_int_equal(a.item.index, 0);
+	assert_int_equal(b.item.index, 1);
+	assert_int_equal(a.attempts, 1);
+	assert_non_null(a.item.sealed_password);
+	assert_int_equal(e->st->ops->item_finish(e->st, b.job_id, 1, "w2", &o, 1, 3000, &final),
+			 TV_OK);
+	assert_false(final);
+	assert_int_equal(e->st->ops->item_finish(e->st, a.job_id, 0, "w1", &o, 1, 3001, &final),
+			 TV_OK);
+	assert_true(final);
+	assert_int_equal(e->st->ops->job_get(e->st, e->job.tenant_id, a.job_id, &job, &res, &n),
+			 TV_OK);
+	assert_string_equal(job.status, "COMPLETED");
+	assert_int_equal(job.completed_ms, 3001);
+	assert_int_equal(n, 3);
+	assert_string_equal(S_res(res, n, 0)->status, "IMPORTED");
+	assert_string_equal(S_res(res, n, 1)->status, "SKIPPED");
+	assert_non_null(strstr(S_res(res, n, 1)->reason, "DUPLICATE_IN_REQUEST"));
+	assert_string_equal(S_res(res, n, 0)->certificate_id, S_res(res, n, 1)->certificate_id);
+	assert_string_equal(S_res(res, n, 2)->status, "FAILED");
+	tv_import_results_free(res, n);
+	tv_import_item_release(&a.item);
+	tv_import_item_release(&b.item);
+	/* a later job with the same certificate: ALREADY_IMPORTED */
+	S_new_job(e, "30000000-0000-4000-8000-000000000002", 1);
+	assert_int_equal(e->st->ops->item_claim(e->st, "w1", 4000, 99999, &a), TV_OK);
+	assert_int_equal(e->st->ops->item_finish(e->st, a.job_id, 0, "w1", &o, 1, 4001, &final),
+			 TV_OK);
+	assert_int_equal(e->st->ops->job_get(e->st, e->job.tenant_id, a.job_id, &job, &res, &n),
+			 TV_OK);
+	assert_non_null(strstr(S_res(res, n, 0)->reason, "ALREADY_IMPORTED"));
+	tv_import_results_free(res, n);
+	tv_import_item_release(&a.item);
+}
+
+/* A lost lease: the old owner's finish writes nothing; the new one's counts. */
+static void test_lease_lost_and_reclaimed(void **state)
+{
+	struct S_env *e = *state;
+	struct tv_claimed_item a, b, c;
+	struct tv_item_outcome o = S_good();
+	struct tv_import_result *res = NULL;
+	struct tv_import_job job;
+	size_t n = 0;
+	bool final = false;
+
+	S_new_job(e, "30000000-0000-4000-8000-000000000003", 1);
+	assert_int_equal(e->st->ops->item_claim(e->st, "dead", 5000, 5100, &a), TV_OK);
+	/* not claimable while the lease runs, claimable once it expired */
+	assert_int_equal(e->st->ops->item_claim(e->st, "w2", 5050, 9999, &c), TV_ERR_NOT_FOUND);
+	assert_int_equal(e->st->ops->item_renew(e->st, a.job_id, 0, "dead", 5200), TV_OK);
+	assert_int_equal(e->st->ops->item_claim(e->st, "w2", 5150, 9999, &c), TV_ERR_NOT_FOUND);
+	assert_int_equal(e->st->ops->item_claim(e->st, "w2", 5300, 9999, &b), TV_OK);
+	assert_int_equal(b.attempts, 2);
+	assert_int_equal(e->st->ops->item_renew(e->st, a.job_id, 0, "dead", 9000), TV_ERR_STATE);
+	assert_int_equal(e->st->ops->item_finish(e->st, a.job_id, 0, "dead", &o, 1, 5400, &final),
+			 TV_ERR_STATE);
+	assert_int_equal(e->st->ops->job_get(e->st, e->job.tenant_id, a.job_id, &job, &res, &n),
+			 TV_OK);
+	assert_string_equal(job.status, "PROCESSING");
+	assert_string_equal(S_res(res, n, 0)->status, "PROCESSING");
+	tv_import_results_free(res, n);
+	o.status = "FAILED";
+	o.reason = "MAC_VERIFICATION_FAILED: wrong password";
+	assert_int_equal(e->st->ops->item_finish(e->st, b.job_id, 0, "w2", &o, 1, 5500, &final),
+			 TV_OK);
+	assert_true(final);
+	assert_int_equal(e->st->ops->job_get(e->st, e->job.tenant_id, a.job_id, &job, &res, &n),
+			 TV_OK);
+	assert_string_equal(job.status, "FAILED"); /* every item failed */
+	tv_import_results_free(res, n);
+	/* finishing twice is refused */
+	assert_int_equal(e->st->ops->item_finish(e->st, b.job_id, 0, "w2", &o, 1, 5600, &final),
+			 TV_ERR_STATE);
+	tv_import_item_release(&a.item);
+	tv_import_item_release(&b.item);
+	/* another tenant can't see the job */
+	assert_int_equal(e->st->ops->job_get(e->st, "00000000-0000-4000-8000-000000000009",
+					     a.job_id, &job, NULL, NULL),
+			 TV_ERR_NOT_FOUND);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_dedupe_by_item_order),
+		cmocka_unit_test(test_lease_lost_and_reclaimed),
+	};
+
+	return cmocka_run_group_tests_name("unit/store_jobs", tests, S_setup, S_teardown);
+}
