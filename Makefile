@@ -34,5 +34,8 @@ run: build
 format:
 	@find src tests fuzz bench -name '*.[ch]' | xargs clang-format -i
 
+bench: build
+	@for b in build/bench_*; do echo "== $$b"; $$b || exit 1; done
+
 clean:
 	rm -rf build build-asan build-tsan

@@ -14,6 +14,7 @@
 #include "http/server.h"
 #include "store/store.h"
 #include "pki/chain.h"
+#include "pki/pki.h"
 #include "svc/import.h"
 #include "svc/keyring.h"
 #include "svc/trust_cache.h"
@@ -38,6 +39,7 @@ struct tv_app {
 	struct tv_keyring *keyring;
 	struct tv_importer *importer;       /* NULL: jobs wait for another node */
 	struct tv_trust_cache *trust_cache;
+	struct tv_pki_ctx *pki;             /* for parsing keys on export */
 	const struct tv_trust_roots *roots; /* NULL with --no-system-roots */
 	size_t max_keystore_bytes;          /* per decoded keystore */
 	_Atomic(struct tv_http_server *) http; /* for waking long-polls */

@@ -90,7 +90,8 @@ void tv_api_audit(struct tv_app *app, struct tv_http_req *req, const char *actio
 	const struct tv_principal *p = tv_api_principal(req);
 	struct tv_audit a = { .ts_ms = tv_now_ms(), .tenant_id = p ? p->tenant.id : NULL,
 			      .actor = p ? p->key.id : NULL, .action = action,
-			      .object_id = object_id, .detail = detail };
+			      .object_id = object_id, .detail = detail,
+			      .request_id = tv_http_req_request_id(req) };
 	enum tv_err rc = app->store->ops->audit_append(app->store, &a);
 
 	if (rc)

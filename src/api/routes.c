@@ -4,6 +4,7 @@
  * enum tv_role; 0 means no authentication.
  */
 #include "api/account.h"
+#include "api/certificates.h"
 #include "api/edge.h"
 #include "api/imports.h"
 #include "api/trustedcas.h"
@@ -34,6 +35,14 @@ static const struct tv_http_route S_routes[] = {
 	{ "POST", "/v1/certificates/imports", tv_api_imports_create, PKI, JSON },
 	{ "GET", "/outagedetection/v1/certificates/imports/{id}", tv_api_imports_get, RO, 0 },
 	{ "GET", "/v1/certificates/imports/{id}", tv_api_imports_get, RO, 0 },
+	{ "POST", "/outagedetection/v1/certificatesearch", tv_api_cert_search, RO, JSON },
+	{ "POST", "/outagedetection/v1/certificates/retirement", tv_api_cert_retire, PKI, JSON },
+	{ "POST", "/outagedetection/v1/certificates/recovery", tv_api_cert_recover, PKI, JSON },
+	{ "POST", "/outagedetection/v1/certificates/deletion", tv_api_cert_delete, PKI, JSON },
+	{ "GET", "/outagedetection/v1/certificates/{id}", tv_api_cert_get, RO, 0 },
+	{ "POST", "/outagedetection/v1/certificates/{id}/keystore", tv_api_cert_keystore, PKI,
+	  JSON },
+	{ "GET", "/v1/auditlog", tv_api_auditlog, ADM, 0 },
 };
 
 const struct tv_http_route *tv_api_routes(size_t *n)

@@ -440,7 +440,7 @@ static enum tv_err S_audit_append(struct tv_store *store, const struct tv_audit 
 		return rc;
 	rc = tv__sqlite_prepare(db, &st,
 				"INSERT INTO audit_log (ts_ms, tenant_id, actor, action, object_id,"
-				" detail) VALUES (?, ?, ?, ?, ?, ?)");
+				" detail, outcome, request_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?)");
 	if (!rc) {
 		sqlite3_bind_int64(st, 1, a->ts_ms);
 		tv__sqlite_bind_text(st, 2, a->tenant_id);
@@ -448,6 +448,8 @@ static enum tv_err S_audit_append(struct tv_store *store, const struct tv_audit 
 		tv__sqlite_bind_text(st, 4, a->action);
 		tv__sqlite_bind_text(st, 5, a->object_id);
 		tv__sqlite_bind_text(st, 6, a->detail);
+		tv__sqlite_bind_text(st, 7, a->outcome ? a->outcome : "ok");
+		tv__sqlite_bind_text(st, 8, a->request_id);
 		rc = S_step_done(st);
 	}
 	sqlite3_finalize(st);
@@ -482,4 +484,10 @@ const struct tv_store_ops tv__sqlite_ops = {
 	.item_claim = tv__sqlite_item_claim,
 	.item_renew = tv__sqlite_item_renew,
 	.item_finish = tv__sqlite_item_finish,
+	.cert_get = tv__sqlite_cert_get,
+	.cert_search = tv__sqlite_cert_search,
+	.cert_key = tv__sqlite_cert_key,
+	.cert_set_status = tv__sqlite_cert_set_status,
+	.cert_delete = tv__sqlite_cert_delete,
+	.audit_list = tv__sqlite_audit_list,
 };

@@ -93,6 +93,18 @@ static const char *const S_migrations[] = {
 	"  fingerprint TEXT NOT NULL DEFAULT '', der BLOB, certificate_id TEXT, label TEXT,"
 	"  PRIMARY KEY (job_id, item_index, seq));"
 	"CREATE INDEX import_results_fingerprint ON import_results(job_id, fingerprint);",
+
+	/* 3: audit outcome and request id; indexes for search orderings */
+	"ALTER TABLE audit_log ADD COLUMN outcome TEXT NOT NULL DEFAULT 'ok';"
+	"ALTER TABLE audit_log ADD COLUMN request_id TEXT;"
+	/* each ordering index ends with id, the tiebreaker, so a page is read
+	 * in index order and never sorted */
+	"DROP INDEX certificates_validity_end;"
+	"DROP INDEX certificates_created;"
+	"CREATE INDEX certificates_validity_end ON certificates(tenant_id, validity_end_ms, id);"
+	"CREATE INDEX certificates_created ON certificates(tenant_id, created_ms, id);"
+	"CREATE INDEX certificates_validity_start ON certificates(tenant_id, validity_start_ms, id);"
+	"CREATE INDEX certificates_name ON certificates(tenant_id, certificate_name, id);",
 };
 
 enum tv_err tv__sqlite_err(int rc)

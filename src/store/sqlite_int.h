@@ -74,4 +74,32 @@ enum tv_err tv__sqlite_item_finish(struct tv_store *st, const char *job_id, int 
 				   const char *owner, const struct tv_item_outcome *outcomes,
 				   size_t n, int64_t now_ms, bool *job_final);
 
+/* The vault (sqlite_certs.c) */
+enum tv_err tv__sqlite_cert_get(struct tv_store *st, const char *tenant_id, const char *id,
+				struct tv_cert_record *out);
+enum tv_err tv__sqlite_cert_search(struct tv_store *st, const char *tenant_id,
+				   const struct tv_search *q, struct tv_cert_record **out,
+				   size_t *n, size_t *total);
+enum tv_err tv__sqlite_cert_key(struct tv_store *st, const char *tenant_id, const char *id,
+				unsigned char **sealed, size_t *sealed_len);
+enum tv_err tv__sqlite_cert_set_status(struct tv_store *st, const char *tenant_id,
+				       const char *const *ids, size_t n, const char *to_status,
+				       int64_t now_ms);
+enum tv_err tv__sqlite_cert_delete(struct tv_store *st, const char *tenant_id,
+				   const char *const *ids, size_t n);
+enum tv_err tv__sqlite_audit_list(struct tv_store *st, const char *tenant_id, int64_t after,
+				  size_t limit, struct tv_audit_row **out, size_t *n);
+
+/* The search compiler: SQL text with ? placeholders, and the values to bind
+ * in order. Exposed for tests (EXPLAIN QUERY PLAN). */
+struct tv__sql_query {
+	char sql[8192];
+	size_t len;
+	struct tv_search_value binds[TV_SEARCH_MAX_NODES * 4];
+	size_t n_binds;
+	bool overflow;
+};
+enum tv_err tv__sqlite_search_where(struct tv__sql_query *q, const struct tv_search_expr *e,
+				    int depth) TV_WUR;
+
 #endif

@@ -85,3 +85,15 @@ void tv_import_results_free(struct tv_import_result *r, size_t n)
 	}
 	free(r);
 }
+
+void tv_cert_records_free(struct tv_cert_record *r, size_t n)
+{
+	size_t i;
+
+	for (i = 0; r && i < n; i++) {
+		free(r[i].der);
+		free(r[i].facts_json);
+		free(r[i].issuer_ids_json);
+	}
+	free(r);
+}

@@ -76,6 +76,8 @@ struct tv_audit {
 	const char *action;    /* "apikey.create", "keystore.export", ... */
 	const char *object_id; /* may be NULL */
 	const char *detail;    /* may be NULL; never a secret */
+	const char *outcome;   /* "ok", "denied", "failed"; NULL = "ok" */
+	const char *request_id; /* may be NULL */
 };
 
 /* ---- trusted CA certificates ---- */
@@ -186,6 +188,77 @@ struct tv_import_result {
 
 void tv_import_results_free(struct tv_import_result *r, size_t n);
 
+/* ---- certificates (the vault) ---- */
+
+struct tv_cert_record {
+	char id[TV_ID_SIZE];
+	char tenant_id[TV_ID_SIZE];
+	char fingerprint[41];
+	char status[16];               /* ACTIVE, RETIRED */
+	char dek_id[TV_DEK_ID_SIZE];   /* "" when no key is stored */
+	unsigned char *der;            /* malloc'd */
+	size_t der_len;
+	char *facts_json;              /* malloc'd */
+	char *issuer_ids_json;         /* malloc'd, a JSON array of ids */
+	char import_job_id[TV_ID_SIZE];
+	char label[TV_LABEL_MAX + 1];
+	int64_t created_ms, modified_ms;
+};
+
+void tv_cert_records_free(struct tv_cert_record *r, size_t n);
+
+enum tv_search_field {
+	TV_SF_FINGERPRINT, TV_SF_CERTIFICATE_NAME, TV_SF_SUBJECT_CN, TV_SF_SAN_DNS,
+	TV_SF_SERIAL_NUMBER, TV_SF_ISSUER_DN, TV_SF_VALIDITY_START, TV_SF_VALIDITY_END,
+	TV_SF_STATUS, TV_SF_ENCRYPTION_TYPE, TV_SF_KEY_STRENGTH, TV_SF_CREATION_DATE,
+	TV_SF_COUNT
+};
+
+enum tv_search_op { TV_SO_EQ, TV_SO_MATCH, TV_SO_GT, TV_SO_GTE, TV_SO_LT, TV_SO_LTE,
+		    TV_SO_IN, TV_SO_AND, TV_SO_OR };
+
+#define TV_SEARCH_MAX_NODES 256
+#define TV_SEARCH_MAX_DEPTH 8
+
+/** One value of a condition: text, or a number (ms since the epoch, bits). */
+struct tv_search_value {
+	const char *text; /* NULL for a number; borrowed */
+	int64_t num;
+};
+
+/** A node of a search expression: a condition, or AND/OR over children. */
+struct tv_search_expr {
+	enum tv_search_op op;
+	enum tv_search_field field;           /* conditions */
+	const struct tv_search_value *values; /* 1, or n for IN */
+	size_t n_values;
+	const struct tv_search_expr *children; /* AND/OR */
+	size_t n_children;
+};
+
+struct tv_search_order {
+	enum tv_search_field field;
+	bool descending;
+};
+
+struct tv_search {
+	const struct tv_search_expr *expr; /* NULL: everything */
+	const struct tv_search_order *orders;
+	size_t n_orders;
+	size_t page_number, page_size;
+};
+
+/** An audit row as listed. */
+struct tv_audit_row {
+	int64_t id, ts_ms;
+	char actor[TV_ID_SIZE + 8];
+	char action[64];
+	char object_id[TV_DEK_ID_SIZE + 8];
+	char detail[256];
+	char outcome[16];
+	char request_id[TV_ID_SIZE];
+};
+
 struct tv_store;
 
 struct tv_store_ops {
@@ -252,6 +325,29 @@ struct tv_store_ops {
 	enum tv_err (*item_finish)(struct tv_store *st, const char *job_id, int index,
 				   const char *owner, const struct tv_item_outcome *outcomes,
 				   size_t n, int64_t now_ms, bool *job_final);
+
+	/* The vault. */
+	enum tv_err (*cert_get)(struct tv_store *st, const char *tenant_id, const char *id,
+				struct tv_cert_record *out);
+	enum tv_err (*cert_search)(struct tv_store *st, const char *tenant_id,
+				   const struct tv_search *q, struct tv_cert_record **out,
+				   size_t *n, size_t *total);
+	/* The certificate's sealed key, copied into *sealed (malloc'd). */
+	enum tv_err (*cert_key)(struct tv_store *st, const char *tenant_id, const char *id,
+				unsigned char **sealed, size_t *sealed_len);
+	/* Set status to to_status for every id, atomically: TV_ERR_NOT_FOUND (and
+	 * no change) when one id is not the tenant's. */
+	enum tv_err (*cert_set_status)(struct tv_store *st, const char *tenant_id,
+				       const char *const *ids, size_t n, const char *to_status,
+				       int64_t now_ms);
+	/* Delete RETIRED certificates, overwriting their sealed keys first;
+	 * TV_ERR_STATE when one is not RETIRED, TV_ERR_NOT_FOUND when one is
+	 * missing; in both cases nothing changes. */
+	enum tv_err (*cert_delete)(struct tv_store *st, const char *tenant_id,
+				   const char *const *ids, size_t n);
+	/* Audit rows of a tenant with id > after, oldest first. */
+	enum tv_err (*audit_list)(struct tv_store *st, const char *tenant_id, int64_t after,
+				  size_t limit, struct tv_audit_row **out, size_t *n);
 };
 
 /** Every backend's handle starts with this. */

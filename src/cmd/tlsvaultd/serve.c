@@ -216,6 +216,7 @@ struct S_server {
 	struct tv_trust_roots *roots;
 	struct tv_trust_cache *trust_cache;
 	struct tv_importer *importer;
+	struct tv_pki_ctx *pki;
 	char *tls_cert;
 	struct tv_store *store;
 	struct tv_keyring *keyring;
@@ -232,6 +233,7 @@ static void S_server_release(struct S_server *s)
 	atomic_store(&s->app.http, NULL);
 	tv_http_stop(s->http);
 	tv_trust_cache_free(s->trust_cache);
+	tv_pki_ctx_free(s->pki);
 	tv_trust_roots_free(s->roots);
 	tv_edge_agent_stop(s->agent);
 	tv_keyring_free(s->keyring);
@@ -284,6 +286,9 @@ static int S_open(struct S_server *s, const struct S_serve_opts *o)
 	rc = tv_trust_cache_new(&s->trust_cache, s->store, s->roots);
 	if (rc)
 		return S_fail_rc("the trust cache", rc);
+	rc = tv_pki_ctx_new(&s->pki);
+	if (rc)
+		return S_fail_rc("the pki context (OpenSSL legacy provider)", rc);
 	return 0;
 }
 
@@ -320,6 +325,7 @@ static int S_listen(struct S_server *s, const struct S_serve_opts *o, char *host
 	s->app.store = s->store;
 	s->app.keyring = s->keyring;
 	s->app.trust_cache = s->trust_cache;
+	s->app.pki = s->pki;
 	s->app.roots = s->roots;
 	s->app.max_keystore_bytes =
 		o->max_keystore ? (size_t)o->max_keystore : TV_P12_DEFAULT_MAX_KEYSTORE_BYTES;
