@@ -78,6 +78,9 @@ void tv_api_internal(struct tv_http_resp *resp, struct tv_http_req *req, enum tv
 /** Append an audit record; a failure is logged (the action already happened). */
 void tv_api_audit(struct tv_app *app, struct tv_http_req *req, const char *action,
 		  const char *object_id, const char *detail);
+/** The same for a refused or failed attempt (outcome "denied" or "failed"). */
+void tv_api_audit_outcome(struct tv_app *app, struct tv_http_req *req, const char *action,
+			  const char *object_id, const char *detail, const char *outcome);
 /** Reject unknown members of obj: true (and a 400 in resp) when one is found. */
 bool tv_api_unknown_fields(struct tv_http_resp *resp, json_t *obj,
 			   const char *const *allowed);

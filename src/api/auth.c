@@ -66,6 +66,9 @@ bool tv_api_auth(void *app_ptr, struct tv_http_req *req, int auth, struct tv_htt
 	tv_http_req_set_principal(req, p, S_principal_free);
 	tv_http_req_set_tenant(req, p->tenant.id);
 	if ((int)p->key.role < auth) {
+		if (strcmp(tv_http_req_method(req), "GET"))
+			tv_api_audit_outcome(app, req, "request.denied", NULL,
+					     tv_role_name(p->key.role), "denied");
 		tv_http_reply_error(resp, 403, TV_E_FORBIDDEN, NULL,
 				    "role %s may not do this (needs %s)",
 				    tv_role_name(p->key.role), tv_role_name((enum tv_role)auth));

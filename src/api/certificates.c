@@ -111,6 +111,8 @@ static void S_set_status(struct tv_app *app, struct tv_http_req *req, struct tv_
 		return;
 	rc = app->store->ops->cert_set_status(app->store, tenant, ids, n, status, tv_now_ms());
 	if (rc == TV_ERR_NOT_FOUND) {
+		for (i = 0; i < n; i++)
+			tv_api_audit_outcome(app, req, action, ids[i], "not found", "failed");
 		tv_http_reply_error(resp, 404, TV_E_NOT_FOUND, NULL,
 				    "a certificate id is not in this vault; nothing changed");
 	} else if (rc) {
@@ -153,6 +155,11 @@ void tv_api_cert_delete(void *app_ptr, struct tv_http_req *req, struct tv_http_r
 	if (!S_ids(resp, tv_http_req_json(req), &ids, &n))
 		return;
 	rc = app->store->ops->cert_delete(app->store, tv_api_principal(req)->tenant.id, ids, n);
+	if (rc == TV_ERR_NOT_FOUND || rc == TV_ERR_STATE)
+		for (i = 0; i < n; i++)
+			tv_api_audit_outcome(app, req, "certificate.delete", ids[i],
+					     rc == TV_ERR_STATE ? "not RETIRED" : "not found",
+					     "failed");
 	if (rc == TV_ERR_NOT_FOUND)
 		tv_http_reply_error(resp, 404, TV_E_NOT_FOUND, NULL,
 				    "a certificate id is not in this vault; nothing deleted");

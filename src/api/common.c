@@ -87,11 +87,17 @@ bool tv_api_unknown_fields(struct tv_http_resp *resp, json_t *obj, const char *c
 void tv_api_audit(struct tv_app *app, struct tv_http_req *req, const char *action,
 		  const char *object_id, const char *detail)
 {
+	tv_api_audit_outcome(app, req, action, object_id, detail, "ok");
+}
+
+void tv_api_audit_outcome(struct tv_app *app, struct tv_http_req *req, const char *action,
+			  const char *object_id, const char *detail, const char *outcome)
+{
 	const struct tv_principal *p = tv_api_principal(req);
 	struct tv_audit a = { .ts_ms = tv_now_ms(), .tenant_id = p ? p->tenant.id : NULL,
 			      .actor = p ? p->key.id : NULL, .action = action,
 			      .object_id = object_id, .detail = detail,
-			      .request_id = tv_http_req_request_id(req) };
+			      .request_id = tv_http_req_request_id(req), .outcome = outcome };
 	enum tv_err rc = app->store->ops->audit_append(app->store, &a);
 
 	if (rc)

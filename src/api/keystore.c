@@ -226,13 +226,18 @@ void tv_api_cert_keystore(void *app_ptr, struct tv_http_req *req, struct tv_http
 		goto out;
 	if (!c.dek_id[0]) {
 		tv_http_reply_error(resp, 404, TV_E_NOT_FOUND, NULL, "private key not found");
+		tv_api_audit_outcome(app, req, "certificate.export", c.id, "no private key",
+				     "failed");
 		goto out;
 	}
 	if (!S_passphrase(app, resp, tenant, c.dek_id, body, "encryptedPrivateKeyPassphrase",
 			  &x.key_pass) ||
 	    !S_passphrase(app, resp, tenant, c.dek_id, body, "encryptedKeystorePassphrase",
-			  &x.store_pass))
+			  &x.store_pass)) {
+		tv_api_audit_outcome(app, req, "certificate.export", c.id,
+				     "passphrase not sealed to the DEK", "failed");
 		goto out;
+	}
 	if (!x.key_pass || !x.key_pass->len) {
 		/* a key never leaves unprotected */
 		tv_api_bad_field(resp, "encryptedPrivateKeyPassphrase",

@@ -379,6 +379,48 @@ static void test_exports(void **state)
 					 " openssl pkcs12 -in g.p12 -passin pass:G-pass-1 -nodes -nocerts"
 					 " | openssl pkey -pubout > a.pub && cmp a.pub b.pub"), 0);
 	}
+	/* a key imported from an external vector (Windows certmgr, PBES2) */
+	{
+		char *leaf, *id, path[600];
+		const char *one[1];
+		json_t *job;
+
+		assert_int_equal(S_sh(v, "openssl pkcs12 -in '%s/pbes2_aes256cbc.p12' -passin"
+					 " pass:password -nokeys -clcerts | openssl x509 > vec.crt &&"
+					 " openssl pkcs12 -in '%s/pbes2_aes256cbc.p12' -passin pass:password"
+					 " -nocerts -nodes | openssl pkey -pubout > b.pub && openssl x509"
+					 " -in vec.crt -outform DER > b.der", TV_VECTORS_DIR, TV_VECTORS_DIR),
+				 0);
+		snprintf(path, sizeof(path), "%s/vec.crt", v->s.dir);
+		leaf = tvh_read_file(path, NULL);
+		one[0] = leaf;
+		tvh_trust(&v->s, v->s.api_key, one, 1);
+		snprintf(path, sizeof(path), "%s/pbes2_aes256cbc.p12", TV_VECTORS_DIR);
+		{
+			char *ks = tvh_file_b64(path), *pw = tvh_seal_b64(v->pk, "password", 8);
+			id = tvh_post_job(&v->s, v->s.api_key,
+					  tvh_envelope(&v->s, json_pack("[{s:s,s:s}]", "pkcs12Keystore",
+									ks, "dekEncryptedPassword", pw)),
+					  NULL);
+			free(ks);
+			free(pw);
+		}
+		job = tvh_wait_job(&v->s, v->s.api_key, id);
+		assert_string_equal(S_str(tvh_result(job, 0), "status"), "IMPORTED");
+		S_export(v, &r, S_str(tvh_result(job, 0), "certificateId"), "PKCS12", "Exp0rt-pass",
+			 NULL, NULL);
+		assert_int_equal(r.status, 200);
+		S_save(v, &r, "v.p12");
+		tvh_resp_free(&r);
+		assert_int_equal(S_sh(v, "openssl pkcs12 -in v.p12 -passin pass:Exp0rt-pass -nodes"
+					 " -nocerts | openssl pkey -pubout > a.pub && cmp a.pub b.pub &&"
+					 " openssl pkcs12 -in v.p12 -passin pass:Exp0rt-pass -nokeys"
+					 " -clcerts | openssl x509 -outform DER > a.der && cmp a.der b.der"),
+				 0);
+		json_decref(job);
+		free(id);
+		free(leaf);
+	}
 	/* LEGACY profile: 3DES/SHA-1 */
 	S_export(v, &r, v->ids[0], "PKCS12", "Exp0rt-pass", NULL, ",\"keystoreProfile\":\"LEGACY\"");
 	assert_int_equal(r.status, 200);
@@ -491,6 +533,23 @@ static void test_lifecycle_and_audit(void **state)
 		assert_int_equal(r.status, 404);
 		assert_non_null(strstr(r.body, "private key not found"));
 		tvh_resp_free(&r);
+		/* the leaf's PEM export: chain files in their stated orders */
+		snprintf(path, sizeof(path), "/outagedetection/v1/certificates/%s/keystore",
+			 S_str(tvh_result(job, 0), "certificateId"));
+		S_post(v, &r, v->s.api_key, path,
+		       "{\"exportFormat\":\"PEM\",\"encryptedPrivateKeyPassphrase\":\"%s\","
+		       "\"certificateLabel\":\"lf\"}", bad);
+		assert_int_equal(r.status, 200);
+		S_save(v, &r, "lf.zip");
+		tvh_resp_free(&r);
+		assert_int_equal(S_sh(v, "rm -rf lz && mkdir lz && cd lz && unzip -q ../lf.zip &&"
+					 " openssl x509 -in '%s/keys/ca.crt.pem' > ca.pem &&"
+					 " openssl x509 -in '%s/keys/leaf.crt.pem' > leaf.pem &&"
+					 " cat ca.pem > want-rf && echo >> want-rf && cat leaf.pem >> want-rf &&"
+					 " cat leaf.pem > want-rl && echo >> want-rl && cat ca.pem >> want-rl &&"
+					 " diff -B want-rf lf_root-first.pem && diff -B want-rl lf_root-last.pem"
+					 " && head -1 lf_root-first.pem | grep -q BEGIN", TVH_FIXTURES,
+				      TVH_FIXTURES), 0);
 		json_decref(job);
 		free(id);
 		free(bad);
@@ -593,6 +652,8 @@ static void test_lifecycle_and_audit(void **state)
 		assert_null(strstr(r.body, "Leaf-Pass-9"));
 		assert_null(strstr(r.body, ro));
 		assert_non_null(strstr(r.body, "\"requestId\""));
+		assert_non_null(strstr(r.body, "\"outcome\":\"failed\"")); /* the 409 delete */
+		assert_non_null(strstr(r.body, "\"outcome\":\"denied\"")); /* the 403 export */
 	}
 	tvh_resp_free(&r);
 	tvh_request(&r, &v->s, "GET", "/v1/auditlog", ro, NULL, 0, NULL);
