@@ -539,6 +539,38 @@ static void test_ops_and_usage(void **state)
 	tvh_cleanup(&s);
 }
 
+/* HTTPS through libmicrohttpd's TLS, verified against the server's own cert. */
+static void test_https(void **state)
+{
+	struct tvh_server s;
+	struct tvh_resp r;
+	char cmd[1024], cert[300], key[300];
+	const char *extra[5];
+
+	(void)state;
+	tvh_init(&s);
+	snprintf(cert, sizeof(cert), "%s/tls.crt", s.dir);
+	snprintf(key, sizeof(key), "%s/tls.key", s.dir);
+	snprintf(cmd, sizeof(cmd),
+		 "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout '%s'"
+		 " -out '%s' -subj /CN=localhost -addext subjectAltName=DNS:localhost -days 2"
+		 " 2>/dev/null", key, cert);
+	assert_int_equal(system(cmd), 0);
+	extra[0] = "--tls-cert";
+	extra[1] = cert;
+	extra[2] = "--tls-key";
+	extra[3] = key;
+	extra[4] = NULL;
+	tvh_start(&s, extra);
+	s.cacert = cert;
+	tvh_request(&r, &s, "GET", "/v1/useraccounts", s.api_key, NULL, 0, NULL);
+	assert_int_equal(r.status, 200);
+	assert_string_equal(S_str(S_get(r.json, "company"), "id"), s.tenant_id);
+	tvh_resp_free(&r);
+	assert_int_equal(tvh_stop(&s, SIGTERM), 0);
+	tvh_cleanup(&s);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -549,6 +581,7 @@ int main(void)
 		cmocka_unit_test(test_kill9_restart),
 		cmocka_unit_test(test_revoke_and_list),
 		cmocka_unit_test(test_ops_and_usage),
+		cmocka_unit_test(test_https),
 	};
 
 	if (tv_secmem_init() != TV_OK)

@@ -57,8 +57,8 @@ static X509 *S_fixture(const char *name)
 /* A store of the named fixtures (NULL-terminated list) plus roots. */
 static struct tv_trust_store *S_store(const struct tv_trust_roots *roots, const char *const *names)
 {
-	unsigned char *ders[S_MAX_UPLOADS];
-	size_t lens[S_MAX_UPLOADS], n, i;
+	unsigned char *ders[S_MAX_UPLOADS] = { NULL };
+	size_t lens[S_MAX_UPLOADS] = { 0 }, n, i;
 	struct tv_trust_store *ts = NULL;
 	X509 *cert;
 

@@ -254,6 +254,10 @@ static int S_cmd_tenant(int argc, char **argv)
 	enum tv_err rc;
 	int status;
 
+	if (argc == 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
+		fputs(S_tenant_usage, stdout);
+		return 0;
+	}
 	if (argc < 2 || strcmp(argv[1], "create") || S_parse(&o, argc - 1, argv + 1) ||
 	    (!o.help && (!o.data || !o.name))) {
 		fputs(S_tenant_usage, stderr);
@@ -291,6 +295,10 @@ static int S_cmd_apikey(int argc, char **argv)
 	enum tv_err rc;
 	int status;
 
+	if (argc == 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
+		fputs(S_apikey_usage, stdout);
+		return 0;
+	}
 	if (argc < 2 || strcmp(argv[1], "create") || S_parse(&o, argc - 1, argv + 1) ||
 	    (!o.help && (!o.data || !o.tenant || !o.role))) {
 		fputs(S_apikey_usage, stderr);

@@ -233,7 +233,12 @@ void tvh_request(struct tvh_resp *r, const struct tvh_server *s, const char *met
 
 	assert_non_null(c);
 	memset(r, 0, sizeof(*r));
-	snprintf(url, sizeof(url), "http://127.0.0.1:%d%s", s->port, path);
+	if (s->cacert) {
+		snprintf(url, sizeof(url), "https://localhost:%d%s", s->port, path);
+		curl_easy_setopt(c, CURLOPT_CAINFO, s->cacert);
+	} else {
+		snprintf(url, sizeof(url), "http://127.0.0.1:%d%s", s->port, path);
+	}
 	curl_easy_setopt(c, CURLOPT_URL, url);
 	curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
 	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, S_write);

@@ -21,6 +21,7 @@ struct tvh_server {
 	char key_id[64];
 	pid_t pid;
 	int port;
+	const char *cacert; /* set: talk HTTPS to "localhost", trusting this PEM */
 };
 
 struct tvh_resp {
