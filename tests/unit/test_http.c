@@ -1,4 +1,4 @@
-/* tv-test-libs: tv_http tv_cli */
+/* tv-test-libs: tv_http tv_itsupport */
 /* Unit tests of src/http: a server with a test route table, driven by libcurl. */
 #include <setjmp.h>
 #include <stdarg.h>

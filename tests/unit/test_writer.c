@@ -42,7 +42,9 @@ static char g_dir[64];
 /* g_dir/name into buf. */
 static const char *S_path(char *buf, size_t size, const char *name)
 {
-	snprintf(buf, size, "%s/%s", g_dir, name);
+	int n = snprintf(buf, size, "%s/%s", g_dir, name);
+
+	assert_true(n > 0 && (size_t)n < size);
 	return buf;
 }
 
