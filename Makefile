@@ -20,7 +20,9 @@ asan: deps
 	@cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DTV_WERROR=ON -DTV_SANITIZE=ON $(CMAKE_FLAGS) >/dev/null
 	@cmake --build build-asan -j $(JOBS)
 
-test: asan
+# The optimised build is compiled too: -O2 finds warnings that -O0 hides, and
+# `make run` must build on every commit that passes `make test`.
+test: build asan
 	@cd build-asan && ctest --output-on-failure -j $(JOBS)
 
 tsan: deps

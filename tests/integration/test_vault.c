@@ -211,9 +211,10 @@ static void test_search_table(void **state)
 #undef C
 		assert_true(n >= 25);
 		for (i = 0; i < n; i++) {
-			snprintf(body, sizeof(body),
-				 "{\"expression\":%s,\"paging\":{\"pageNumber\":0,\"pageSize\":1000}}",
-				 cases[i].expr);
+			assert_true(snprintf(body, sizeof(body),
+					     "{\"expression\":%s,\"paging\":{\"pageNumber\":0,"
+					     "\"pageSize\":1000}}",
+					     cases[i].expr) < (int)sizeof(body));
 			res = S_search(v, body, 200);
 			if (S_mask(v, res) != cases[i].want ||
 			    json_integer_value(json_object_get(res, "count")) !=
