@@ -88,6 +88,25 @@ void tv__limits_resolve(struct tv_p12_limits *out,
 		in->max_keystore_bytes : TV_P12_DEFAULT_MAX_KEYSTORE_BYTES;
 }
 
+enum tv_reason tv__input_check(struct tv_p12_limits *lim, const struct tv_p12_limits *limits,
+			       const void *out, const void *ctx, const void *in, size_t len,
+			       size_t len_max, const char *what, char *msg, size_t msg_size)
+{
+	if (msg && msg_size)
+		msg[0] = '\0';
+	if (!out || !ctx || (!in && len))
+		return tv__fail(msg, msg_size, TV_REASON_INTERNAL_ERROR, "%s: bad arguments",
+				what);
+	tv__limits_resolve(lim, limits);
+	if (len > lim->max_keystore_bytes)
+		return tv__fail(msg, msg_size, TV_REASON_KEYSTORE_TOO_LARGE,
+				"%s of %zu bytes is over the limit of %zu", what, len,
+				lim->max_keystore_bytes);
+	if (len == 0 || len > len_max)
+		return tv__fail(msg, msg_size, TV_REASON_MALFORMED_KEYSTORE, "%s is empty", what);
+	return TV_REASON_OK;
+}
+
 enum tv_reason tv__contents_new(struct tv_p12_contents **out,
 				size_t pair_count, char *msg, size_t msz)
 {
@@ -653,19 +672,10 @@ enum tv_reason tv_p12_read(struct tv_p12_contents **out,
 	struct tv_p12_limits lim;
 	enum tv_reason rc;
 
-	if (msg && msg_size)
-		msg[0] = '\0';
-	if (!out || !ctx || (!der && der_len))
-		return tv__fail(msg, msg_size, TV_REASON_INTERNAL_ERROR,
-				"tv_p12_read: bad arguments");
-	tv__limits_resolve(&lim, limits);
-	if (der_len > lim.max_keystore_bytes)
-		return tv__fail(msg, msg_size, TV_REASON_KEYSTORE_TOO_LARGE,
-				"keystore of %zu bytes is over the limit of %zu",
-				der_len, lim.max_keystore_bytes);
-	if (der_len == 0 || der_len > LONG_MAX)
-		return tv__fail(msg, msg_size, TV_REASON_MALFORMED_KEYSTORE,
-				"keystore is empty");
+	rc = tv__input_check(&lim, limits, out, ctx, der, der_len, LONG_MAX, "keystore", msg,
+			     msg_size);
+	if (rc)
+		return rc;
 	ERR_set_mark();
 	rc = S_read(out, ctx, der, der_len, password, password_len, &lim, msg,
 		    msg_size);

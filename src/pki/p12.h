@@ -99,4 +99,13 @@ enum tv_reason tv__contents_new(struct tv_p12_contents **out,
 void tv__limits_resolve(struct tv_p12_limits *out,
 			const struct tv_p12_limits *in);
 
+/*
+ * The checks every reader makes before parsing (internal to src/pki): bad
+ * arguments, the size cap, an empty input. Clears msg, fills *lim. Returns
+ * TV_REASON_OK to go on, else the reason (msg says it for "what").
+ */
+enum tv_reason tv__input_check(struct tv_p12_limits *lim, const struct tv_p12_limits *limits,
+			       const void *out, const void *ctx, const void *in, size_t len,
+			       size_t len_max, const char *what, char *msg, size_t msg_size);
+
 #endif

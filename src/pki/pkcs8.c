@@ -211,19 +211,10 @@ enum tv_reason tv_pkcs8_read_encrypted_pem(struct tv_p12_contents **out,
 	struct tv_p12_limits lim;
 	enum tv_reason rc;
 
-	if (msg && msg_size)
-		msg[0] = '\0';
-	if (!out || !ctx || (!pem && pem_len))
-		return tv__fail(msg, msg_size, TV_REASON_INTERNAL_ERROR,
-				"tv_pkcs8_read_encrypted_pem: bad arguments");
-	tv__limits_resolve(&lim, limits);
-	if (pem_len > lim.max_keystore_bytes)
-		return tv__fail(msg, msg_size, TV_REASON_KEYSTORE_TOO_LARGE,
-				"encrypted key of %zu bytes is over the limit of %zu",
-				pem_len, lim.max_keystore_bytes);
-	if (pem_len == 0 || pem_len > INT_MAX)
-		return tv__fail(msg, msg_size, TV_REASON_MALFORMED_KEYSTORE,
-				"encrypted key is empty");
+	rc = tv__input_check(&lim, limits, out, ctx, pem, pem_len, INT_MAX, "encrypted key", msg,
+			     msg_size);
+	if (rc)
+		return rc;
 	ERR_set_mark();
 	rc = S_read_encrypted(out, ctx, pem, pem_len, password, password_len,
 			      cert, cert_len, &lim, msg, msg_size);
@@ -270,19 +261,10 @@ enum tv_reason tv_pkcs8_read_der(struct tv_p12_contents **out,
 	struct tv_p12_limits lim;
 	enum tv_reason rc;
 
-	if (msg && msg_size)
-		msg[0] = '\0';
-	if (!out || !ctx || (!der && der_len))
-		return tv__fail(msg, msg_size, TV_REASON_INTERNAL_ERROR,
-				"tv_pkcs8_read_der: bad arguments");
-	tv__limits_resolve(&lim, limits);
-	if (der_len > lim.max_keystore_bytes)
-		return tv__fail(msg, msg_size, TV_REASON_KEYSTORE_TOO_LARGE,
-				"private key of %zu bytes is over the limit of %zu",
-				der_len, lim.max_keystore_bytes);
-	if (der_len == 0 || der_len > LONG_MAX)
-		return tv__fail(msg, msg_size, TV_REASON_MALFORMED_KEYSTORE,
-				"private key is empty");
+	rc = tv__input_check(&lim, limits, out, ctx, der, der_len, LONG_MAX, "private key", msg,
+			     msg_size);
+	if (rc)
+		return rc;
 	ERR_set_mark();
 	rc = S_read_der(out, ctx, der, der_len, cert, cert_len, msg, msg_size);
 	ERR_pop_to_mark();
