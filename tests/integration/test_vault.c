@@ -342,6 +342,7 @@ static void test_exports(void **state)
 		S_export(v, &r, v->ids[h], "PKCS12", "Exp0rt-pass", NULL, NULL);
 		assert_int_equal(r.status, 200);
 		assert_string_equal(r.content_type, "application/x-pkcs12");
+		assert_string_equal(r.content_disposition, "attachment; filename=\"web.p12\"");
 		S_save(v, &r, "e.p12");
 		tvh_resp_free(&r);
 		assert_int_equal(S_sh(v, "openssl pkcs12 -in e.p12 -passin pass:Exp0rt-pass -nodes"
@@ -358,6 +359,7 @@ static void test_exports(void **state)
 		S_export(v, &r, v->ids[h], "PEM", "Exp0rt-pass", NULL, NULL);
 		assert_int_equal(r.status, 200);
 		assert_string_equal(r.content_type, "application/zip");
+		assert_string_equal(r.content_disposition, "attachment; filename=\"web.zip\"");
 		S_save(v, &r, "e.zip");
 		tvh_resp_free(&r);
 		assert_int_equal(S_sh(v, "rm -rf z && mkdir z && cd z && unzip -q ../e.zip && ls web.key"

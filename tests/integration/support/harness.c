@@ -220,6 +220,8 @@ static size_t S_header(char *line, size_t size, size_t nitems, void *userdata)
 	S_header_value(r->allow, sizeof(r->allow), line, n, "Allow");
 	S_header_value(r->retry_after, sizeof(r->retry_after), line, n, "Retry-After");
 	S_header_value(r->content_type, sizeof(r->content_type), line, n, "Content-Type");
+	S_header_value(r->content_disposition, sizeof(r->content_disposition), line, n,
+		       "Content-Disposition");
 	return n;
 }
 

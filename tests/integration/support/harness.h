@@ -33,6 +33,7 @@ struct tvh_resp {
 	char allow[128];      /* Allow */
 	char retry_after[32]; /* Retry-After */
 	char content_type[128];
+	char content_disposition[256];
 };
 
 /** Make a data directory and run `tlsvaultd init` in it; fills ids and key. */
