@@ -270,6 +270,21 @@ static void test_json(void **state)
 	}
 	assert_int_equal(failed, 5);
 	json_decref(arr);
+	/* and with jq, as a script would read it */
+	{
+		char path[600], cmd[800];
+		FILE *fp;
+
+		snprintf(path, sizeof(path), "%s/out.json", e->ks_dir);
+		fp = fopen(path, "w");
+		assert_non_null(fp);
+		fputs(o.out, fp);
+		fclose(fp);
+		snprintf(cmd, sizeof(cmd),
+			 "jq -e 'length == %d and all(.[]; has(\"file\") and has(\"results\"))'"
+			 " '%s' >/dev/null", N_KEYSTORES, path);
+		assert_int_equal(system(cmd), 0);
+	}
 	S_no_secrets(&o);
 	S_out_free(&o);
 }
