@@ -18,6 +18,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -678,8 +679,8 @@ static void test_pem_with_key(void **state)
 /* A stub server: the first `busy` answers are 503 with Retry-After: 1, then 200. */
 struct S_stub {
 	int fd;
-	int busy;
-	int served;
+	atomic_int busy;   /* set by the test thread, read by the stub */
+	atomic_int served;
 };
 
 static void *S_stub_run(void *arg)
@@ -700,13 +701,13 @@ static void *S_stub_run(void *arg)
 			if (strstr(req, "\r\n\r\n"))
 				break;
 		}
-		if (st->served++ < st->busy)
+		if (atomic_fetch_add(&st->served, 1) < atomic_load(&st->busy))
 			snprintf(resp, sizeof(resp),
 				 "HTTP/1.1 503 Service Unavailable\r\nRetry-After: 1\r\n"
 				 "X-Request-Id: stub-%d\r\nContent-Type: application/json\r\n"
 				 "Connection: close\r\nContent-Length: 55\r\n\r\n"
 				 "{\"errors\":[{\"code\":10109,\"message\":\"server starting\"}]}",
-				 st->served);
+				 atomic_load(&st->served));
 		else
 			snprintf(resp, sizeof(resp),
 				 "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
@@ -724,7 +725,7 @@ static void test_retry_after(void **state)
 {
 	struct S_env *e = *state;
 	struct sockaddr_in a = { .sin_family = AF_INET };
-	struct S_stub st = { .busy = 2 };
+	struct S_stub st;
 	socklen_t alen = sizeof(a);
 	char url[64];
 	const char *args[] = { "--url", url, "whoami", NULL };
@@ -732,6 +733,8 @@ static void test_retry_after(void **state)
 	pthread_t t;
 	int64_t t0;
 
+	atomic_init(&st.busy, 2);
+	atomic_init(&st.served, 0);
 	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 	st.fd = socket(AF_INET, SOCK_STREAM, 0);
 	assert_true(st.fd >= 0);
@@ -745,15 +748,15 @@ static void test_retry_after(void **state)
 	S_cli(&o, e, NULL, NULL, args);
 	assert_int_equal(o.rc, 0);
 	assert_true(tv_mono_ms() - t0 >= 2000); /* two waits of Retry-After: 1 */
-	assert_int_equal(st.served, 3);
+	assert_int_equal(atomic_load(&st.served), 3);
 	assert_non_null(strstr(o.out, "stub"));
 	S_out_free(&o);
 
-	st.busy = 100; /* always busy: gives up after 5 tries with the house error */
-	st.served = 0;
+	atomic_store(&st.busy, 100); /* always busy: gives up after 5 tries */
+	atomic_store(&st.served, 0);
 	S_cli(&o, e, NULL, NULL, args);
 	assert_int_equal(o.rc, 1);
-	assert_int_equal(st.served, 5);
+	assert_int_equal(atomic_load(&st.served), 5);
 	assert_non_null(strstr(o.err, "error: server starting (code 10109, request stub-5)"));
 	S_out_free(&o);
 	shutdown(st.fd, SHUT_RDWR);

@@ -10,6 +10,8 @@
 #include <arpa/inet.h>
 #include <getopt.h>
 #include <signal.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -375,6 +377,12 @@ int tv_cmd_serve(int argc, char **argv)
 				"give --tls-cert/--tls-key (or --insecure-http)\n", host);
 		return EXIT_USAGE;
 	}
+	/* A core dump would hold the master key and the DEKs: refuse them. */
+	{
+		struct rlimit no_core = { 0, 0 };
+		setrlimit(RLIMIT_CORE, &no_core);
+		prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+	}
 	/* Block before any thread exists, so every thread inherits the mask. */
 	sigemptyset(&sigs);
 	sigaddset(&sigs, SIGTERM);
@@ -393,12 +401,14 @@ int tv_cmd_serve(int argc, char **argv)
 			status = EXIT_FAILURE;
 		}
 	}
+	/* Everything the handlers read is in place before the first request
+	 * can arrive: the importer starts first, the listener last. */
+	if (!status)
+		status = S_start_importer(&s, &o);
 	if (!status)
 		status = S_listen(&s, &o, host, port);
-	if (!status) {
+	if (!status)
 		atomic_store(&s.app.http, s.http);
-		status = S_start_importer(&s, &o);
-	}
 	if (status) {
 		S_server_release(&s);
 		return status;
