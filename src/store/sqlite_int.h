@@ -71,7 +71,7 @@ enum tv_err tv__sqlite_item_claim(struct tv_store *st, const char *owner, int64_
 enum tv_err tv__sqlite_item_renew(struct tv_store *st, const char *job_id, int index,
 				  const char *owner, int64_t lease_until_ms);
 enum tv_err tv__sqlite_item_finish(struct tv_store *st, const char *job_id, int index,
-				   const char *owner, const struct tv_item_outcome *outcomes,
+				   const char *owner, struct tv_item_outcome *outcomes,
 				   size_t n, int64_t now_ms, bool *job_final);
 
 /* The vault (sqlite_certs.c) */

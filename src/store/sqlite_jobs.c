@@ -638,7 +638,7 @@ static enum tv_err S_finish_job(struct S_finish *f, bool *job_final)
 }
 
 enum tv_err tv__sqlite_item_finish(struct tv_store *store, const char *job_id, int index,
-				   const char *owner, const struct tv_item_outcome *outcomes,
+				   const char *owner, struct tv_item_outcome *outcomes,
 				   size_t n, int64_t now_ms, bool *job_final)
 {
 	struct S_finish f = { .job_id = job_id, .index = index, .now = now_ms };
@@ -653,7 +653,7 @@ enum tv_err tv__sqlite_item_finish(struct tv_store *store, const char *job_id, i
 	if (!rc)
 		rc = S_hold_check(&f, owner);
 	for (i = 0; !rc && i < n; i++) {
-		const struct tv_item_outcome *o = &outcomes[i];
+		struct tv_item_outcome *o = &outcomes[i];
 		const char *status = o->status;
 		char reason[TV_REASON_TEXT_MAX], cert_id[TV_ID_SIZE] = "";
 
@@ -663,6 +663,9 @@ enum tv_err tv__sqlite_item_finish(struct tv_store *store, const char *job_id, i
 		if (!rc)
 			rc = S_insert_result(f.db, job_id, index, (int)i, status, reason,
 					     o->fingerprint, o->der, o->der_len, cert_id, f.label);
+		snprintf(o->recorded_status, sizeof(o->recorded_status), "%s", status);
+		snprintf(o->recorded_code, sizeof(o->recorded_code), "%.*s",
+			 (int)strcspn(reason, ":"), reason);
 	}
 	/* the inputs are erased (secure_delete overwrites the freed pages) */
 	if (!rc)

@@ -171,6 +171,9 @@ struct tv_item_outcome {
 	size_t sealed_key_len;
 	const struct tv_cert_row *issuers; /* the verified chain above the leaf */
 	size_t n_issuers;
+	/* set by item_finish: what was recorded (after dedupe), and its reason code */
+	char recorded_status[16];
+	char recorded_code[40];
 };
 
 /** A stored result row, as the API shows it. */
@@ -323,7 +326,7 @@ struct tv_store_ops {
 	 * (and nothing written) when owner no longer holds the item.
 	 * *job_final says whether the job became final. */
 	enum tv_err (*item_finish)(struct tv_store *st, const char *job_id, int index,
-				   const char *owner, const struct tv_item_outcome *outcomes,
+				   const char *owner, struct tv_item_outcome *outcomes,
 				   size_t n, int64_t now_ms, bool *job_final);
 
 	/* The vault. */

@@ -192,17 +192,13 @@ static enum tv_reason S_read(struct tv_importer *imp, const struct tv_claimed_it
 	return reason;
 }
 
-static void S_log_outcome(const struct tv_claimed_item *ci, const char *status,
-			  const char *reason, size_t pair)
+static void S_log_outcome(const struct tv_claimed_item *ci, const struct tv_item_outcome *o,
+			  size_t pair)
 {
-	char code[40];
-	size_t n = strcspn(reason, ":");
-
-	snprintf(code, sizeof(code), "%.*s", (int)(n < sizeof(code) ? n : sizeof(code) - 1),
-		 reason);
 	TV_LOG(TV_LOG_INFO, "import item", TV_LS("job", ci->job_id), TV_LI("item", ci->item.index),
-	       TV_LI("pair", (int64_t)pair), TV_LS("status", status),
-	       TV_LS("reason", code[0] ? code : NULL), TV_LS("tenant", ci->tenant_id));
+	       TV_LI("pair", (int64_t)pair), TV_LS("status", o->recorded_status),
+	       TV_LS("reason", o->recorded_code[0] ? o->recorded_code : NULL),
+	       TV_LS("tenant", ci->tenant_id));
 }
 
 /* Outcomes for the pairs of a keystore that read. */
@@ -290,7 +286,7 @@ enum tv_err tv_import_process(struct tv_importer *imp, const struct tv_claimed_i
 	rc = imp->store->ops->item_finish(imp->store, ci->job_id, ci->item.index, imp->owner, outs,
 					  n, tv_now_ms(), job_final);
 	for (i = 0; !rc && i < n; i++)
-		S_log_outcome(ci, outs[i].status, outs[i].reason, i);
+		S_log_outcome(ci, &outs[i], i);
 	for (i = 0; pairs && i < n; i++)
 		S_pair_release(&pairs[i]);
 	free(pairs);
