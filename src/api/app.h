@@ -9,6 +9,7 @@
 #define TV_API_APP_H
 
 #include <jansson.h>
+#include <pthread.h>
 #include <stdatomic.h>
 
 #include "http/server.h"
@@ -42,7 +43,8 @@ struct tv_app {
 	struct tv_pki_ctx *pki;             /* for parsing keys on export */
 	const struct tv_trust_roots *roots; /* NULL with --no-system-roots */
 	size_t max_keystore_bytes;          /* per decoded keystore */
-	_Atomic(struct tv_http_server *) http; /* for waking long-polls */
+	pthread_mutex_t http_lock;  /* guards http against the stop sequence */
+	struct tv_http_server *http; /* for waking long-polls; NULL once stopping */
 	atomic_bool ready;    /* keys loaded and store answering */
 	atomic_bool stopping; /* shutting down: 503 for new work */
 };

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "core/util.h"
 
@@ -67,7 +68,7 @@ static bool S_ids(struct tv_http_resp *resp, json_t *body, const char ***ids, si
 {
 	static const char *const allowed[] = { "certificateIds", NULL };
 	json_t *arr, *v;
-	size_t i;
+	size_t i, m;
 
 	if (!json_is_object(body)) {
 		tv_api_bad_field(resp, "$", "must be an object");
@@ -84,7 +85,11 @@ static bool S_ids(struct tv_http_resp *resp, json_t *body, const char ***ids, si
 	*ids = calloc(*n, sizeof(**ids));
 	if (!*ids)
 		return false;
+	m = 0;
 	json_array_foreach(arr, i, v) {
+		bool seen = false;
+		size_t k;
+
 		if (!json_is_string(v) || !tv_uuid_valid(json_string_value(v))) {
 			char path[48];
 			snprintf(path, sizeof(path), "certificateIds[%zu]", i);
@@ -93,8 +98,13 @@ static bool S_ids(struct tv_http_resp *resp, json_t *body, const char ***ids, si
 			free(*ids);
 			return false;
 		}
-		(*ids)[i] = json_string_value(v);
+		/* the same id twice counts once */
+		for (k = 0; k < m && !seen; k++)
+			seen = !strcasecmp((*ids)[k], json_string_value(v));
+		if (!seen)
+			(*ids)[m++] = json_string_value(v);
 	}
+	*n = m;
 	return true;
 }
 

@@ -109,8 +109,11 @@ void tv_api_audit_outcome(struct tv_app *app, struct tv_http_req *req, const cha
 void tv_api_job_final(void *app_ptr)
 {
 	struct tv_app *app = app_ptr;
-	struct tv_http_server *http = atomic_load(&app->http);
 
-	if (http)
-		tv_http_wake(http);
+	/* under the lock, so the server can't be freed between the check and
+	 * the wake (lock order: app->http_lock, then the server's own lock) */
+	pthread_mutex_lock(&app->http_lock);
+	if (app->http)
+		tv_http_wake(app->http);
+	pthread_mutex_unlock(&app->http_lock);
 }

@@ -147,7 +147,11 @@ static enum tv_err S_load(struct tv_app *app, const char *tenant, const struct t
 		if (!id || app->store->ops->cert_get(app->store, tenant, id, &ic) != TV_OK)
 			continue; /* an issuer deleted since: export what is left */
 		p = ic.der;
-		sk_X509_push(x->chain, d2i_X509(NULL, &p, (long)ic.der_len));
+		{
+			X509 *issuer = d2i_X509(NULL, &p, (long)ic.der_len);
+			if (issuer && !sk_X509_push(x->chain, issuer))
+				X509_free(issuer);
+		}
 		free(ic.der);
 		free(ic.facts_json);
 		free(ic.issuer_ids_json);

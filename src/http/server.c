@@ -66,6 +66,7 @@ struct tv_http_req {
 	bool responded;
 	int64_t wait_deadline_ms; /* 0 = not long-polling */
 	bool want_suspend, suspended;
+	bool no_wait; /* suspending failed (stopping, no memory): answer now */
 };
 
 /* ---------- replies ---------- */
@@ -479,7 +480,7 @@ bool tv_http_req_wait(struct tv_http_req *req, int64_t wait_ms)
 	pthread_mutex_lock(&srv->wait_lock);
 	stopping = srv->stopping;
 	pthread_mutex_unlock(&srv->wait_lock);
-	if (stopping || now >= req->wait_deadline_ms)
+	if (stopping || req->no_wait || now >= req->wait_deadline_ms)
 		return false;
 	req->want_suspend = true;
 	return true;
@@ -491,7 +492,11 @@ static bool S_suspend(struct tv_http_req *req)
 	bool ok = true;
 
 	pthread_mutex_lock(&srv->wait_lock);
-	if (srv->n_waiters == srv->cap_waiters) {
+	/* stopping is re-checked here, under the lock the waker's final
+	 * resume-all takes: a request suspended after it would never resume */
+	if (srv->stopping)
+		ok = false;
+	if (ok && srv->n_waiters == srv->cap_waiters) {
 		size_t cap = srv->cap_waiters ? srv->cap_waiters * 2 : 16;
 		struct tv_http_req **p = realloc(srv->waiters, cap * sizeof(*p));
 		if (p) {
@@ -633,8 +638,12 @@ static enum MHD_Result S_access(void *cls, struct MHD_Connection *conn, const ch
 	} else {
 		S_dispatch(req, &resp);
 	}
-	if (req->want_suspend && !resp.status)
-		return S_suspend(req) ? MHD_YES : MHD_NO;
+	if (req->want_suspend && !resp.status) {
+		if (S_suspend(req))
+			return MHD_YES;
+		req->no_wait = true; /* answer now, with what the handler sees */
+		S_run_handler(req, &resp);
+	}
 	return S_queue(req, &resp);
 }
 

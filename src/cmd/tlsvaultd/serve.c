@@ -230,10 +230,15 @@ struct S_server {
 
 static void S_server_release(struct S_server *s)
 {
-	/* the workers finish their items first; they may still wake long-polls */
-	tv_importer_stop(s->importer);
-	atomic_store(&s->app.http, NULL);
+	/* HTTP stops first (running handlers finish, long-polls are answered),
+	 * so no handler can reach the importer after it is freed; then the
+	 * workers finish their items (their results are durable; waiters are
+	 * gone, so job-final wake-ups go nowhere). */
+	pthread_mutex_lock(&s->app.http_lock);
+	s->app.http = NULL;
+	pthread_mutex_unlock(&s->app.http_lock);
 	tv_http_stop(s->http);
+	tv_importer_stop(s->importer);
 	tv_trust_cache_free(s->trust_cache);
 	tv_pki_ctx_free(s->pki);
 	tv_trust_roots_free(s->roots);
@@ -392,6 +397,7 @@ int tv_cmd_serve(int argc, char **argv)
 	tv_api_json_init();
 
 	memset(&s, 0, sizeof(s));
+	pthread_mutex_init(&s.app.http_lock, NULL);
 	status = S_open(&s, &o);
 	if (!status) {
 		rc = tv_edge_agent_start(&s.agent, s.store, s.keyring, TV_EDGE_HEARTBEAT_MS);
@@ -407,8 +413,11 @@ int tv_cmd_serve(int argc, char **argv)
 		status = S_start_importer(&s, &o);
 	if (!status)
 		status = S_listen(&s, &o, host, port);
-	if (!status)
-		atomic_store(&s.app.http, s.http);
+	if (!status) {
+		pthread_mutex_lock(&s.app.http_lock);
+		s.app.http = s.http;
+		pthread_mutex_unlock(&s.app.http_lock);
+	}
 	if (status) {
 		S_server_release(&s);
 		return status;
