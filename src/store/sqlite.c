@@ -21,6 +21,34 @@ enum tv_err tv__sqlite_step_done(sqlite3_stmt *st)
 
 #define S_step_done tv__sqlite_step_done
 
+enum tv_err tv__sqlite_query_one(struct tv__sqlite *s, const char *sql, const char *a,
+				 const char *b, enum tv_err (*row)(sqlite3_stmt *st, void *out),
+				 void *out)
+{
+	sqlite3_stmt *st = NULL;
+	sqlite3 *db;
+	enum tv_err rc = tv__sqlite_acquire(s, &db);
+	int r;
+
+	if (rc)
+		return rc;
+	rc = tv__sqlite_prepare(db, &st, sql);
+	if (!rc) {
+		if (a)
+			tv__sqlite_bind_text(st, 1, a);
+		if (b)
+			tv__sqlite_bind_text(st, 2, b);
+		r = sqlite3_step(st);
+		if (r == SQLITE_ROW)
+			rc = row(st, out);
+		else
+			rc = r == SQLITE_DONE ? TV_ERR_NOT_FOUND : tv__sqlite_err(r);
+	}
+	sqlite3_finalize(st);
+	tv__sqlite_release(s, db, false);
+	return rc;
+}
+
 int tv__sqlite_bind_blob(sqlite3_stmt *st, int idx, const void *p, size_t len)
 {
 	if (!p)
@@ -159,31 +187,21 @@ out:
 	return rc;
 }
 
+static enum tv_err S_row_tenant(sqlite3_stmt *st, void *item)
+{
+	struct tv_tenant *t = item;
+
+	tv__sqlite_text(t->id, sizeof(t->id), st, 0);
+	tv__sqlite_text(t->name, sizeof(t->name), st, 1);
+	t->created_ms = sqlite3_column_int64(st, 2);
+	return TV_OK;
+}
+
 static enum tv_err S_tenant_get(struct tv_store *store, const char *id, struct tv_tenant *out)
 {
-	sqlite3_stmt *st = NULL;
-	sqlite3 *db;
-	enum tv_err rc = tv__sqlite_acquire(S_DB(store), &db);
-	int r;
-
-	if (rc)
-		return rc;
-	rc = tv__sqlite_prepare(db, &st, "SELECT id, name, created_ms FROM tenants WHERE id = ?");
-	if (rc)
-		goto out;
-	tv__sqlite_bind_text(st, 1, id);
-	r = sqlite3_step(st);
-	if (r != SQLITE_ROW) {
-		rc = r == SQLITE_DONE ? TV_ERR_NOT_FOUND : tv__sqlite_err(r);
-		goto out;
-	}
-	tv__sqlite_text(out->id, sizeof(out->id), st, 0);
-	tv__sqlite_text(out->name, sizeof(out->name), st, 1);
-	out->created_ms = sqlite3_column_int64(st, 2);
-out:
-	sqlite3_finalize(st);
-	tv__sqlite_release(S_DB(store), db, false);
-	return rc;
+	return tv__sqlite_query_one(S_DB(store),
+				    "SELECT id, name, created_ms FROM tenants WHERE id = ?", id, NULL,
+				    S_row_tenant, out);
 }
 
 static enum tv_err S_tenant_count(struct tv_store *store, size_t *n)

@@ -161,29 +161,16 @@ static enum tv_err S_row_cert(sqlite3_stmt *st, struct tv_cert_record *c)
 	return rc;
 }
 
+static enum tv_err S_row_cert_cb(sqlite3_stmt *st, void *out)
+{
+	return S_row_cert(st, out);
+}
+
 enum tv_err tv__sqlite_cert_get(struct tv_store *store, const char *tenant_id, const char *id,
 				struct tv_cert_record *out)
 {
-	sqlite3_stmt *st = NULL;
-	sqlite3 *db;
-	enum tv_err rc = tv__sqlite_acquire(S_DB(store), &db);
-	int r;
-
-	if (rc)
-		return rc;
-	rc = tv__sqlite_prepare(db, &st, S_CERT_COLS "WHERE tenant_id = ? AND id = ?");
-	if (!rc) {
-		tv__sqlite_bind_text(st, 1, tenant_id);
-		tv__sqlite_bind_text(st, 2, id);
-		r = sqlite3_step(st);
-		if (r == SQLITE_ROW)
-			rc = S_row_cert(st, out);
-		else
-			rc = r == SQLITE_DONE ? TV_ERR_NOT_FOUND : tv__sqlite_err(r);
-	}
-	sqlite3_finalize(st);
-	tv__sqlite_release(S_DB(store), db, false);
-	return rc;
+	return tv__sqlite_query_one(S_DB(store), S_CERT_COLS "WHERE tenant_id = ? AND id = ?",
+				    tenant_id, id, S_row_cert_cb, out);
 }
 
 static void S_bind_all(sqlite3_stmt *st, const char *tenant_id, const struct tv__sql_query *q)

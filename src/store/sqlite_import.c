@@ -125,29 +125,16 @@ enum tv_err tv__sqlite_ca_list(struct tv_store *store, const char *tenant_id,
 	return TV_OK;
 }
 
+static enum tv_err S_row_ca_cb(sqlite3_stmt *st, void *out)
+{
+	return S_row_ca(st, out);
+}
+
 enum tv_err tv__sqlite_ca_get(struct tv_store *store, const char *tenant_id,
 			      const char *fingerprint, struct tv_trusted_ca *out)
 {
-	sqlite3_stmt *st = NULL;
-	sqlite3 *db;
-	enum tv_err rc = tv__sqlite_acquire(S_DB(store), &db);
-	int r;
-
-	if (rc)
-		return rc;
-	rc = tv__sqlite_prepare(db, &st, S_CA_COLS "WHERE tenant_id = ? AND fingerprint = ?");
-	if (!rc) {
-		tv__sqlite_bind_text(st, 1, tenant_id);
-		tv__sqlite_bind_text(st, 2, fingerprint);
-		r = sqlite3_step(st);
-		if (r == SQLITE_ROW)
-			rc = S_row_ca(st, out);
-		else
-			rc = r == SQLITE_DONE ? TV_ERR_NOT_FOUND : tv__sqlite_err(r);
-	}
-	sqlite3_finalize(st);
-	tv__sqlite_release(S_DB(store), db, false);
-	return rc;
+	return tv__sqlite_query_one(S_DB(store), S_CA_COLS "WHERE tenant_id = ? AND fingerprint = ?",
+				    tenant_id, fingerprint, S_row_ca_cb, out);
 }
 
 enum tv_err tv__sqlite_ca_delete(struct tv_store *store, const char *tenant_id,
@@ -182,26 +169,15 @@ enum tv_err tv__sqlite_ca_delete(struct tv_store *store, const char *tenant_id,
 	return rc;
 }
 
+static enum tv_err S_row_version(sqlite3_stmt *st, void *out)
+{
+	*(int64_t *)out = sqlite3_column_int64(st, 0);
+	return TV_OK;
+}
+
 enum tv_err tv__sqlite_ca_version(struct tv_store *store, const char *tenant_id,
 				  int64_t *version)
 {
-	sqlite3_stmt *st = NULL;
-	sqlite3 *db;
-	enum tv_err rc = tv__sqlite_acquire(S_DB(store), &db);
-	int r;
-
-	if (rc)
-		return rc;
-	rc = tv__sqlite_prepare(db, &st, "SELECT trust_version FROM tenants WHERE id = ?");
-	if (!rc) {
-		tv__sqlite_bind_text(st, 1, tenant_id);
-		r = sqlite3_step(st);
-		if (r == SQLITE_ROW)
-			*version = sqlite3_column_int64(st, 0);
-		else
-			rc = r == SQLITE_DONE ? TV_ERR_NOT_FOUND : tv__sqlite_err(r);
-	}
-	sqlite3_finalize(st);
-	tv__sqlite_release(S_DB(store), db, false);
-	return rc;
+	return tv__sqlite_query_one(S_DB(store), "SELECT trust_version FROM tenants WHERE id = ?",
+				    tenant_id, NULL, S_row_version, version);
 }

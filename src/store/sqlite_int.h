@@ -46,6 +46,14 @@ void tv__sqlite_close(struct tv_store *st);
 extern const struct tv_store_ops tv__sqlite_ops;
 
 /* Shared helpers (sqlite.c) */
+/**
+ * Run sql with up to two text parameters (NULL = not bound) on a pooled
+ * connection and hand the one row it returns to row(). TV_ERR_NOT_FOUND
+ * when there is no row.
+ */
+enum tv_err tv__sqlite_query_one(struct tv__sqlite *s, const char *sql, const char *a,
+				 const char *b, enum tv_err (*row)(sqlite3_stmt *st, void *out),
+				 void *out) TV_WUR;
 enum tv_err tv__sqlite_step_done(sqlite3_stmt *st) TV_WUR;
 int tv__sqlite_bind_blob(sqlite3_stmt *st, int idx, const void *p, size_t len);
 /* Copy a blob column into a new malloc'd buffer (NULL for SQL NULL). */
