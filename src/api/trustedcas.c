@@ -7,6 +7,7 @@
  */
 #include "api/trustedcas.h"
 
+#include <openssl/evp.h>
 #include <openssl/x509.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -218,18 +219,22 @@ static X509 *S_find(struct tv_app *app, struct tv_http_req *req, struct tv_http_
 		free(ca.der);
 		free(ca.facts_json);
 	} else if (rc == TV_ERR_NOT_FOUND) {
+		/* only the SHA-1 of each root: the full facts are computed once,
+		 * for the match */
 		for (i = 0; i < tv_trust_roots_count(app->roots) && !cert; i++) {
 			X509 *r = tv_trust_roots_get(app->roots, i);
-			struct tv_cert_facts f;
+			unsigned char md[20];
+			unsigned int md_len = 0;
+			char hex[41];
 
-			if (tv_cert_facts_get(&f, r) != TV_OK)
+			if (!X509_digest(r, EVP_sha1(), md, &md_len) || md_len != sizeof(md))
 				continue;
-			if (!strcmp(f.fingerprint, fp)) {
+			tv_hex_upper(hex, md, sizeof(md));
+			if (!strcmp(hex, fp)) {
 				cert = X509_dup(r);
 				if (obj)
 					*obj = S_cert_json(r, p->tenant.id, "GLOBALLY_TRUSTED");
 			}
-			tv_cert_facts_release(&f);
 		}
 	} else {
 		tv_api_internal(resp, req, rc, "ca_get");

@@ -907,6 +907,13 @@ static void test_trusted_cas(void **state)
 		    NULL, 0, NULL);
 	assert_int_equal(r.status, 200);
 	assert_true(json_array_size(json_object_get(r.json, "certificates")) > 50);
+	snprintf(path, sizeof(path), "/v1/trustedcacertificates/%s",
+		 S_str(json_array_get(json_object_get(r.json, "certificates"), 7), "fingerprint"));
+	tvh_resp_free(&r);
+	/* a system root by fingerprint */
+	tvh_request(&r, &s, "GET", path, s.api_key, NULL, 0, NULL);
+	assert_int_equal(r.status, 200);
+	assert_string_equal(S_str(r.json, "source"), "GLOBALLY_TRUSTED");
 	tvh_resp_free(&r);
 	/* deletion */
 	snprintf(body, sizeof(body), "{\"fingerprints\":[\"%s\"]}", lower);
