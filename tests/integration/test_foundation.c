@@ -201,7 +201,7 @@ static void S_new_key(const struct tvh_server *s, const char *role, char *out, s
 /* Acceptance 3: every error of the matrix. */
 static void test_error_matrix(void **state)
 {
-	const char *const extra[] = { "--max-body", "4096", NULL };
+	const char *const extra[] = { "--max-body", "4096", "--max-json-depth", "8", NULL };
 	struct tvh_server s;
 	struct tvh_resp r;
 	char ro[64], path[256], *big, *out = NULL;
@@ -281,6 +281,8 @@ static void test_error_matrix(void **state)
 	S_expect(&s, "POST", "/v1/apikeys", s.api_key,
 		 "[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]",
 		 400, 10100);
+	/* 9 levels: over the --max-json-depth 8 this server runs with */
+	S_expect(&s, "POST", "/v1/apikeys", s.api_key, "[[[[[[[[[1]]]]]]]]]", 400, 10100);
 	S_expect(&s, "POST", "/v1/apikeys", s.api_key, "{\"name\":\"x\",\"role\":\"KING\"}", 400,
 		 10101);
 	S_expect(&s, "POST", "/v1/apikeys", s.api_key,

@@ -45,11 +45,12 @@ static const char S_usage[] =
 	"  --max-body BYTES    largest request body, default 67108864 (env TLSVAULT_MAX_BODY)\n"
 	"  --http-threads N    HTTP thread pool size, default the number of cores\n"
 	"  --max-keystore B    largest decoded keystore, default 262144 (env TLSVAULT_MAX_KEYSTORE)\n"
-	"  --max-iterations N  KDF iteration cap, default 1000000 (env TLSVAULT_MAX_ITERATIONS)\n";
+	"  --max-iterations N  KDF iteration cap, default 1000000 (env TLSVAULT_MAX_ITERATIONS)\n"
+	"  --max-json-depth N  JSON nesting cap, default 32 (env TLSVAULT_MAX_JSON_DEPTH)\n";
 
 struct S_serve_opts {
 	const char *data, *db, *listen, *tls_cert, *tls_key;
-	long workers, http_threads, max_body, max_keystore, max_iterations;
+	long workers, http_threads, max_body, max_keystore, max_iterations, max_depth;
 	bool insecure_http, no_system_roots, help;
 };
 
@@ -86,6 +87,7 @@ static int S_parse(struct S_serve_opts *o, int argc, char **argv)
 		{ "http-threads", required_argument, NULL, 't' },
 		{ "max-keystore", required_argument, NULL, 'K' },
 		{ "max-iterations", required_argument, NULL, 'I' },
+		{ "max-json-depth", required_argument, NULL, 'J' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -93,6 +95,7 @@ static int S_parse(struct S_serve_opts *o, int argc, char **argv)
 	const char *threads = S_env("TLSVAULT_HTTP_THREADS");
 	const char *max_keystore = S_env("TLSVAULT_MAX_KEYSTORE");
 	const char *max_iter = S_env("TLSVAULT_MAX_ITERATIONS");
+	const char *max_depth = S_env("TLSVAULT_MAX_JSON_DEPTH");
 	int c;
 
 	memset(o, 0, sizeof(*o));
@@ -118,6 +121,7 @@ static int S_parse(struct S_serve_opts *o, int argc, char **argv)
 		case 't': threads = optarg; break;
 		case 'K': max_keystore = optarg; break;
 		case 'I': max_iter = optarg; break;
+		case 'J': max_depth = optarg; break;
 		case 'h': o->help = true; break;
 		default: return -1;
 		}
@@ -129,8 +133,9 @@ static int S_parse(struct S_serve_opts *o, int argc, char **argv)
 	o->max_body = max_body ? S_num(max_body, 1024, 1L << 32) : 0;
 	o->max_keystore = max_keystore ? S_num(max_keystore, 1024, 64L << 20) : 0;
 	o->max_iterations = max_iter ? S_num(max_iter, 1, 100000000) : 0;
+	o->max_depth = max_depth ? S_num(max_depth, 2, 1000) : 0;
 	if (optind != argc || !o->data || o->workers < 0 || o->http_threads < 0 ||
-	    o->max_body < 0 || o->max_keystore < 0 || o->max_iterations < 0 ||
+	    o->max_body < 0 || o->max_keystore < 0 || o->max_iterations < 0 || o->max_depth < 0 ||
 	    !o->tls_cert != !o->tls_key)
 		return -1;
 	return 0;
@@ -340,6 +345,7 @@ static int S_listen(struct S_server *s, const struct S_serve_opts *o, char *host
 	s->cfg.port = port;
 	s->cfg.threads = (unsigned)o->http_threads;
 	s->cfg.max_body = (size_t)o->max_body;
+	s->cfg.max_depth = (size_t)o->max_depth;
 	s->cfg.tls_cert_pem = s->tls_cert;
 	s->cfg.tls_key_pem = s->tls_key ? (const char *)s->tls_key->p : NULL;
 	s->cfg.routes = tv_api_routes(&s->cfg.n_routes);
