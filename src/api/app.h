@@ -31,6 +31,7 @@
 #define TV_E_UNKNOWN_EDGE 10103
 #define TV_E_WRONG_KEY 10104
 #define TV_E_STATE 10110
+#define TV_E_RATE_LIMIT 10108
 
 /* A heartbeat older than this makes an edge instance LOST_CONNECTION. */
 #define TV_EDGE_LOST_AFTER_MS 30000
@@ -43,6 +44,7 @@ struct tv_app {
 	struct tv_pki_ctx *pki;             /* for parsing keys on export */
 	const struct tv_trust_roots *roots; /* NULL with --no-system-roots */
 	size_t max_keystore_bytes;          /* per decoded keystore */
+	size_t max_tenant_queue;            /* a tenant's items not yet final */
 	pthread_mutex_t http_lock;  /* guards http against the stop sequence */
 	struct tv_http_server *http; /* for waking long-polls; NULL once stopping */
 	atomic_bool ready;    /* keys loaded and store answering */

@@ -220,10 +220,18 @@ void tv_api_imports_create(void *app_ptr, struct tv_http_req *req, struct tv_htt
 		items[i].index = (int)i;
 		S_classify(&items[i], json_array_get(arr, i), app->max_keystore_bytes);
 	}
-	rc = tv_import_create(app->store, &job, items, n, &verdict);
+	rc = tv_import_create(app->store, &job, items, n, app->max_tenant_queue, &verdict);
 	for (i = 0; i < n; i++)
 		tv_import_item_release(&items[i]);
 	free(items);
+	if (rc == TV_ERR_LIMIT) {
+		tv_http_reply_error(resp, 429, TV_E_RATE_LIMIT, NULL,
+				    "the import queue of this tenant is full (%zu items not yet "
+				    "final); retry later",
+				    app->max_tenant_queue);
+		tv_http_resp_header(resp, "Retry-After", "5");
+		return;
+	}
 	if (rc) {
 		tv_api_internal(resp, req, rc, "import_create");
 		return;

@@ -17,6 +17,7 @@ const char *tv_strerror(enum tv_err err)
 	case TV_ERR_DENIED: return "denied";
 	case TV_ERR_INTERNAL: return "internal error";
 	case TV_ERR_VERSION: return "unsupported version";
+	case TV_ERR_LIMIT: return "over a limit; retry later";
 	}
 	return "unknown error";
 }

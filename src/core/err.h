@@ -26,6 +26,7 @@ enum tv_err {
 	TV_ERR_DENIED = -11,   /* not allowed */
 	TV_ERR_INTERNAL = -12, /* a bug or an impossible state */
 	TV_ERR_VERSION = -13,  /* schema or file version not supported */
+	TV_ERR_LIMIT = -14,    /* over a quota (rate, queue depth): retry later */
 };
 
 /** Short description of err; a static string, thread-safe. */

@@ -105,6 +105,18 @@ static const char *const S_migrations[] = {
 	"CREATE INDEX certificates_created ON certificates(tenant_id, created_ms, id);"
 	"CREATE INDEX certificates_validity_start ON certificates(tenant_id, validity_start_ms, id);"
 	"CREATE INDEX certificates_name ON certificates(tenant_id, certificate_name, id);",
+
+	/* 4: the queue knows each item's tenant, for fair claiming and the
+	 * per-tenant queue cap */
+	"ALTER TABLE import_items ADD COLUMN tenant_id TEXT;"
+	"UPDATE import_items SET tenant_id ="
+	"  (SELECT tenant_id FROM import_jobs WHERE import_jobs.id = import_items.job_id);"
+	"DROP INDEX import_items_queue;"
+	"CREATE INDEX import_items_queue ON import_items(state, tenant_id, lease_until_ms);"
+	"CREATE INDEX import_items_tenant ON import_items(tenant_id, state, queued_ms, job_id,"
+	"  item_index);"
+	/* the round-robin turn: a higher seq was served more recently */
+	"CREATE TABLE queue_turns (tenant_id TEXT PRIMARY KEY, seq INTEGER NOT NULL);",
 };
 
 enum tv_err tv__sqlite_err(int rc)

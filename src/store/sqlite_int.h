@@ -70,12 +70,13 @@ enum tv_err tv__sqlite_ca_delete(struct tv_store *st, const char *tenant_id,
 enum tv_err tv__sqlite_ca_version(struct tv_store *st, const char *tenant_id,
 				  int64_t *version);
 enum tv_err tv__sqlite_job_create(struct tv_store *st, const struct tv_import_job *job,
-				  const struct tv_import_item *items, size_t n);
+				  const struct tv_import_item *items, size_t n, size_t max_queued);
 enum tv_err tv__sqlite_job_get(struct tv_store *st, const char *tenant_id, const char *id,
 			       struct tv_import_job *job, struct tv_import_result **results,
 			       size_t *n_results);
 enum tv_err tv__sqlite_item_claim(struct tv_store *st, const char *owner, int64_t now_ms,
-				  int64_t lease_until_ms, struct tv_claimed_item *out);
+				  int64_t lease_until_ms, unsigned max_inflight,
+				  struct tv_claimed_item *out);
 enum tv_err tv__sqlite_item_renew(struct tv_store *st, const char *job_id, int index,
 				  const char *owner, int64_t lease_until_ms);
 enum tv_err tv__sqlite_item_finish(struct tv_store *st, const char *job_id, int index,

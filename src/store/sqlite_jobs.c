@@ -76,7 +76,8 @@ static enum tv_err S_insert_item(sqlite3 *db, const struct tv_import_job *job,
 	enum tv_err rc = tv__sqlite_prepare(
 		db, &st,
 		"INSERT INTO import_items (job_id, item_index, kind, keystore, key_blob,"
-		" sealed_password, label, state, queued_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)");
+		" sealed_password, label, state, queued_ms, tenant_id)"
+		" VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
 
 	if (rc)
 		return rc;
@@ -90,6 +91,7 @@ static enum tv_err S_insert_item(sqlite3 *db, const struct tv_import_job *job,
 	tv__sqlite_bind_text(st, 7, it->label[0] ? it->label : NULL);
 	tv__sqlite_bind_text(st, 8, rejected ? "FINAL" : "WAITING");
 	sqlite3_bind_int64(st, 9, job->created_ms);
+	tv__sqlite_bind_text(st, 10, job->tenant_id);
 	rc = tv__sqlite_step_done(st);
 	sqlite3_finalize(st);
 	if (!rc && rejected)
@@ -98,8 +100,32 @@ static enum tv_err S_insert_item(sqlite3 *db, const struct tv_import_job *job,
 	return rc;
 }
 
+/* TV_ERR_LIMIT when the tenant's open items plus adding would pass max. */
+static enum tv_err S_queue_room(sqlite3 *db, const char *tenant_id, size_t adding, size_t max)
+{
+	sqlite3_stmt *st = NULL;
+	enum tv_err rc;
+	int64_t open = 0;
+
+	if (!max)
+		return TV_OK;
+	rc = tv__sqlite_prepare(db, &st, "SELECT count(*) FROM import_items"
+					 " WHERE tenant_id = ? AND state IN ('WAITING', 'PROCESSING')");
+	if (rc)
+		return rc;
+	tv__sqlite_bind_text(st, 1, tenant_id);
+	if (sqlite3_step(st) == SQLITE_ROW)
+		open = sqlite3_column_int64(st, 0);
+	else
+		rc = TV_ERR_STORE;
+	sqlite3_finalize(st);
+	if (!rc && (size_t)open + adding > max)
+		rc = TV_ERR_LIMIT;
+	return rc;
+}
+
 enum tv_err tv__sqlite_job_create(struct tv_store *store, const struct tv_import_job *job,
-				  const struct tv_import_item *items, size_t n)
+				  const struct tv_import_item *items, size_t n, size_t max_queued)
 {
 	sqlite3_stmt *st = NULL;
 	size_t i, rejected = 0;
@@ -111,6 +137,8 @@ enum tv_err tv__sqlite_job_create(struct tv_store *store, const struct tv_import
 	for (i = 0; i < n; i++)
 		rejected += items[i].kind == TV_ITEM_REJECTED;
 	rc = tv__sqlite_exec(db, "BEGIN IMMEDIATE");
+	if (!rc)
+		rc = S_queue_room(db, job->tenant_id, n - rejected, max_queued);
 	if (!rc)
 		rc = tv__sqlite_prepare(db, &st,
 					"INSERT INTO import_jobs (id, tenant_id, edge_id, dek_id,"
@@ -248,17 +276,36 @@ enum tv_err tv__sqlite_job_get(struct tv_store *store, const char *tenant_id, co
 	return rc;
 }
 
+/*
+ * One statement picks the tenant (fewest items in flight under a live lease,
+ * under the cap ?4; then the one served least recently, by queue_turns; then
+ * the oldest claimable item) and claims that tenant's oldest item. The
+ * subqueries read the queue index by state; queue_turns has a row per tenant
+ * that ever had an item claimed.
+ */
 static enum tv_err S_claim_row(sqlite3 *db, const char *owner, int64_t now_ms,
-			       int64_t lease_until_ms, struct tv_claimed_item *out)
+			       int64_t lease_until_ms, unsigned max_inflight,
+			       struct tv_claimed_item *out)
 {
 	static const char sql[] =
-		"UPDATE import_items SET state = 'PROCESSING', lease_owner = ?1,"
+		"WITH busy AS (SELECT tenant_id, count(*) AS n FROM import_items"
+		"   WHERE state = 'PROCESSING' AND lease_until_ms >= ?2 GROUP BY tenant_id),"
+		" cand AS (SELECT tenant_id, min(queued_ms) AS oldest FROM import_items"
+		"   WHERE state = 'WAITING' OR (state = 'PROCESSING' AND lease_until_ms < ?2)"
+		"   GROUP BY tenant_id),"
+		" pick AS (SELECT c.tenant_id AS tenant_id FROM cand c"
+		"   LEFT JOIN busy b ON b.tenant_id = c.tenant_id"
+		"   LEFT JOIN queue_turns t ON t.tenant_id = c.tenant_id"
+		"   WHERE ?4 = 0 OR coalesce(b.n, 0) < ?4"
+		"   ORDER BY coalesce(b.n, 0), coalesce(t.seq, 0), c.oldest, c.tenant_id LIMIT 1)"
+		" UPDATE import_items SET state = 'PROCESSING', lease_owner = ?1,"
 		" lease_until_ms = ?3, attempts = attempts + 1"
-		" WHERE rowid = (SELECT rowid FROM import_items WHERE state = 'WAITING'"
-		"   OR (state = 'PROCESSING' AND lease_until_ms < ?2)"
+		" WHERE rowid = (SELECT rowid FROM import_items"
+		"   WHERE tenant_id = (SELECT tenant_id FROM pick)"
+		"   AND (state = 'WAITING' OR (state = 'PROCESSING' AND lease_until_ms < ?2))"
 		"   ORDER BY queued_ms, job_id, item_index LIMIT 1)"
 		" RETURNING job_id, item_index, kind, keystore, key_blob, sealed_password,"
-		" coalesce(label, ''), attempts";
+		" coalesce(label, ''), attempts, tenant_id";
 	struct tv_import_item *it = &out->item;
 	sqlite3_stmt *st = NULL;
 	enum tv_err rc = tv__sqlite_prepare(db, &st, sql);
@@ -269,6 +316,7 @@ static enum tv_err S_claim_row(sqlite3 *db, const char *owner, int64_t now_ms,
 	tv__sqlite_bind_text(st, 1, owner);
 	sqlite3_bind_int64(st, 2, now_ms);
 	sqlite3_bind_int64(st, 3, lease_until_ms);
+	sqlite3_bind_int64(st, 4, (int64_t)max_inflight);
 	r = sqlite3_step(st);
 	if (r != SQLITE_ROW) {
 		sqlite3_finalize(st);
@@ -284,6 +332,7 @@ static enum tv_err S_claim_row(sqlite3 *db, const char *owner, int64_t now_ms,
 		rc = tv__sqlite_blob_dup(&it->sealed_password, &it->sealed_password_len, st, 5);
 	tv__sqlite_text(it->label, sizeof(it->label), st, 6);
 	out->attempts = sqlite3_column_int(st, 7);
+	tv__sqlite_text(out->tenant_id, sizeof(out->tenant_id), st, 8);
 	/* step to the end so the UPDATE completes */
 	if (!rc && sqlite3_step(st) != SQLITE_DONE)
 		rc = TV_ERR_STORE;
@@ -292,7 +341,8 @@ static enum tv_err S_claim_row(sqlite3 *db, const char *owner, int64_t now_ms,
 }
 
 enum tv_err tv__sqlite_item_claim(struct tv_store *store, const char *owner, int64_t now_ms,
-				  int64_t lease_until_ms, struct tv_claimed_item *out)
+				  int64_t lease_until_ms, unsigned max_inflight,
+				  struct tv_claimed_item *out)
 {
 	sqlite3_stmt *st = NULL;
 	sqlite3 *db;
@@ -303,7 +353,7 @@ enum tv_err tv__sqlite_item_claim(struct tv_store *store, const char *owner, int
 	memset(out, 0, sizeof(*out));
 	rc = tv__sqlite_exec(db, "BEGIN IMMEDIATE");
 	if (!rc)
-		rc = S_claim_row(db, owner, now_ms, lease_until_ms, out);
+		rc = S_claim_row(db, owner, now_ms, lease_until_ms, max_inflight, out);
 	if (!rc)
 		rc = tv__sqlite_prepare(db, &st, "SELECT tenant_id, dek_id, dry_run"
 						 " FROM import_jobs WHERE id = ?");
@@ -320,6 +370,11 @@ enum tv_err tv__sqlite_item_claim(struct tv_store *store, const char *owner, int
 	if (!rc)
 		rc = S_exec1(db, "UPDATE import_jobs SET status = 'PROCESSING'"
 				 " WHERE id = ? AND status = 'WAITING'", out->job_id, NULL);
+	if (!rc)
+		rc = S_exec1(db, "INSERT INTO queue_turns (tenant_id, seq) VALUES (?1,"
+				 " (SELECT coalesce(max(seq), 0) + 1 FROM queue_turns))"
+				 " ON CONFLICT (tenant_id) DO UPDATE SET seq = excluded.seq",
+			     out->tenant_id, NULL);
 	if (!rc)
 		rc = tv__sqlite_exec(db, "COMMIT");
 	sqlite3_finalize(st);

@@ -308,16 +308,26 @@ struct tv_store_ops {
 				  int64_t *version);
 
 	/* Import jobs. job_create stores the job and all its items at once:
-	 * REJECTED items become final results right away. */
+	 * REJECTED items become final results right away. max_queued (0 = no
+	 * cap) bounds the tenant's items not yet final, this job's included:
+	 * over it, TV_ERR_LIMIT and nothing is stored (checked in the same
+	 * transaction as the insert, so concurrent posts can't overshoot). */
 	enum tv_err (*job_create)(struct tv_store *st, const struct tv_import_job *job,
-				  const struct tv_import_item *items, size_t n);
+				  const struct tv_import_item *items, size_t n,
+				  size_t max_queued);
 	enum tv_err (*job_get)(struct tv_store *st, const char *tenant_id, const char *id,
 			       struct tv_import_job *job, struct tv_import_result **results,
 			       size_t *n_results);
 	/* Claim one WAITING item, or one whose lease expired, for owner until
-	 * lease_until_ms. TV_ERR_NOT_FOUND when there is none. */
+	 * lease_until_ms. TV_ERR_NOT_FOUND when there is none.
+	 * Fairness: the item comes from the tenant with the fewest items in
+	 * flight (PROCESSING under a live lease), ties going to the tenant whose
+	 * oldest claimable item is oldest; within a tenant, the oldest job first,
+	 * in item order. A tenant with max_inflight items in flight is skipped
+	 * (0 = no cap), so one tenant's flood never holds every worker. */
 	enum tv_err (*item_claim)(struct tv_store *st, const char *owner, int64_t now_ms,
-				  int64_t lease_until_ms, struct tv_claimed_item *out);
+				  int64_t lease_until_ms, unsigned max_inflight,
+				  struct tv_claimed_item *out);
 	/* Extend the lease of an item owner still holds; TV_ERR_STATE if lost. */
 	enum tv_err (*item_renew)(struct tv_store *st, const char *job_id, int index,
 				  const char *owner, int64_t lease_until_ms);

@@ -18,7 +18,7 @@
 #include "svc/certinfo.h"
 
 enum tv_err tv_import_create(struct tv_store *store, struct tv_import_job *job,
-			     const struct tv_import_item *items, size_t n,
+			     const struct tv_import_item *items, size_t n, size_t max_queued,
 			     enum tv_import_verdict *verdict)
 {
 	struct tv_edge *edges = NULL;
@@ -46,7 +46,7 @@ enum tv_err tv_import_create(struct tv_store *store, struct tv_import_job *job,
 	tv_uuid_new(job->id);
 	job->created_ms = tv_now_ms();
 	job->n_items = (int)n;
-	return store->ops->job_create(store, job, items, n);
+	return store->ops->job_create(store, job, items, n, max_queued);
 }
 
 /* What one key/certificate pair turns into; owns every buffer it points to. */

@@ -25,6 +25,8 @@
 #define TV_IMPORT_MAX_ITEMS 100
 #define TV_IMPORT_MAX_ATTEMPTS 3
 #define TV_IMPORT_LEASE_MS 15000
+/* A tenant's items not yet final, over all its jobs (--max-tenant-queue). */
+#define TV_IMPORT_DEFAULT_TENANT_QUEUE 10000
 
 enum tv_import_verdict {
 	TV_IMPORT_ACCEPTED = 0,
@@ -36,15 +38,22 @@ enum tv_import_verdict {
  * Store a new job with its items (already classified by the caller: a
  * REJECTED item carries its reason). On success *verdict is ACCEPTED and
  * job->id/created_ms are set; the job is durable when this returns.
+ * TV_ERR_LIMIT (nothing stored) when the tenant would have more than
+ * max_queued items not yet final (0 = no cap).
  */
 enum tv_err tv_import_create(struct tv_store *store, struct tv_import_job *job,
-			     const struct tv_import_item *items, size_t n,
+			     const struct tv_import_item *items, size_t n, size_t max_queued,
 			     enum tv_import_verdict *verdict) TV_WUR;
 
 struct tv_importer_config {
 	unsigned workers;               /* 0 = number of cores */
 	int64_t lease_ms;               /* 0 = TV_IMPORT_LEASE_MS */
 	struct tv_p12_limits limits;    /* zeros = defaults */
+	unsigned max_tenant_inflight;   /* a tenant's items in flight at once,
+					   counted in the store (every node);
+					   0 = no cap. Fairness does not need
+					   it: a free worker always takes the
+					   tenant with the fewest in flight. */
 	void (*on_job_final)(void *arg); /* called from a worker thread */
 	void *on_job_final_arg;
 };

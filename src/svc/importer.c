@@ -91,7 +91,8 @@ static void *S_worker(void *arg)
 		if (!go_on)
 			break;
 		rc = imp->store->ops->item_claim(imp->store, imp->owner, now,
-						 now + imp->cfg.lease_ms, &ci);
+						 now + imp->cfg.lease_ms,
+						 imp->cfg.max_tenant_inflight, &ci);
 		if (rc == TV_ERR_NOT_FOUND || rc == TV_ERR_BUSY) {
 			go_on = S_idle(imp, S_IDLE_POLL_MS);
 			continue;

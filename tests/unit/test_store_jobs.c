@@ -83,7 +83,7 @@ static void S_new_job(struct S_env *e, const char *id, int n)
 	snprintf(e->job.id, sizeof(e->job.id), "%s", id);
 	e->job.created_ms = 1000;
 	e->job.n_items = n + 1;
-	assert_int_equal(e->st->ops->job_create(e->st, &e->job, items, (size_t)n + 1), TV_OK);
+	assert_int_equal(e->st->ops->job_create(e->st, &e->job, items, (size_t)n + 1, 0), TV_OK);
 }
 
 static const struct tv_cert_row S_row = {
@@ -127,8 +127,8 @@ static void test_dedupe_by_item_order(void **state)
 	bool final = false;
 
 	S_new_job(e, "30000000-0000-4000-8000-000000000001", 2);
-	assert_int_equal(e->st->ops->item_claim(e->st, "w1", 2000, 99999, &a), TV_OK);
-	assert_int_equal(e->st->ops->item_claim(e->st, "w2", 2000, 99999, &b), TV_OK);
+	assert_int_equal(e->st->ops->item_claim(e->st, "w1", 2000, 99999, 0, &a), TV_OK);
+	assert_int_equal(e->st->ops->item_claim(e->st, "w2", 2000, 99999, 0, &b), TV_OK);
 	assert_int_equal(a.item.index, 0);
 	assert_int_equal(b.item.index, 1);
 	assert_int_equal(a.attempts, 1);
@@ -154,7 +154,7 @@ static void test_dedupe_by_item_order(void **state)
 	tv_import_item_release(&b.item);
 	/* a later job with the same certificate: ALREADY_IMPORTED */
 	S_new_job(e, "30000000-0000-4000-8000-000000000002", 1);
-	assert_int_equal(e->st->ops->item_claim(e->st, "w1", 4000, 99999, &a), TV_OK);
+	assert_int_equal(e->st->ops->item_claim(e->st, "w1", 4000, 99999, 0, &a), TV_OK);
 	assert_int_equal(e->st->ops->item_finish(e->st, a.job_id, 0, "w1", &o, 1, 4001, &final),
 			 TV_OK);
 	assert_int_equal(e->st->ops->job_get(e->st, e->job.tenant_id, a.job_id, &job, &res, &n),
@@ -176,12 +176,12 @@ static void test_lease_lost_and_reclaimed(void **state)
 	bool final = false;
 
 	S_new_job(e, "30000000-0000-4000-8000-000000000003", 1);
-	assert_int_equal(e->st->ops->item_claim(e->st, "dead", 5000, 5100, &a), TV_OK);
+	assert_int_equal(e->st->ops->item_claim(e->st, "dead", 5000, 5100, 0, &a), TV_OK);
 	/* not claimable while the lease runs, claimable once it expired */
-	assert_int_equal(e->st->ops->item_claim(e->st, "w2", 5050, 9999, &c), TV_ERR_NOT_FOUND);
+	assert_int_equal(e->st->ops->item_claim(e->st, "w2", 5050, 9999, 0, &c), TV_ERR_NOT_FOUND);
 	assert_int_equal(e->st->ops->item_renew(e->st, a.job_id, 0, "dead", 5200), TV_OK);
-	assert_int_equal(e->st->ops->item_claim(e->st, "w2", 5150, 9999, &c), TV_ERR_NOT_FOUND);
-	assert_int_equal(e->st->ops->item_claim(e->st, "w2", 5300, 9999, &b), TV_OK);
+	assert_int_equal(e->st->ops->item_claim(e->st, "w2", 5150, 9999, 0, &c), TV_ERR_NOT_FOUND);
+	assert_int_equal(e->st->ops->item_claim(e->st, "w2", 5300, 9999, 0, &b), TV_OK);
 	assert_int_equal(b.attempts, 2);
 	assert_int_equal(e->st->ops->item_renew(e->st, a.job_id, 0, "dead", 9000), TV_ERR_STATE);
 	assert_int_equal(e->st->ops->item_finish(e->st, a.job_id, 0, "dead", &o, 1, 5400, &final),
@@ -211,11 +211,145 @@ static void test_lease_lost_and_reclaimed(void **state)
 			 TV_ERR_NOT_FOUND);
 }
 
+/* A second tenant "B" with its own edge instance and DEK "dekB". */
+static void S_tenant_b(struct S_env *e, struct tv_import_job *jb)
+{
+	struct tv_tenant t = { .created_ms = 1 };
+	struct tv_dek d = { .wrapped_len = 72, .created_ms = 1 };
+	struct tv_edge ed = { .deployed_ms = 1, .dek_deployed_ms = 1, .modified_ms = 1 };
+	struct tv_apikey k = { .role = TV_ROLE_ADMIN, .created_ms = 1 };
+
+	k.hash[0] = 0xb; /* API key hashes are unique */
+	snprintf(t.id, sizeof(t.id), "00000000-0000-4000-8000-00000000000b");
+	snprintf(t.name, sizeof(t.name), "b");
+	snprintf(d.id, sizeof(d.id), "dekB");
+	memcpy(d.tenant_id, t.id, sizeof(t.id));
+	snprintf(ed.id, sizeof(ed.id), "10000000-0000-4000-8000-00000000000b");
+	memcpy(ed.tenant_id, t.id, sizeof(t.id));
+	snprintf(ed.dek_id, sizeof(ed.dek_id), "dekB");
+	snprintf(k.id, sizeof(k.id), "20000000-0000-4000-8000-00000000000b");
+	memcpy(k.tenant_id, t.id, sizeof(t.id));
+	assert_int_equal(e->st->ops->tenant_bootstrap(e->st, &t, &d, &ed, &k), TV_OK);
+	memset(jb, 0, sizeof(*jb));
+	memcpy(jb->tenant_id, t.id, sizeof(t.id));
+	memcpy(jb->edge_id, ed.id, sizeof(ed.id));
+	snprintf(jb->dek_id, sizeof(jb->dek_id), "dekB");
+	snprintf(jb->id, sizeof(jb->id), "30000000-0000-4000-8000-00000000000b");
+	jb->created_ms = 3000; /* later than every job of tenant A */
+	jb->n_items = 1;
+}
+
+/* Tenant A floods the queue first; B's later one-item job is still served
+ * by the next free worker, and a tenant at the in-flight cap is skipped. */
+static void test_claim_is_fair_across_tenants(void **state)
+{
+	struct S_env *e = *state;
+	struct tv_import_item item = { .kind = TV_ITEM_PKCS12, .keystore = (unsigned char *)"ks",
+				       .keystore_len = 2 };
+	struct tv_claimed_item a1, b1, a2, x;
+	struct tv_import_job jb;
+
+	S_new_job(e, "30000000-0000-4000-8000-0000000000a1", 7);
+	S_tenant_b(e, &jb);
+	assert_int_equal(e->st->ops->job_create(e->st, &jb, &item, 1, 0), TV_OK);
+	/* A's items are older, nobody is in flight, A not yet served: A first */
+	assert_int_equal(e->st->ops->item_claim(e->st, "w1", 4000, 99999, 0, &a1), TV_OK);
+	assert_string_equal(a1.tenant_id, e->job.tenant_id);
+	assert_int_equal(a1.item.index, 0);
+	/* A has one in flight, B none: B, though A's items are older */
+	assert_int_equal(e->st->ops->item_claim(e->st, "w2", 4001, 99999, 0, &b1), TV_OK);
+	assert_string_equal(b1.tenant_id, jb.tenant_id);
+	assert_string_equal(b1.job_id, jb.id);
+	assert_string_equal(b1.dek_id, "dekB");
+	/* only A has work left; with a cap of 1 in flight A is skipped */
+	assert_int_equal(e->st->ops->item_claim(e->st, "w3", 4002, 99999, 1, &x),
+			 TV_ERR_NOT_FOUND);
+	assert_int_equal(e->st->ops->item_claim(e->st, "w3", 4003, 99999, 2, &a2), TV_OK);
+	assert_string_equal(a2.tenant_id, e->job.tenant_id);
+	assert_int_equal(a2.item.index, 1);
+	tv_import_item_release(&a1.item);
+	tv_import_item_release(&b1.item);
+	tv_import_item_release(&a2.item);
+}
+
+/* Two tenants with equal work and nothing in flight take turns. */
+static void test_claim_round_robin(void **state)
+{
+	struct S_env *e = *state;
+	struct tv_import_item items[3];
+	struct tv_claimed_item c;
+	struct tv_import_job jb;
+	char order[8] = "";
+	int i;
+
+	memset(items, 0, sizeof(items));
+	for (i = 0; i < 3; i++) {
+		items[i].index = i;
+		items[i].kind = TV_ITEM_PKCS12;
+		items[i].keystore = (unsigned char *)"ks";
+		items[i].keystore_len = 2;
+	}
+	S_new_job(e, "30000000-0000-4000-8000-0000000000a1", 3);
+	S_tenant_b(e, &jb);
+	jb.n_items = 3;
+	assert_int_equal(e->st->ops->job_create(e->st, &jb, items, 3, 0), TV_OK);
+	for (i = 0; i < 6; i++) {
+		struct tv_item_outcome o = { .status = "FAILED", .reason = "MALFORMED_KEYSTORE: x" };
+		bool final;
+
+		assert_int_equal(e->st->ops->item_claim(e->st, "w", 4000 + i, 99999, 0, &c), TV_OK);
+		order[i] = strcmp(c.tenant_id, jb.tenant_id) ? 'A' : 'B';
+		/* finish it, so nothing stays in flight */
+		assert_int_equal(e->st->ops->item_finish(e->st, c.job_id, c.item.index, "w", &o, 1,
+							 4000 + i, &final),
+				 TV_OK);
+		tv_import_item_release(&c.item);
+	}
+	assert_string_equal(order, "ABABAB");
+}
+
+/* The per-tenant queue cap counts items not yet final, and is atomic. */
+static void test_queue_cap(void **state)
+{
+	struct S_env *e = *state;
+	struct tv_import_item items[4];
+	struct tv_import_result *res = NULL;
+	struct tv_import_job job, jb;
+	size_t n = 0;
+	int i;
+
+	memset(items, 0, sizeof(items));
+	for (i = 0; i < 4; i++) {
+		items[i].index = i;
+		items[i].kind = TV_ITEM_PKCS12;
+		items[i].keystore = (unsigned char *)"ks";
+		items[i].keystore_len = 2;
+	}
+	S_new_job(e, "30000000-0000-4000-8000-0000000000a1", 3); /* 3 open + 1 rejected */
+	job = e->job;
+	snprintf(job.id, sizeof(job.id), "30000000-0000-4000-8000-0000000000a2");
+	job.n_items = 4;
+	/* 3 open + 4 > 6: refused, nothing stored */
+	assert_int_equal(e->st->ops->job_create(e->st, &job, items, 4, 6), TV_ERR_LIMIT);
+	assert_int_equal(e->st->ops->job_get(e->st, job.tenant_id, job.id, &job, &res, &n),
+			 TV_ERR_NOT_FOUND);
+	/* a rejected item doesn't count: 3 open + 3 = 6 fits */
+	items[3].kind = TV_ITEM_REJECTED;
+	snprintf(items[3].reason, sizeof(items[3].reason), "INVALID_BASE64: x");
+	assert_int_equal(e->st->ops->job_create(e->st, &job, items, 4, 6), TV_OK);
+	/* another tenant's queue is its own */
+	S_tenant_b(e, &jb);
+	assert_int_equal(e->st->ops->job_create(e->st, &jb, items, 1, 1), TV_OK);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_dedupe_by_item_order),
 		cmocka_unit_test(test_lease_lost_and_reclaimed),
+		cmocka_unit_test_setup_teardown(test_claim_is_fair_across_tenants, S_setup, S_teardown),
+		cmocka_unit_test_setup_teardown(test_claim_round_robin, S_setup, S_teardown),
+		cmocka_unit_test_setup_teardown(test_queue_cap, S_setup, S_teardown),
 	};
 
 	return cmocka_run_group_tests_name("unit/store_jobs", tests, S_setup, S_teardown);

@@ -48,11 +48,11 @@ static void test_crashing_item_fails(void **state)
 	memcpy(job.dek_id, t.encryption_key_id, sizeof(job.dek_id));
 	item.keystore = (unsigned char *)"not a keystore";
 	item.keystore_len = 14;
-	assert_int_equal(tv_import_create(st, &job, &item, 1, &verdict), TV_OK);
+	assert_int_equal(tv_import_create(st, &job, &item, 1, 0, &verdict), TV_OK);
 	assert_int_equal(verdict, TV_IMPORT_ACCEPTED);
 	/* three workers take it and die (their leases expire at once) */
 	for (i = 0; i < TV_IMPORT_MAX_ATTEMPTS; i++) {
-		assert_int_equal(st->ops->item_claim(st, "crasher", tv_now_ms(), tv_now_ms() - 1, &ci),
+		assert_int_equal(st->ops->item_claim(st, "crasher", tv_now_ms(), tv_now_ms() - 1, 0, &ci),
 				 TV_OK);
 		assert_int_equal(ci.attempts, i + 1);
 		tv_import_item_release(&ci.item);

@@ -29,6 +29,7 @@ static const char S_usage[] =
 	"usage: tlsvaultd serve --data DIR [--db URL] [--listen HOST:PORT] [--workers N]\n"
 	"                       [--tls-cert F --tls-key F] [--insecure-http]\n"
 	"                       [--no-system-roots] [--max-body BYTES] [--http-threads N]\n"
+	"                       [--max-tenant-queue N] [--max-tenant-inflight N]\n"
 	"\n"
 	"Serve the API. Logs one JSON object per line on stderr.\n"
 	"\n"
@@ -46,11 +47,16 @@ static const char S_usage[] =
 	"  --http-threads N    HTTP thread pool size, default the number of cores\n"
 	"  --max-keystore B    largest decoded keystore, default 262144 (env TLSVAULT_MAX_KEYSTORE)\n"
 	"  --max-iterations N  KDF iteration cap, default 1000000 (env TLSVAULT_MAX_ITERATIONS)\n"
-	"  --max-json-depth N  JSON nesting cap, default 32 (env TLSVAULT_MAX_JSON_DEPTH)\n";
+	"  --max-json-depth N  JSON nesting cap, default 32 (env TLSVAULT_MAX_JSON_DEPTH)\n"
+	"  --max-tenant-queue N  a tenant's import items not yet final, default 10000;\n"
+	"                      over it a new job gets 429 (env TLSVAULT_MAX_TENANT_QUEUE)\n"
+	"  --max-tenant-inflight N  a tenant's items processed at once (all nodes),\n"
+	"                      default 0 = no cap (env TLSVAULT_MAX_TENANT_INFLIGHT)\n";
 
 struct S_serve_opts {
 	const char *data, *db, *listen, *tls_cert, *tls_key;
 	long workers, http_threads, max_body, max_keystore, max_iterations, max_depth;
+	long max_tenant_queue, max_tenant_inflight;
 	bool insecure_http, no_system_roots, help;
 };
 
@@ -88,6 +94,8 @@ static int S_parse(struct S_serve_opts *o, int argc, char **argv)
 		{ "max-keystore", required_argument, NULL, 'K' },
 		{ "max-iterations", required_argument, NULL, 'I' },
 		{ "max-json-depth", required_argument, NULL, 'J' },
+		{ "max-tenant-queue", required_argument, NULL, 'Q' },
+		{ "max-tenant-inflight", required_argument, NULL, 'F' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -96,6 +104,8 @@ static int S_parse(struct S_serve_opts *o, int argc, char **argv)
 	const char *max_keystore = S_env("TLSVAULT_MAX_KEYSTORE");
 	const char *max_iter = S_env("TLSVAULT_MAX_ITERATIONS");
 	const char *max_depth = S_env("TLSVAULT_MAX_JSON_DEPTH");
+	const char *max_queue = S_env("TLSVAULT_MAX_TENANT_QUEUE");
+	const char *max_inflight = S_env("TLSVAULT_MAX_TENANT_INFLIGHT");
 	int c;
 
 	memset(o, 0, sizeof(*o));
@@ -122,6 +132,8 @@ static int S_parse(struct S_serve_opts *o, int argc, char **argv)
 		case 'K': max_keystore = optarg; break;
 		case 'I': max_iter = optarg; break;
 		case 'J': max_depth = optarg; break;
+		case 'Q': max_queue = optarg; break;
+		case 'F': max_inflight = optarg; break;
 		case 'h': o->help = true; break;
 		default: return -1;
 		}
@@ -134,8 +146,12 @@ static int S_parse(struct S_serve_opts *o, int argc, char **argv)
 	o->max_keystore = max_keystore ? S_num(max_keystore, 1024, 64L << 20) : 0;
 	o->max_iterations = max_iter ? S_num(max_iter, 1, 100000000) : 0;
 	o->max_depth = max_depth ? S_num(max_depth, 2, 1000) : 0;
+	o->max_tenant_queue =
+		max_queue ? S_num(max_queue, 1, 100000000) : TV_IMPORT_DEFAULT_TENANT_QUEUE;
+	o->max_tenant_inflight = max_inflight ? S_num(max_inflight, 0, 4096) : 0;
 	if (optind != argc || !o->data || o->workers < 0 || o->http_threads < 0 ||
 	    o->max_body < 0 || o->max_keystore < 0 || o->max_iterations < 0 || o->max_depth < 0 ||
+	    o->max_tenant_queue < 0 || o->max_tenant_inflight < 0 ||
 	    !o->tls_cert != !o->tls_key)
 		return -1;
 	return 0;
@@ -313,6 +329,7 @@ static int S_start_importer(struct S_server *s, const struct S_serve_opts *o)
 	cfg.workers = (unsigned)o->workers;
 	cfg.limits.max_iterations = (uint64_t)o->max_iterations;
 	cfg.limits.max_keystore_bytes = (size_t)o->max_keystore;
+	cfg.max_tenant_inflight = (unsigned)o->max_tenant_inflight;
 	cfg.on_job_final = tv_api_job_final;
 	cfg.on_job_final_arg = &s->app;
 	rc = tv_importer_start(&s->importer, s->store, s->keyring, s->trust_cache, &cfg);
@@ -341,6 +358,7 @@ static int S_listen(struct S_server *s, const struct S_serve_opts *o, char *host
 	s->app.roots = s->roots;
 	s->app.max_keystore_bytes =
 		o->max_keystore ? (size_t)o->max_keystore : TV_P12_DEFAULT_MAX_KEYSTORE_BYTES;
+	s->app.max_tenant_queue = (size_t)o->max_tenant_queue;
 	s->cfg.host = host;
 	s->cfg.port = port;
 	s->cfg.threads = (unsigned)o->http_threads;
