@@ -5,7 +5,10 @@ DATA ?= var
 LISTEN ?= 127.0.0.1:8080
 CMAKE_FLAGS ?=
 
-.PHONY: all deps build run test asan tsan format clean bench fuzz
+FUZZ_SECONDS ?= 60
+FUZZ_JOBS ?= 1
+
+.PHONY: all deps build run test asan tsan format clean bench fuzz fuzz-run fuzz-merge
 
 all: build
 
@@ -39,5 +42,21 @@ format:
 bench: build
 	@for b in build/bench_*; do echo "== $$b"; $$b || exit 1; done
 
+# libFuzzer builds of fuzz/fuzz_*.c (clang-14, ASan+UBSan); `make test`
+# replays the committed corpora with the regular ASan build instead.
+fuzz: deps
+	@cmake -S . -B build-fuzz -DCMAKE_C_COMPILER=clang-14 -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+		-DTV_WERROR=ON -DTV_FUZZ=ON -DTV_TESTS=OFF $(CMAKE_FLAGS) >/dev/null
+	@cmake --build build-fuzz -j $(JOBS) --target fuzz_all
+
+# Run every target for FUZZ_SECONDS (FUZZ_JOBS at once); FUZZ_TARGETS narrows.
+fuzz-run: fuzz
+	@sh scripts/fuzz-run run $(FUZZ_SECONDS) $(FUZZ_JOBS) $(FUZZ_TARGETS)
+
+# Fold what fuzz-run found (build-fuzz/corpus) into the committed corpora,
+# keeping only inputs that add coverage.
+fuzz-merge: fuzz
+	@sh scripts/fuzz-run merge 0 1 $(FUZZ_TARGETS)
+
 clean:
-	rm -rf build build-asan build-tsan
+	rm -rf build build-asan build-tsan build-fuzz

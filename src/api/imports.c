@@ -184,6 +184,29 @@ static bool S_envelope(struct tv_http_resp *resp, json_t *body, struct tv_import
 	return true;
 }
 
+bool tv_api_import_parse(struct tv_http_resp *resp, json_t *body, size_t max_keystore,
+			 struct tv_import_job *job, struct tv_import_item **items, size_t *n)
+{
+	json_t *arr;
+	size_t i;
+
+	*items = NULL;
+	*n = 0;
+	if (!S_envelope(resp, body, job, &arr))
+		return false;
+	*items = calloc(json_array_size(arr), sizeof(**items));
+	if (!*items) {
+		tv_http_reply_error(resp, 500, TV_HTTP_E_INTERNAL, NULL, "out of memory");
+		return false;
+	}
+	*n = json_array_size(arr);
+	for (i = 0; i < *n; i++) {
+		(*items)[i].index = (int)i;
+		S_classify(&(*items)[i], json_array_get(arr, i), max_keystore);
+	}
+	return true;
+}
+
 void tv_api_imports_create(void *app_ptr, struct tv_http_req *req, struct tv_http_resp *resp)
 {
 	struct tv_app *app = app_ptr;
@@ -192,7 +215,6 @@ void tv_api_imports_create(void *app_ptr, struct tv_http_req *req, struct tv_htt
 	struct tv_import_item *items = NULL;
 	struct tv_import_job job;
 	enum tv_import_verdict verdict = TV_IMPORT_ACCEPTED;
-	json_t *arr;
 	size_t n = 0, i;
 	enum tv_err rc;
 
@@ -206,20 +228,11 @@ void tv_api_imports_create(void *app_ptr, struct tv_http_req *req, struct tv_htt
 		tv_api_bad_field(resp, "dryRun", "must be true or false");
 		return;
 	}
-	if (!S_envelope(resp, tv_http_req_json(req), &job, &arr))
+	if (!tv_api_import_parse(resp, tv_http_req_json(req), app->max_keystore_bytes, &job,
+				 &items, &n))
 		return;
 	job.dry_run = dry && !strcmp(dry, "true");
 	memcpy(job.tenant_id, p->tenant.id, sizeof(job.tenant_id));
-	n = json_array_size(arr);
-	items = calloc(n, sizeof(*items));
-	if (!items) {
-		tv_api_internal(resp, req, TV_ERR_NOMEM, "imports");
-		return;
-	}
-	for (i = 0; i < n; i++) {
-		items[i].index = (int)i;
-		S_classify(&items[i], json_array_get(arr, i), app->max_keystore_bytes);
-	}
 	rc = tv_import_create(app->store, &job, items, n, app->max_tenant_queue, &verdict);
 	for (i = 0; i < n; i++)
 		tv_import_item_release(&items[i]);

@@ -7,4 +7,15 @@
 void tv_api_imports_create(void *app, struct tv_http_req *req, struct tv_http_resp *resp);
 void tv_api_imports_get(void *app, struct tv_http_req *req, struct tv_http_resp *resp);
 
+/**
+ * Validate an import request body and classify its items (the handler's
+ * first step, without the store; the fuzz target calls it too). Returns false
+ * after replying 400 in resp. On success job->edge_id and job->dek_id are
+ * set and *items (calloc'd, *n of them) are classified: release each with
+ * tv_import_item_release() and free the array.
+ */
+bool tv_api_import_parse(struct tv_http_resp *resp, json_t *body, size_t max_keystore,
+			 struct tv_import_job *job, struct tv_import_item **items,
+			 size_t *n) TV_WUR;
+
 #endif

@@ -266,46 +266,71 @@ static bool S_order_paging(struct tv_http_resp *resp, json_t *body, struct tv_se
 	return true;
 }
 
-void tv_api_cert_search(void *app_ptr, struct tv_http_req *req, struct tv_http_resp *resp)
+struct tv_api_search {
+	struct tv_search q;
+	struct tv_search_order orders[8];
+	struct S_arena a;
+};
+
+struct tv_api_search *tv_api_search_parse(struct tv_http_resp *resp, json_t *body)
 {
 	static const char *const allowed[] = { "expression", "ordering", "paging", NULL };
-	struct tv_app *app = app_ptr;
-	json_t *body = tv_http_req_json(req), *expr, *arr;
-	struct tv_search_order orders[8];
-	struct tv_cert_record *rows = NULL;
-	struct tv_search q;
-	struct S_arena *a;
-	size_t n = 0, total = 0, i;
-	enum tv_err rc;
+	struct tv_api_search *s;
+	json_t *expr;
 
 	if (!json_is_object(body)) {
 		tv_api_bad_field(resp, "$", "must be an object");
-		return;
+		return NULL;
 	}
 	if (tv_api_unknown_fields(resp, body, allowed))
-		return;
-	memset(&q, 0, sizeof(q));
-	if (!S_order_paging(resp, body, &q, orders, 8))
-		return;
-	a = calloc(1, sizeof(*a));
-	if (!a) {
-		tv_api_internal(resp, req, TV_ERR_NOMEM, "search");
-		return;
+		return NULL;
+	s = calloc(1, sizeof(*s));
+	if (!s) {
+		tv_http_reply_error(resp, 500, TV_HTTP_E_INTERNAL, NULL, "out of memory");
+		return NULL;
+	}
+	if (!S_order_paging(resp, body, &s->q, s->orders, 8)) {
+		free(s);
+		return NULL;
 	}
 	expr = json_object_get(body, "expression");
 	if (expr && !json_is_null(expr)) {
-		a->n_nodes = 1;
-		if (!S_node(a, expr, &a->nodes[0], 0)) {
+		s->a.n_nodes = 1;
+		if (!S_node(&s->a, expr, &s->a.nodes[0], 0)) {
 			tv_http_reply_error(resp, 400, TV_E_FIELD, json_pack("[s]", "expression"),
-					    "expression: %s", a->err);
-			free(a);
-			return;
+					    "expression: %s", s->a.err);
+			free(s);
+			return NULL;
 		}
-		q.expr = &a->nodes[0];
+		s->q.expr = &s->a.nodes[0];
 	}
-	rc = app->store->ops->cert_search(app->store, tv_api_principal(req)->tenant.id, &q, &rows,
-					  &n, &total);
-	free(a);
+	return s;
+}
+
+const struct tv_search *tv_api_search_query(const struct tv_api_search *s)
+{
+	return &s->q;
+}
+
+void tv_api_search_free(struct tv_api_search *s)
+{
+	free(s);
+}
+
+void tv_api_cert_search(void *app_ptr, struct tv_http_req *req, struct tv_http_resp *resp)
+{
+	struct tv_app *app = app_ptr;
+	struct tv_cert_record *rows = NULL;
+	struct tv_api_search *s = tv_api_search_parse(resp, tv_http_req_json(req));
+	size_t n = 0, total = 0, i;
+	json_t *arr;
+	enum tv_err rc;
+
+	if (!s)
+		return;
+	rc = app->store->ops->cert_search(app->store, tv_api_principal(req)->tenant.id, &s->q,
+					  &rows, &n, &total);
+	tv_api_search_free(s);
 	if (rc == TV_ERR_INVALID || rc == TV_ERR_TOO_LARGE) {
 		tv_http_reply_error(resp, 400, TV_E_FIELD, json_pack("[s]", "expression"),
 				    "expression: too large or too deep");

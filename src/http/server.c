@@ -679,7 +679,9 @@ static void S_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 
 /* ---------- lifecycle ---------- */
 
-static void S_mhd_log(void *cls, const char *fmt, va_list ap)
+/* fmt comes from libmicrohttpd: the attribute tells the compiler so */
+__attribute__((format(printf, 2, 0))) static void S_mhd_log(void *cls, const char *fmt,
+							      va_list ap)
 {
 	char msg[512];
 
