@@ -97,7 +97,7 @@ void tvh_init(struct tvh_server *s)
 /* Find the port in the server's "listening" log line, polling to a deadline. */
 static int S_wait_port(struct tvh_server *s)
 {
-	int64_t deadline = tv_mono_ms() + 20000;
+	int64_t deadline = tv_mono_ms() + 20000 * tvh_time_scale();
 
 	while (tv_mono_ms() < deadline) {
 		char *log = tvh_read_file(s->log_path, NULL);
@@ -119,13 +119,33 @@ static int S_wait_port(struct tvh_server *s)
 	return -1;
 }
 
+double tvh_time_scale(void)
+{
+	const char *v = getenv("TV_TEST_TIME_SCALE");
+	double d = v ? atof(v) : 1.0;
+
+	return d >= 1.0 ? d : 1.0;
+}
+
 void tvh_start(struct tvh_server *s, const char *const *extra)
 {
-	const char *args[32] = { TVD_PATH, "serve", "--data", s->dir, "--listen", "127.0.0.1:0" };
-	size_t n = 6;
+	const char *args[64];
+	char *wrapper = getenv("TVH_SERVER_WRAPPER") ? strdup(getenv("TVH_SERVER_WRAPPER")) : NULL;
+	char *save = NULL, *w;
+	size_t n = 0;
 	int fd;
 
-	while (extra && *extra && n < 31)
+	/* TVH_SERVER_WRAPPER: a command the server runs under (valgrind) */
+	for (w = wrapper ? strtok_r(wrapper, " ", &save) : NULL; w && n < 24;
+	     w = strtok_r(NULL, " ", &save))
+		args[n++] = w;
+	args[n++] = TVD_PATH;
+	args[n++] = "serve";
+	args[n++] = "--data";
+	args[n++] = s->dir;
+	args[n++] = "--listen";
+	args[n++] = "127.0.0.1:0";
+	while (extra && *extra && n < 63)
 		args[n++] = *extra++;
 	args[n] = NULL;
 	fd = open(s->log_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
@@ -135,9 +155,10 @@ void tvh_start(struct tvh_server *s, const char *const *extra)
 	if (s->pid == 0) {
 		dup2(fd, 2);
 		close(fd);
-		execv(TVD_PATH, (char *const *)args);
+		execvp(args[0], (char *const *)args);
 		_exit(127);
 	}
+	free(wrapper);
 	close(fd);
 	s->port = S_wait_port(s);
 	assert_true(s->port > 0);
@@ -146,7 +167,7 @@ void tvh_start(struct tvh_server *s, const char *const *extra)
 int tvh_stop(struct tvh_server *s, int sig)
 {
 	int status = 0;
-	int64_t deadline = tv_mono_ms() + 20000;
+	int64_t deadline = tv_mono_ms() + 20000 * tvh_time_scale();
 
 	if (s->pid <= 0)
 		return -1;

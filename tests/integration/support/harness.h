@@ -45,6 +45,9 @@ int tvh_run(char **out, const char *const *args);
 /** Start `serve` on 127.0.0.1:0 with extra args (NULL-terminated, may be NULL). */
 void tvh_start(struct tvh_server *s, const char *const *extra);
 
+/* TV_TEST_TIME_SCALE (>= 1): how much slower this run is (valgrind). */
+double tvh_time_scale(void);
+
 /** SIGTERM (or sig) and wait; returns the exit status (-1 if killed by a signal). */
 int tvh_stop(struct tvh_server *s, int sig);
 
