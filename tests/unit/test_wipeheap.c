@@ -29,6 +29,7 @@
 #include "core/secmem.h"
 #include "core/wipeheap.h"
 #include "pki/p12.h"
+#include "pki/pkcs8.h"
 #include "pki/pki.h"
 #include "pki/writer.h"
 
@@ -232,6 +233,43 @@ static void test_openssl_round_trip(void **state)
 	X509_free(cert);
 }
 
+/*
+ * A plain "PRIVATE KEY" PEM sent as passwordEncryptedPrivateKey is refused,
+ * and the reader frees its decoding of it cleansed (pki/pkcs8.c reads PEM
+ * with PEM_FLAG_SECURE): nothing of the key is left to the allocator.
+ */
+static void test_pkcs8_plain_pem_refused_clean(void **state)
+{
+	EVP_PKEY *key = S_watch_key("p256");
+	struct tv_p12_contents *c = NULL;
+	char msg[TV_REASON_MSG_SIZE], *pem;
+	unsigned char *cert;
+	size_t cert_len;
+	BIO *bio;
+	long len;
+
+	(void)state;
+	cert = tvt_read_fmt(&cert_len, "%s/keys/p256.crt.pem", TVT_FIXTURES);
+	bio = BIO_new(BIO_s_secmem());
+	assert_non_null(bio);
+	assert_int_equal(PEM_write_bio_PrivateKey(bio, key, NULL, NULL, 0, NULL, NULL), 1);
+	len = BIO_get_mem_data(bio, &pem);
+	assert_true(len > 0);
+	S_arm();
+	assert_int_equal(tv_pkcs8_read_encrypted_pem(&c, g_ctx, pem, (size_t)len, "pw", 2, cert,
+						     cert_len, NULL, msg, sizeof(msg)),
+			 TV_REASON_MALFORMED_KEYSTORE);
+	S_disarm();
+	assert_null(c);
+	assert_non_null(strstr(msg, "is not an ENCRYPTED PRIVATE KEY"));
+	assert_true(g_watch.frees > 0);
+	assert_int_equal(g_watch.residue, 0);
+	assert_int_equal(g_watch.unwiped, 0);
+	BIO_free(bio);
+	free(cert);
+	EVP_PKEY_free(key);
+}
+
 static int S_setup(void **state)
 {
 	(void)state;
@@ -254,6 +292,7 @@ int main(void)
 		cmocka_unit_test(test_wipe),
 		cmocka_unit_test(test_openssl_key_residue),
 		cmocka_unit_test(test_openssl_round_trip),
+		cmocka_unit_test(test_pkcs8_plain_pem_refused_clean),
 	};
 
 	/* before anything can make OpenSSL allocate */
