@@ -235,7 +235,8 @@ int main(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	const char *url_opt = NULL, *key_opt = NULL, *cacert = NULL;
+	const char *url_opt = NULL, *cacert = NULL;
+	char *key_opt = NULL; /* in argv: tv_cli_config_load wipes it */
 	struct tv_cli_config cfg = { 0 };
 	struct tv_cmd g = { 0 };
 	bool insecure = false;
