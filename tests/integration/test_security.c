@@ -2,7 +2,9 @@
  * Integration tests of the claims in docs/SECURITY.md that a running server
  * can show: which role may call which route, that another tenant's key
  * sees none of this tenant's objects (404, never 403 or 409) and can't use
- * its DEK, and that no API key or passphrase used here reaches the log.
+ * its DEK, that an export refuses a stored key that is not the
+ * certificate's own (a row altered in the database), and that no API key
+ * or passphrase used here reaches the log.
  *
  * One server for the file: tenant A (the first tenant) holds two
  * certificates with keys (the p256 and p384 fixtures, pinned as trusted and
@@ -11,6 +13,7 @@
  */
 #include <setjmp.h>
 #include <signal.h>
+#include <sqlite3.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -395,10 +398,102 @@ static void test_other_tenant_cannot_use_dek(void **state)
 	free(cert);
 }
 
+/* ---- export ------------------------------------------------------------------ */
+
+/* POST an export of cert with the sealed passphrase bytes pass[0..len). */
+static void S_export(struct tvh_resp *r, const char *cert, const void *pass, size_t len)
+{
+	char path[200], *sealed = tvh_seal_b64(g->pk, pass, len);
+
+	snprintf(path, sizeof(path), "/outagedetection/v1/certificates/%s/keystore", cert);
+	S_call(r, "POST", path, g->s.api_key,
+	       "{\"exportFormat\":\"PKCS12\",\"encryptedPrivateKeyPassphrase\":\"%s\"}", sealed);
+	free(sealed);
+}
+
+/* A passphrase no keystore can carry is refused naming its field. */
+static void test_export_passphrase_checked(void **state)
+{
+	static const struct {
+		const char *bytes;
+		size_t len;
+	} bad[] = { { "\xff\xfe-not-utf8", 11 }, { "nul\0inside", 10 }, { "\xc0\xaf", 2 } };
+	struct tvh_resp r;
+	json_t *args;
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		S_export(&r, g->cert[0], bad[i].bytes, bad[i].len);
+		if (r.status != 400 || tvh_error_code(&r) != 10101)
+			fail_msg("case %zu: %ld %s", i, r.status, r.body ? r.body : "");
+		args = json_object_get(json_array_get(json_object_get(r.json, "errors"), 0), "args");
+		assert_string_equal(json_string_value(json_array_get(args, 0)),
+				    "encryptedPrivateKeyPassphrase");
+		tvh_resp_free(&r);
+	}
+	/* UTF-8 beyond ASCII is fine */
+	S_export(&r, g->cert[0], "p\xc3\xa4ss-\xe5\xaf\x86", 9);
+	assert_int_equal(r.status, 200);
+	assert_string_equal(r.content_type, "application/x-pkcs12");
+	tvh_resp_free(&r);
+}
+
+/*
+ * A sealed key has no binding to its row, so a database writer can copy
+ * one certificate's sealed key onto another certificate of the tenant. The
+ * export checks the key against the certificate: a 500 with the request id,
+ * an audit row, an error line in the log, and no keystore.
+ */
+static void test_export_refuses_swapped_key(void **state)
+{
+	char db_path[400], *log, *line;
+	struct tvh_resp r;
+	sqlite3 *db = NULL;
+	sqlite3_stmt *st = NULL;
+
+	(void)state;
+	snprintf(db_path, sizeof(db_path), "%s/tlsvault.db", g->s.dir);
+	assert_int_equal(sqlite3_open(db_path, &db), SQLITE_OK);
+	sqlite3_busy_timeout(db, 10000);
+	assert_int_equal(sqlite3_prepare_v2(db,
+					    "UPDATE certificates SET sealed_key = (SELECT sealed_key"
+					    " FROM certificates WHERE id = ?2) WHERE id = ?1",
+					    -1, &st, NULL),
+			 SQLITE_OK);
+	sqlite3_bind_text(st, 1, g->cert[1], -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, g->cert[0], -1, SQLITE_STATIC);
+	assert_int_equal(sqlite3_step(st), SQLITE_DONE);
+	assert_int_equal(sqlite3_changes(db), 1);
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+
+	S_export(&r, g->cert[1], S_PASS, strlen(S_PASS));
+	assert_int_equal(r.status, 500);
+	assert_int_equal(tvh_error_code(&r), 10500);
+	assert_null(strstr(r.content_type, "pkcs12"));
+	assert_true(r.request_id[0] != '\0');
+	log = tvh_read_file(g->s.log_path, NULL);
+	assert_non_null(log);
+	line = strstr(log, r.request_id);
+	assert_non_null(line);
+	assert_non_null(strstr(log, "is not the certificate's key"));
+	free(log);
+	tvh_resp_free(&r);
+	S_call(&r, "GET", "/v1/auditlog", g->s.api_key, NULL);
+	assert_non_null(strstr(r.body, "stored key rejected"));
+	tvh_resp_free(&r);
+	/* the key the row really belongs to still exports */
+	S_export(&r, g->cert[0], S_PASS, strlen(S_PASS));
+	assert_int_equal(r.status, 200);
+	tvh_resp_free(&r);
+}
+
 /* Last: none of the API keys or passphrases used above is in the log. */
 static void test_no_secret_in_log(void **state)
 {
-	const char *const secrets[] = { g->s.api_key, g->ro, g->pki, g->b_key, S_PASS };
+	const char *const secrets[] = { g->s.api_key, g->ro, g->pki, g->b_key, S_PASS,
+					 "p\xc3\xa4ss-\xe5\xaf\x86" };
 	size_t i;
 
 	(void)state;
@@ -413,6 +508,8 @@ int main(void)
 		cmocka_unit_test(test_role_matrix),
 		cmocka_unit_test(test_other_tenant_sees_nothing),
 		cmocka_unit_test(test_other_tenant_cannot_use_dek),
+		cmocka_unit_test(test_export_passphrase_checked),
+		cmocka_unit_test(test_export_refuses_swapped_key),
 		cmocka_unit_test(test_no_secret_in_log),
 	};
 
