@@ -65,6 +65,14 @@ static bool S_passphrase(struct tv_app *app, struct tv_http_resp *resp, const ch
 				    "dekHash)", field, dek_id);
 		return false;
 	}
+	if (!tv_writer_passphrase_ok((*out)->p, (*out)->len)) {
+		/* said here, naming the field, rather than as a writer failure */
+		tv_secbuf_free(*out);
+		*out = NULL;
+		tv_api_bad_field(resp, field,
+				 "the passphrase must be UTF-8 without NUL bytes, at most 4096 bytes");
+		return false;
+	}
 	return true;
 }
 
@@ -114,7 +122,12 @@ static bool S_parse(struct tv_http_resp *resp, json_t *body, struct S_export *x,
 	return true;
 }
 
-/* The key and the chain, from the store and the DEK. */
+/*
+ * The key and the chain, from the store and the DEK. TV_ERR_CRYPTO when the
+ * stored key doesn't open, doesn't parse, or is not the certificate's key:
+ * the row was altered (a sealed key has no AAD, so one key of the tenant
+ * could be moved onto another certificate's row), and nothing is written.
+ */
 static enum tv_err S_load(struct tv_app *app, const char *tenant, const struct tv_cert_record *c,
 			  struct S_export *x)
 {
@@ -130,15 +143,17 @@ static enum tv_err S_load(struct tv_app *app, const char *tenant, const struct t
 		rc = tv_keyring_unseal(app->keyring, &p8, tenant, c->dek_id, sealed, len);
 	free(sealed);
 	if (rc)
-		return rc == TV_ERR_CRYPTO ? TV_ERR_INTERNAL : rc;
+		return rc;
 	p = p8->p;
 	x->key = d2i_AutoPrivateKey_ex(NULL, &p, (long)p8->len, tv_pki_libctx(app->pki), NULL);
 	tv_secbuf_free(p8);
 	p = c->der;
 	x->leaf = d2i_X509(NULL, &p, (long)c->der_len);
 	x->chain = sk_X509_new_null();
-	if (!x->key || !x->leaf || !x->chain)
+	if (!x->leaf || !x->chain)
 		return TV_ERR_INTERNAL;
+	if (!x->key || !tv_pki_key_matches_cert(x->key, x->leaf))
+		return TV_ERR_CRYPTO;
 	ids = json_loads(c->issuer_ids_json, 0, NULL);
 	for (i = 0; i < json_array_size(ids); i++) {
 		struct tv_cert_record ic;
@@ -239,7 +254,7 @@ void tv_api_cert_keystore(void *app_ptr, struct tv_http_req *req, struct tv_http
 	    !S_passphrase(app, resp, tenant, c.dek_id, body, "encryptedKeystorePassphrase",
 			  &x.store_pass)) {
 		tv_api_audit_outcome(app, req, "certificate.export", c.id,
-				     "passphrase not sealed to the DEK", "failed");
+				     "passphrase refused", "failed");
 		goto out;
 	}
 	if (!x.key_pass || !x.key_pass->len) {
@@ -249,6 +264,14 @@ void tv_api_cert_keystore(void *app_ptr, struct tv_http_req *req, struct tv_http
 		goto out;
 	}
 	rc = S_load(app, tenant, &c, &x);
+	if (rc == TV_ERR_CRYPTO) {
+		/* an integrity alarm for the operator, a plain 500 for the caller */
+		tv_api_internal(resp, req, rc, "export: the stored key does not open or is not "
+					       "the certificate's key");
+		tv_api_audit_outcome(app, req, "certificate.export", c.id, "stored key rejected",
+				     "failed");
+		goto out;
+	}
 	if (!rc)
 		rc = S_write(app, &x, &file, &ctype, &ext);
 	if (rc == TV_ERR_INVALID) {

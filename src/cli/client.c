@@ -23,18 +23,30 @@
 #define S_MAX_RESPONSE ((size_t)256 << 20)
 #define S_MAX_DELAY_MS 10000L
 
+/* Grow the body by copy-and-wipe (realloc could leave the old bytes behind). */
 static size_t S_write(char *p, size_t s, size_t n, void *u)
 {
 	struct tv_client_resp *r = u;
-	size_t add = s * n;
+	size_t add = s * n, cap;
 	char *b;
 
 	if (r->len + add > S_MAX_RESPONSE)
 		return 0;
-	b = realloc(r->body, r->len + add + 1);
-	if (!b)
-		return 0;
-	r->body = b;
+	if (r->len + add + 1 > r->cap) {
+		cap = r->cap ? r->cap : 16384;
+		while (cap < r->len + add + 1)
+			cap *= 2;
+		b = malloc(cap);
+		if (!b)
+			return 0;
+		if (r->body) {
+			memcpy(b, r->body, r->len);
+			tv_wipe(r->body, r->cap);
+			free(r->body);
+		}
+		r->body = b;
+		r->cap = cap;
+	}
 	memcpy(r->body + r->len, p, add);
 	r->len += add;
 	r->body[r->len] = '\0';
@@ -110,7 +122,10 @@ void tv_client_release(struct tv_client *c)
 void tv_client_resp_release(struct tv_client_resp *resp)
 {
 	json_decref(resp->json);
-	free(resp->body);
+	if (resp->body) {
+		tv_wipe(resp->body, resp->cap);
+		free(resp->body);
+	}
 	memset(resp, 0, sizeof(*resp));
 }
 

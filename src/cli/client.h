@@ -4,7 +4,8 @@
  * A struct tv_client is owned by one thread at a time: it keeps one curl
  * handle (so batches in flight reuse their connection). Threads that work in
  * parallel each get their own copy made with tv_client_init_from().
- * curl_global_init() must have run before any client is used.
+ * curl_global_init() (the CLI uses curl_global_init_mem() with the wiping
+ * allocator of core/wipeheap.h) must have run before any client is used.
  */
 #ifndef TV_CLI_CLIENT_H
 #define TV_CLI_CLIENT_H
@@ -29,8 +30,11 @@ struct tv_client {
 struct tv_client_resp {
 	long status;
 	json_t *json;     /* parsed body when it is JSON, else NULL */
-	char *body;       /* raw body (malloc'd, NUL-terminated), may be NULL */
+	char *body;       /* raw body (malloc'd, NUL-terminated), may be NULL;
+			     wiped when it grows and on release: it may hold a new
+			     API key or an exported keystore */
 	size_t len;
+	size_t cap;       /* bytes allocated for body */
 	char error[512];  /* transport error naming the URL, or the API's first error message */
 	int code;         /* the API's first error code, or 0 */
 	char request_id[64];    /* X-Request-Id */

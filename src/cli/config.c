@@ -95,11 +95,23 @@ out:
 	return rc;
 }
 
+/* Wipe a key given in argv or the environment, once copied (or not needed). */
+static void S_erase_key_sources(char *key_opt, char *key_env)
+{
+	if (key_opt)
+		tv_wipe(key_opt, strlen(key_opt));
+	if (key_env) {
+		tv_wipe(key_env, strlen(key_env));
+		unsetenv("TLSVAULT_API_KEY");
+	}
+}
+
 enum tv_err tv_cli_config_load(struct tv_cli_config *cfg, const char *url_opt,
-			       const char *key_opt, char *err, size_t errlen)
+			       char *key_opt, char *err, size_t errlen)
 {
 	const char *url_src = url_opt ? url_opt : getenv("TLSVAULT_URL");
-	const char *key_src = key_opt ? key_opt : getenv("TLSVAULT_API_KEY");
+	char *key_env = getenv("TLSVAULT_API_KEY");
+	const char *key_src = key_opt ? key_opt : key_env;
 	const char *home = getenv("HOME");
 	char *url = NULL, *key = NULL, path[1024];
 	enum tv_err rc = TV_ERR_NOMEM;
@@ -109,6 +121,8 @@ enum tv_err tv_cli_config_load(struct tv_cli_config *cfg, const char *url_opt,
 		goto out;
 	if (key_src && key_src[0] && !(key = strdup(key_src)))
 		goto out;
+	S_erase_key_sources(key_opt, key_env);
+	key_opt = key_env = NULL;
 	if ((!url || !key) && home && home[0]) {
 		snprintf(path, sizeof(path), "%s/.config/tlsvault/config", home);
 		rc = S_read_file(path, &url, &key, err, errlen);
@@ -124,6 +138,7 @@ enum tv_err tv_cli_config_load(struct tv_cli_config *cfg, const char *url_opt,
 	url = key = NULL;
 	rc = TV_OK;
 out:
+	S_erase_key_sources(key_opt, key_env);
 	free(url);
 	if (key) {
 		tv_wipe(key, strlen(key));

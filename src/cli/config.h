@@ -25,9 +25,14 @@ struct tv_cli_config {
  * missing; it is refused (TV_ERR_DENIED) when its mode gives group or other
  * any access, and malformed lines give TV_ERR_INVALID. err gets a message
  * for a person on failure. *cfg is set only on success.
+ *
+ * The key's other copies are erased once read, on success and failure
+ * alike: key_opt (a string of argv, so /proc/PID/cmdline shows it to every
+ * local user) is overwritten with NULs in place, and TLSVAULT_API_KEY is
+ * wiped in place and unset, so no program we run inherits it.
  */
 enum tv_err tv_cli_config_load(struct tv_cli_config *cfg, const char *url_opt,
-			       const char *key_opt, char *err, size_t errlen) TV_WUR;
+			       char *key_opt, char *err, size_t errlen) TV_WUR;
 
 /** Free (and wipe the key). */
 void tv_cli_config_release(struct tv_cli_config *cfg);

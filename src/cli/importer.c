@@ -25,6 +25,7 @@
 
 #include "cli/secret.h"
 #include "core/b64.h"
+#include "core/wipeheap.h"
 
 void tv_imp_init(struct tv_cli_import *imp, struct tv_client *client)
 {
@@ -229,11 +230,16 @@ static struct tv_imp_file *S_new_file(struct tv_cli_import *imp, const char *pat
 	return &grown[imp->n++];
 }
 
+/*
+ * Set item[key] to a copy of value_owned, then wipe and free it: the value
+ * may be a keystore whose password is empty, which is then as good as the
+ * key itself.
+ */
 static enum tv_err S_set(json_t *item, const char *key, char *value_owned)
 {
 	int bad = json_object_set_new(item, key, json_string(value_owned));
 
-	free(value_owned);
+	tv_wipeheap_free(value_owned);
 	return bad ? TV_ERR_NOMEM : TV_OK;
 }
 

@@ -18,35 +18,38 @@
 #include "core/b64.h"
 #include "dek/dek.h"
 
-/* Read up to the first line end (or EOF) of fd into a new secbuf. */
+/*
+ * Read up to the first line end (or EOF) of fd into a new secbuf. Bytes go
+ * straight into sodium memory, one read(2) each (so nothing past the line
+ * is consumed); no byte of the secret passes through the stack.
+ */
 static enum tv_err S_read_line(struct tv_secbuf **out, int fd)
 {
 	struct tv_secbuf *buf = NULL, *res = NULL;
 	enum tv_err rc;
 	size_t len = 0;
 	ssize_t n;
-	char c;
 
+	/* TV_CLI_MAX_SECRET + 1 bytes: room for the byte that ends the line */
 	rc = tv_secbuf_new(&buf, TV_CLI_MAX_SECRET);
 	if (rc)
 		return rc;
 	for (;;) {
-		n = read(fd, &c, 1);
+		n = read(fd, buf->p + len, 1);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0) {
 			rc = TV_ERR_IO;
 			goto out;
 		}
-		if (n == 0 || c == '\n')
+		if (n == 0 || buf->p[len] == '\n')
 			break;
-		if (len >= TV_CLI_MAX_SECRET) {
+		if (len == TV_CLI_MAX_SECRET) {
 			rc = TV_ERR_TOO_LARGE;
 			goto out;
 		}
-		buf->p[len++] = (unsigned char)c;
+		len++;
 	}
-	c = 0;
 	if (len && buf->p[len - 1] == '\r')
 		len--;
 	rc = tv_secbuf_dup(&res, buf->p, len);

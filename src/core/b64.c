@@ -9,6 +9,8 @@
 #include <stdint.h>
 #include <stdlib.h>
 
+#include "core/secmem.h"
+
 static const char S_std[] =
 	"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 static const char S_url[] =
@@ -136,6 +138,8 @@ enum tv_err tv_b64_decode(unsigned char **out, size_t *out_len, const char *src,
 		return TV_ERR_NOMEM;
 	rc = tv_b64_decode_to(buf, cap, &n, src, slen);
 	if (rc) {
+		/* what was decoded before the bad character may be a keystore */
+		tv_wipe(buf, cap);
 		free(buf);
 		return rc;
 	}

@@ -9,11 +9,39 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "core/b64.h"
+
+/*
+ * fsync the directory that holds path, so the new file's name survives a
+ * power cut as well as its bytes: a database that outlives its master.key
+ * is a vault whose keys nobody can open again.
+ */
+static int S_sync_dir(const char *path)
+{
+	const char *slash = strrchr(path, '/');
+	char dir[4096];
+	int fd, rc;
+
+	if (!slash)
+		snprintf(dir, sizeof(dir), ".");
+	else if (slash == path)
+		snprintf(dir, sizeof(dir), "/");
+	else if ((size_t)(slash - path) < sizeof(dir))
+		snprintf(dir, sizeof(dir), "%.*s", (int)(slash - path), path);
+	else
+		return -1;
+	fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	rc = fsync(fd);
+	close(fd);
+	return rc;
+}
 
 enum tv_err tv_master_create(const char *path)
 {
@@ -32,7 +60,8 @@ enum tv_err tv_master_create(const char *path)
 	}
 	randombytes_buf(key, TV_MASTER_KEY_BYTES);
 	w = write(fd, key, TV_MASTER_KEY_BYTES);
-	if (w != TV_MASTER_KEY_BYTES || fsync(fd) != 0 || fchmod(fd, 0600) != 0)
+	if (w != TV_MASTER_KEY_BYTES || fchmod(fd, 0600) != 0 || fsync(fd) != 0 ||
+	    S_sync_dir(path) != 0)
 		goto out;
 	rc = TV_OK;
 out:

@@ -36,7 +36,8 @@ _Static_assert(TV_DEK_PK_BYTES == 32 && TV_DEK_SK_BYTES == 32, "X25519 keys");
 _Static_assert(TV_SEAL_OVERHEAD == 48, "API.md promises 48 bytes of overhead");
 
 /**
- * Create DIR/master.key with 32 random bytes, mode 0600, O_EXCL.
+ * Create DIR/master.key with 32 random bytes, mode 0600, O_EXCL, and fsync
+ * both the file and its directory before returning TV_OK.
  * TV_ERR_EXISTS when the file is there (nothing is changed), TV_ERR_IO else.
  */
 enum tv_err tv_master_create(const char *path) TV_WUR;

@@ -78,7 +78,12 @@ out:
 	return rc;
 }
 
-/* The PEM's EncryptedPrivateKeyInfo. */
+/*
+ * The PEM's EncryptedPrivateKeyInfo. Read with PEM_FLAG_SECURE, so that
+ * OpenSSL cleanses its line buffers and the decoded bytes: the block may be
+ * a plain "PRIVATE KEY" sent in the encrypted field, and its decoding is
+ * then the key itself (PEM_read_bio frees those copies unwiped).
+ */
 static enum tv_reason S_pem_sig(X509_SIG **sig, const char *pem,
 				size_t pem_len, char *msg, size_t msz)
 {
@@ -92,7 +97,8 @@ static enum tv_reason S_pem_sig(X509_SIG **sig, const char *pem,
 	if (!bio)
 		return tv__fail(msg, msz, TV_REASON_INTERNAL_ERROR,
 				"out of memory");
-	if (!PEM_read_bio(bio, &name, &header, &data, &len)) {
+	if (!PEM_read_bio_ex(bio, &name, &header, &data, &len,
+			     PEM_FLAG_EAY_COMPATIBLE | PEM_FLAG_SECURE)) {
 		rc = tv__fail(msg, msz, TV_REASON_MALFORMED_KEYSTORE,
 			      "not a PEM \"ENCRYPTED PRIVATE KEY\"");
 	} else if (strcmp(name, PEM_STRING_PKCS8) != 0) {
@@ -107,9 +113,10 @@ static enum tv_reason S_pem_sig(X509_SIG **sig, const char *pem,
 				      "ENCRYPTED PRIVATE KEY is not valid DER "
 				      "EncryptedPrivateKeyInfo");
 	}
-	OPENSSL_free(name);
-	OPENSSL_free(header);
-	OPENSSL_free(data);
+	OPENSSL_secure_free(name);
+	OPENSSL_secure_free(header);
+	if (data)
+		OPENSSL_secure_clear_free(data, (size_t)len);
 	BIO_free(bio);
 	return rc;
 }

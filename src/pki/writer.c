@@ -104,6 +104,11 @@ enum tv_err tv__writer_pass_check(const char *pass, size_t len)
 	return TV_OK;
 }
 
+bool tv_writer_passphrase_ok(const void *pass, size_t len)
+{
+	return tv__writer_pass_check(pass, len) == TV_OK;
+}
+
 enum tv_err tv__writer_inputs_check(EVP_PKEY *key, X509 *leaf,
 				    STACK_OF(X509) *chain)
 {

@@ -134,6 +134,14 @@ enum tv_err tv_pem_zip_write(struct tv_secbuf **out, struct tv_pki_ctx *ctx,
 			     size_t passphrase_len) TV_WUR;
 
 /**
+ * Whether the writers accept pass[0..len) as a passphrase: UTF-8 without a
+ * NUL byte, at most TV_WRITER_MAX_PASSPHRASE bytes (the empty one is
+ * allowed). For callers that must tell a person which field is wrong before
+ * they hand the passphrase over. Pure, thread-safe.
+ */
+bool tv_writer_passphrase_ok(const void *pass, size_t len);
+
+/**
  * The safe file name tv_pem_zip_write() makes of label (see there), written
  * to buf[0..buf_size) with a NUL. buf_size must be at least
  * TV_WRITER_MAX_LABEL + 1. Thread-safe.

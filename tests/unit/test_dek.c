@@ -45,6 +45,17 @@ static void test_master_key_file(void **state)
 	assert_int_equal(stat(path, &st), 0);
 	assert_int_equal(st.st_mode & 0777, 0600);
 	assert_int_equal(tv_master_create(path), TV_ERR_EXISTS); /* never overwritten */
+	{
+		/* a bare file name: its directory (".") is synced too */
+		char cwd[512];
+
+		assert_non_null(getcwd(cwd, sizeof(cwd)));
+		assert_int_equal(chdir(S_dir), 0);
+		assert_int_equal(tv_master_create("relative.key"), TV_OK);
+		assert_int_equal(stat("relative.key", &st), 0);
+		assert_int_equal(st.st_size, 32);
+		assert_int_equal(chdir(cwd), 0);
+	}
 	assert_int_equal(tv_master_load(&a, path), TV_OK);
 	assert_int_equal(a->len, 32);
 	assert_int_equal(tv_master_load(&b, path), TV_OK);

@@ -6,7 +6,11 @@
  * failed (the server said no, or could not be reached), 2 usage error, 3
  * some imports failed. main() only parses the global options, resolves the
  * configuration (cli/config) and dispatches; each command family lives in
- * its own cmd_*.c. Nothing here ever takes a secret from argv.
+ * its own cmd_*.c. Passwords never come from argv; the API key may (as
+ * with vcert), and is then erased from argv as soon as it is copied.
+ * jansson and libcurl get the wiping allocator (core/wipeheap.h) before
+ * their first allocation: they hold the API key (the request header) and
+ * what the server answers (a new API key, an exported keystore).
  */
 #include <curl/curl.h>
 #include <getopt.h>
@@ -16,8 +20,10 @@
 
 #include "cli/config.h"
 #include "cmd.h"
+#include "core/harden.h"
 #include "core/secmem.h"
 #include "core/util.h"
+#include "core/wipeheap.h"
 
 static const char S_usage[] =
 	"usage: tlsvault [--url URL] [--api-key KEY] [--cacert FILE] [--insecure] [--json]\n"
@@ -40,6 +46,8 @@ static const char S_usage[] =
 	"The server and key come from --url/--api-key, else TLSVAULT_URL (default\n"
 	"http://127.0.0.1:8080) and TLSVAULT_API_KEY, else ~/.config/tlsvault/config\n"
 	"(lines url=... and api_key=...; must not be readable by group or others).\n"
+	"Prefer the variable or the file to --api-key: other users can see a command\n"
+	"line until tlsvault erases the key from it, a moment after it starts.\n"
 	"Exit status: 0 ok, 1 runtime error, 2 usage error, 3 some imports failed.\n";
 
 static const char S_edge_usage[] = "usage: tlsvault edge list\n"
@@ -80,7 +88,7 @@ void tv_cmd_print_json(json_t *j)
 
 	if (s)
 		printf("%s\n", s);
-	free(s);
+	tv_wipeheap_free(s); /* may hold a new API key */
 }
 
 int tv_cmd_resolve_cert(struct tv_cmd *g, const char *ref, char out[64])
@@ -235,7 +243,8 @@ int main(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	const char *url_opt = NULL, *key_opt = NULL, *cacert = NULL;
+	const char *url_opt = NULL, *cacert = NULL;
+	char *key_opt = NULL; /* in argv: tv_cli_config_load wipes it */
 	struct tv_cli_config cfg = { 0 };
 	struct tv_cmd g = { 0 };
 	bool insecure = false;
@@ -244,6 +253,11 @@ int main(int argc, char **argv)
 	size_t i;
 	int c, first, rc = TV_EXIT_USAGE;
 
+	json_set_alloc_funcs(tv_wipeheap_malloc, tv_wipeheap_free);
+	if (tv_harden_no_dumps() != TV_OK) {
+		fprintf(stderr, "error: cannot refuse core dumps\n");
+		return TV_EXIT_RUNTIME;
+	}
 	while ((c = getopt_long(argc, argv, "+h", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'u': url_opt = optarg; break;
@@ -288,7 +302,10 @@ int main(int argc, char **argv)
 			return TV_EXIT_USAGE;
 		}
 	}
-	if (tv_secmem_init() != TV_OK || curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+	if (tv_secmem_init() != TV_OK ||
+	    curl_global_init_mem(CURL_GLOBAL_DEFAULT, tv_wipeheap_malloc, tv_wipeheap_free,
+				 tv_wipeheap_realloc, tv_wipeheap_strdup,
+				 tv_wipeheap_calloc) != CURLE_OK) {
 		fprintf(stderr, "error: cannot initialise libsodium or libcurl\n");
 		tv_cli_config_release(&cfg);
 		return TV_EXIT_RUNTIME;

@@ -15,9 +15,13 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <openssl/crypto.h>
+
 #include "cmd/tlsvaultd/serve.h"
+#include "core/harden.h"
 #include "core/log.h"
 #include "core/secmem.h"
+#include "core/wipeheap.h"
 #include "dek/dek.h"
 #include "store/store.h"
 #include "svc/account.h"
@@ -346,6 +350,20 @@ int main(int argc, char **argv)
 {
 	const char *cmd = argc > 1 ? argv[1] : NULL;
 
+	/* First, before OpenSSL allocates anything: it frees plaintext copies
+	 * of private keys without cleansing them, so every free must wipe
+	 * (core/wipeheap.h, docs/SECURITY.md). */
+	if (!CRYPTO_set_mem_functions(tv_wipeheap_ossl_malloc, tv_wipeheap_ossl_realloc,
+				      tv_wipeheap_ossl_free)) {
+		fprintf(stderr, "tlsvaultd: cannot install the wiping allocator for OpenSSL\n");
+		return EXIT_FAILURE;
+	}
+	/* Every command but version and help reads master.key: no core dump,
+	 * no ptrace by another process of this user. */
+	if (tv_harden_no_dumps() != TV_OK) {
+		fprintf(stderr, "tlsvaultd: cannot refuse core dumps\n");
+		return EXIT_FAILURE;
+	}
 	umask(077); /* the database and its WAL hold wrapped keys */
 	if (tv_secmem_init() != TV_OK) {
 		fprintf(stderr, "tlsvaultd: libsodium failed to initialise\n");
