@@ -4,30 +4,17 @@
  */
 #include "api/app.h"
 
-#include <malloc.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "core/log.h"
 #include "core/secmem.h"
 #include "core/util.h"
-
-static void *S_json_malloc(size_t n)
-{
-	return malloc(n);
-}
-
-static void S_json_free(void *p)
-{
-	if (p) {
-		tv_wipe(p, malloc_usable_size(p));
-		free(p);
-	}
-}
+#include "core/wipeheap.h"
 
 void tv_api_json_init(void)
 {
-	json_set_alloc_funcs(S_json_malloc, S_json_free);
+	json_set_alloc_funcs(tv_wipeheap_malloc, tv_wipeheap_free);
 }
 
 const struct tv_principal *tv_api_principal(const struct tv_http_req *req)

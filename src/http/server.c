@@ -28,6 +28,7 @@
 #include "core/log.h"
 #include "core/secmem.h"
 #include "core/util.h"
+#include "core/wipeheap.h"
 
 struct tv_http_server {
 	struct MHD_Daemon *daemon;
@@ -443,7 +444,9 @@ static bool S_append(struct tv_http_req *req, const char *data, size_t len)
 
 		while (cap < req->body_len + len + 1)
 			cap *= 2;
-		p = realloc(req->body, cap);
+		/* the body may hold keystores and sealed passwords: a moved
+		 * block is wiped before it is freed */
+		p = tv_wipeheap_realloc(req->body, cap);
 		if (!p)
 			return false;
 		req->body = p;

@@ -223,9 +223,10 @@ static enum tv_err S_connect(struct tv__sqlite *s, sqlite3 **out, int flags)
 		sqlite3_close(db);
 		return TV_ERR_STORE;
 	}
-	sqlite3_busy_timeout(db, 10000);
+	sqlite3_busy_timeout(db, TV__SQLITE_BUSY_MS);
 	rc = tv__sqlite_exec(db, "PRAGMA journal_mode=WAL; PRAGMA foreign_keys=ON;"
-				 "PRAGMA synchronous=FULL; PRAGMA secure_delete=ON;");
+				 "PRAGMA synchronous=FULL; PRAGMA secure_delete=ON;"
+				 "PRAGMA journal_size_limit=0;");
 	if (rc) {
 		sqlite3_close(db);
 		return rc;

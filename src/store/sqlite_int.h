@@ -10,6 +10,9 @@
 
 #include "store/store.h"
 
+/* How long a connection waits for SQLite's lock before TV_ERR_BUSY. */
+#define TV__SQLITE_BUSY_MS 10000
+
 #define TV__SQLITE_POOL_MAX 64
 
 struct tv__sqlite {

@@ -192,15 +192,19 @@ enum tv_err tv_keyring_seal(struct tv_keyring *kr, unsigned char *out, const cha
 {
 	unsigned char pk[TV_DEK_PK_BYTES];
 	struct S_key *k;
+	bool ok;
 
 	if (!tv_keyring_has(kr, dek_id))
 		return TV_ERR_NOT_FOUND;
+	/* decide under the lock: once it is released, a tenant created
+	 * meanwhile may move the key table (k would dangle) */
 	pthread_rwlock_rdlock(&kr->lock);
 	k = S_find(kr, dek_id);
-	if (k && !strcmp(k->tenant_id, tenant_id))
+	ok = k && !strcmp(k->tenant_id, tenant_id);
+	if (ok)
 		memcpy(pk, k->pk, sizeof(pk));
 	pthread_rwlock_unlock(&kr->lock);
-	if (!k || strcmp(k->tenant_id, tenant_id))
+	if (!ok)
 		return TV_ERR_NOT_FOUND;
 	return tv_seal(out, msg, len, pk);
 }

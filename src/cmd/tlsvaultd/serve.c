@@ -10,8 +10,6 @@
 #include <arpa/inet.h>
 #include <getopt.h>
 #include <signal.h>
-#include <sys/prctl.h>
-#include <sys/resource.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -406,12 +404,7 @@ int tv_cmd_serve(int argc, char **argv)
 				"give --tls-cert/--tls-key (or --insecure-http)\n", host);
 		return EXIT_USAGE;
 	}
-	/* A core dump would hold the master key and the DEKs: refuse them. */
-	{
-		struct rlimit no_core = { 0, 0 };
-		setrlimit(RLIMIT_CORE, &no_core);
-		prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
-	}
+	/* core dumps are refused in main(), for every command */
 	/* Block before any thread exists, so every thread inherits the mask. */
 	sigemptyset(&sigs);
 	sigaddset(&sigs, SIGTERM);
