@@ -25,8 +25,11 @@ asan: deps
 
 # The optimised build is compiled too: -O2 finds warnings that -O0 hides, and
 # `make run` must build on every commit that passes `make test`.
+# Then valgrind memcheck over the unit tests and a short server scenario, in
+# the plain build (valgrind can't run ASan binaries).
 test: build asan
 	@cd build-asan && ctest --output-on-failure -j $(JOBS)
+	@cd build && ctest -L valgrind --no-tests=error --output-on-failure -j $(JOBS)
 
 tsan: deps
 	@cmake -S . -B build-tsan -DCMAKE_BUILD_TYPE=Debug -DTV_WERROR=ON -DTV_TSAN=ON $(CMAKE_FLAGS) >/dev/null

@@ -49,11 +49,17 @@
 /** The most chain certificates (not counting the leaf) a writer accepts. */
 #define TV_WRITER_MAX_CHAIN 32
 /** PBKDF2 iterations of the MODERN PKCS#12 and of the PKCS#8 PEM. */
+#ifndef TV_WRITER_PBKDF2_ITER /* the fuzz build lowers it, for speed */
 #define TV_WRITER_PBKDF2_ITER 10000
+#endif
 /** MAC iterations of the MODERN PKCS#12. */
+#ifndef TV_WRITER_MODERN_MAC_ITER /* the fuzz build lowers it, for speed */
 #define TV_WRITER_MODERN_MAC_ITER 10000
+#endif
 /** PBE and MAC iterations of the LEGACY PKCS#12 (what old Windows expects). */
+#ifndef TV_WRITER_LEGACY_ITER /* the fuzz build lowers it, for speed */
 #define TV_WRITER_LEGACY_ITER 2048
+#endif
 /** The longest label (bytes) kept for the zip's file names. */
 #define TV_WRITER_MAX_LABEL 100u
 

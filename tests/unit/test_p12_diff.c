@@ -123,7 +123,8 @@ static bool S_in_only_ours(const char *file)
 	return false;
 }
 
-static void S_compare(const char *dir, const char *file, const char *pw,
+/* Compare one file; false when it was skipped (tvt_skip_slow_kdf). */
+static bool S_compare(const char *dir, const char *file, const char *pw,
 		      struct S_tally *tally)
 {
 	char msg[TV_REASON_MSG_SIZE];
@@ -136,6 +137,10 @@ static void S_compare(const char *dir, const char *file, const char *pw,
 	size_t len, i;
 
 	der = tvt_read_fmt(&len, "%s/%s", dir, file);
+	if (tvt_skip_slow_kdf(der, len)) {
+		free(der);
+		return false;
+	}
 	ours = tv_p12_read(&c, g_ctx, der, len, pw, strlen(pw), NULL, msg,
 			   sizeof(msg));
 	theirs = S_theirs(&their_key, &their_cert, der, len, pw);
@@ -170,6 +175,7 @@ static void S_compare(const char *dir, const char *file, const char *pw,
 	EVP_PKEY_free(their_key);
 	X509_free(their_cert);
 	free(der);
+	return true;
 }
 
 static void test_diff_vectors(void **state)
@@ -201,7 +207,7 @@ static void test_diff_fixtures(void **state)
 	struct S_tally t = { 0, 0, 0, 0 };
 	const char *dir = TVT_FIXTURES "/p12";
 	struct dirent *e;
-	int files = 0;
+	int files = 0, skipped = 0;
 	DIR *d;
 	size_t n;
 
@@ -212,11 +218,13 @@ static void test_diff_fixtures(void **state)
 		n = strlen(e->d_name);
 		if (n < 5 || strcmp(e->d_name + n - 4, ".p12") != 0)
 			continue;
-		S_compare(dir, e->d_name, S_fixture_password(e->d_name), &t);
-		files++;
+		if (S_compare(dir, e->d_name, S_fixture_password(e->d_name), &t))
+			files++;
+		else
+			skipped++;
 	}
 	closedir(d);
-	assert_true(files >= 45);
+	assert_true(files + skipped >= 45);
 	assert_int_equal(t.both, files - t.only_ours - t.only_theirs);
 	assert_int_equal(t.only_ours, 2); /* the two MAC-less ones */
 	assert_int_equal(t.only_theirs,

@@ -21,6 +21,7 @@
 
 #include <openssl/evp.h>
 #include <openssl/pem.h>
+#include <openssl/pkcs12.h>
 #include <openssl/x509.h>
 
 #define TVT_FIXTURES TV_SOURCE_DIR "/tests/fixtures"
@@ -61,6 +62,32 @@ static inline double tvt_time_scale(void)
 	double d = v ? atof(v) : 1.0;
 
 	return d >= 1.0 ? d : 1.0;
+}
+
+/*
+ * Under valgrind (a time scale over 1), a keystore whose MAC iteration count
+ * is over 10,000 (certtool's 600,000) is skipped: its KDFs take minutes
+ * there and reach no code the cheaper keystores don't. Native and ASan runs
+ * read every file.
+ */
+static inline bool tvt_skip_slow_kdf(const unsigned char *der, size_t len)
+{
+	const ASN1_INTEGER *iter = NULL;
+	const unsigned char *p = der;
+	PKCS12 *p12;
+	long n = 0;
+
+	if (tvt_time_scale() <= 1.0)
+		return false;
+	p12 = d2i_PKCS12(NULL, &p, (long)len);
+	if (!p12)
+		return false;
+	if (PKCS12_mac_present(p12)) {
+		PKCS12_get0_mac(NULL, NULL, NULL, &iter, p12);
+		n = iter ? ASN1_INTEGER_get(iter) : 1;
+	}
+	PKCS12_free(p12);
+	return n > 10000;
 }
 
 static inline unsigned char *tvt_read_fmt(size_t *len, const char *fmt, ...)
