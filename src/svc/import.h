@@ -25,6 +25,11 @@
 #define TV_IMPORT_MAX_ITEMS 100
 #define TV_IMPORT_MAX_ATTEMPTS 3
 #define TV_IMPORT_LEASE_MS 15000
+/* Per-tenant fairness caps (serve's --max-tenant-queue, --max-tenant-inflight):
+ * items a tenant may have queued, and items of one tenant processed at once
+ * (0 = the workers minus one, at least 1). */
+#define TV_IMPORT_DEFAULT_MAX_TENANT_QUEUE 10000
+#define TV_IMPORT_DEFAULT_MAX_TENANT_INFLIGHT 0
 
 enum tv_import_verdict {
 	TV_IMPORT_ACCEPTED = 0,
