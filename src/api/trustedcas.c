@@ -53,8 +53,33 @@ static json_t *S_cert_json(X509 *cert, const char *tenant_id, const char *source
 	return o;
 }
 
+/* The subjectAltName cap of one parsed entry; false after replying 400. */
+static bool S_sans_ok(struct tv_http_resp *resp, STACK_OF(X509) *certs, const char *path,
+		      size_t max_sans)
+{
+	size_t n = 0;
+	int i;
+
+	for (i = 0; i < sk_X509_num(certs); i++) {
+		if (tv_cert_san_count(&n, sk_X509_value(certs, i)) != TV_OK) {
+			tv_http_reply_error(resp, 400, TV_E_MALFORMED, json_pack("[s]", path),
+					    "%s: the certificate's subjectAltName is malformed",
+					    path);
+			return false;
+		}
+		if (n > max_sans) {
+			tv_http_reply_error(resp, 400, TV_E_MALFORMED, json_pack("[s]", path),
+					    "%s: the certificate has %zu subjectAltNames, over the "
+					    "limit of %zu", path, n, max_sans);
+			return false;
+		}
+	}
+	return true;
+}
+
 /* Parse every entry; false after replying 400. */
-static bool S_parse_entries(struct tv_http_resp *resp, json_t *arr, STACK_OF(X509) **all)
+static bool S_parse_entries(struct tv_http_resp *resp, json_t *arr, size_t max_sans,
+			    STACK_OF(X509) **all)
 {
 	json_t *v;
 	size_t i;
@@ -76,6 +101,10 @@ static bool S_parse_entries(struct tv_http_resp *resp, json_t *arr, STACK_OF(X50
 			tv_http_reply_error(resp, 400, TV_E_MALFORMED, json_pack("[s]", path),
 					    "%s: not a PEM or base64 DER certificate%s", path,
 					    rc == TV_ERR_TOO_LARGE ? " (too large)" : "");
+			return false;
+		}
+		if (!S_sans_ok(resp, certs, path, max_sans)) {
+			sk_X509_pop_free(certs, X509_free);
 			return false;
 		}
 		while (sk_X509_num(certs) > 0)
@@ -107,7 +136,8 @@ void tv_api_cas_create(void *app_ptr, struct tv_http_req *req, struct tv_http_re
 		tv_api_bad_field(resp, "encodedCertificates", "must be an array of 1 to 200 strings");
 		return;
 	}
-	if (!S_parse_entries(resp, arr, &all)) {
+	if (!S_parse_entries(resp, arr, app->max_sans ? app->max_sans : TV_P12_DEFAULT_MAX_SANS,
+			     &all)) {
 		sk_X509_pop_free(all, X509_free);
 		return;
 	}
