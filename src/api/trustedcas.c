@@ -53,11 +53,18 @@ static json_t *S_cert_json(X509 *cert, const char *tenant_id, const char *source
 	return o;
 }
 
-/* The subjectAltName cap of one parsed entry; false after replying 400. */
-static bool S_sans_ok(struct tv_http_resp *resp, STACK_OF(X509) *certs, const char *path,
-		      size_t max_sans)
+/*
+ * What one parsed entry must pass before anything is stored: the
+ * subjectAltName cap (counted without decoding a name), then the facts the
+ * store keeps (a NUL inside a name, a non-ASCII dNSName or a repeated
+ * extension can't be kept). False after replying 400.
+ */
+static bool S_entry_ok(struct tv_http_resp *resp, STACK_OF(X509) *certs, const char *path,
+		       size_t max_sans)
 {
+	struct tv_cert_facts facts;
 	size_t n = 0;
+	enum tv_err rc;
 	int i;
 
 	for (i = 0; i < sk_X509_num(certs); i++) {
@@ -71,6 +78,15 @@ static bool S_sans_ok(struct tv_http_resp *resp, STACK_OF(X509) *certs, const ch
 			tv_http_reply_error(resp, 400, TV_E_MALFORMED, json_pack("[s]", path),
 					    "%s: the certificate has %zu subjectAltNames, over the "
 					    "limit of %zu", path, n, max_sans);
+			return false;
+		}
+		rc = tv_cert_facts_get(&facts, sk_X509_value(certs, i));
+		tv_cert_facts_release(&facts);
+		if (rc == TV_ERR_INVALID) {
+			tv_http_reply_error(resp, 400, TV_E_MALFORMED, json_pack("[s]", path),
+					    "%s: the certificate has a field tlsvault can't store (a "
+					    "NUL inside a name, a non-ASCII dNSName, a malformed or "
+					    "repeated extension, or a serial over 20 octets)", path);
 			return false;
 		}
 	}
@@ -103,7 +119,7 @@ static bool S_parse_entries(struct tv_http_resp *resp, json_t *arr, size_t max_s
 					    rc == TV_ERR_TOO_LARGE ? " (too large)" : "");
 			return false;
 		}
-		if (!S_sans_ok(resp, certs, path, max_sans)) {
+		if (!S_entry_ok(resp, certs, path, max_sans)) {
 			sk_X509_pop_free(certs, X509_free);
 			return false;
 		}
