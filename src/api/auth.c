@@ -24,19 +24,23 @@ static void S_principal_free(void *p)
 	free(p);
 }
 
-/* The presented key: tppl-api-key, else "Authorization: Bearer <key>". */
+/*
+ * The presented key: tppl-api-key, else "Authorization: Bearer <key>". An
+ * empty value is no key at all (1004, like a missing header), not a wrong
+ * one.
+ */
 static const char *S_presented(struct tv_http_req *req)
 {
 	const char *k = tv_http_req_header(req, "tppl-api-key");
 	const char *a;
 
-	if (k)
+	if (k && *k)
 		return k;
 	a = tv_http_req_header(req, "Authorization");
 	if (a && !strncasecmp(a, "Bearer ", 7)) {
 		for (a += 7; *a == ' '; a++)
 			;
-		return a;
+		return *a ? a : NULL;
 	}
 	return NULL;
 }
