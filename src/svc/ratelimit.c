@@ -13,8 +13,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define S_MILLI 1000 /* thousandths of a token in one token */
-#define S_WINDOW 16  /* slots probed per key */
+#define S_MILLI     1000 /* thousandths of a token in one token */
+#define S_WINDOW    16   /* slots probed per key */
 #define S_MIN_SLOTS 16
 
 struct S_bucket {
@@ -34,8 +34,7 @@ struct tv_ratelimit {
 	struct S_bucket *slots;
 };
 
-enum tv_err tv_ratelimit_new(struct tv_ratelimit **out, unsigned rate, unsigned burst,
-			     size_t slots)
+enum tv_err tv_ratelimit_new(struct tv_ratelimit **out, unsigned rate, unsigned burst, size_t slots)
 {
 	struct tv_ratelimit *rl;
 
@@ -125,7 +124,7 @@ static void S_refill(const struct tv_ratelimit *rl, struct S_bucket *b, int64_t 
 }
 
 bool tv_ratelimit_take(struct tv_ratelimit *rl, const char *key, int64_t now_ms,
-		       unsigned *retry_after_s)
+                       unsigned *retry_after_s)
 {
 	char k[TV_RATELIMIT_KEY_MAX + 1];
 	size_t klen = key ? strnlen(key, TV_RATELIMIT_KEY_MAX) : 0;

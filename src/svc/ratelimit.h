@@ -28,11 +28,11 @@
 
 #include "core/err.h"
 
-#define TV_RATELIMIT_DEFAULT_RATE 200  /* requests a second, per tenant */
+#define TV_RATELIMIT_DEFAULT_RATE  200 /* requests a second, per tenant */
 #define TV_RATELIMIT_DEFAULT_BURST 400 /* requests at once, per tenant */
 #define TV_RATELIMIT_DEFAULT_SLOTS 4096
-#define TV_RATELIMIT_MAX_RATE 1000000u
-#define TV_RATELIMIT_KEY_MAX 63 /* longer keys are cut (tenant ids are 36) */
+#define TV_RATELIMIT_MAX_RATE      1000000u
+#define TV_RATELIMIT_KEY_MAX       63 /* longer keys are cut (tenant ids are 36) */
 
 struct tv_ratelimit;
 
@@ -43,7 +43,7 @@ struct tv_ratelimit;
  * (tv_ratelimit_free). Errors: TV_ERR_INVALID, TV_ERR_NOMEM.
  */
 enum tv_err tv_ratelimit_new(struct tv_ratelimit **out, unsigned rate, unsigned burst,
-			     size_t slots) TV_WUR;
+                             size_t slots) TV_WUR;
 
 /** Free a limiter; NULL is a no-op. No take may run concurrently. */
 void tv_ratelimit_free(struct tv_ratelimit *rl);
@@ -55,7 +55,7 @@ void tv_ratelimit_free(struct tv_ratelimit *rl);
  * to the whole seconds (at least 1) until the next token. Thread-safe.
  */
 bool tv_ratelimit_take(struct tv_ratelimit *rl, const char *key, int64_t now_ms,
-		       unsigned *retry_after_s);
+                       unsigned *retry_after_s);
 
 /** The number of keys holding a bucket now (at most the slot count). */
 size_t tv_ratelimit_tracked(struct tv_ratelimit *rl);

@@ -207,10 +207,10 @@ static void test_concurrent(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_bad_arguments), cmocka_unit_test(test_burst),
-		cmocka_unit_test(test_refill),        cmocka_unit_test(test_clock_back),
-		cmocka_unit_test(test_retry_after),   cmocka_unit_test(test_bounded_table),
-		cmocka_unit_test(test_long_key),      cmocka_unit_test(test_concurrent),
+	    cmocka_unit_test(test_bad_arguments), cmocka_unit_test(test_burst),
+	    cmocka_unit_test(test_refill),        cmocka_unit_test(test_clock_back),
+	    cmocka_unit_test(test_retry_after),   cmocka_unit_test(test_bounded_table),
+	    cmocka_unit_test(test_long_key),      cmocka_unit_test(test_concurrent),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -49,7 +49,8 @@ static const struct {
 				   "JSON nesting; over: 400/10100" },
 	[TV_SO_MAX_CONNECTIONS] = { "max-connections", "TLSVAULT_MAX_CONNECTIONS", "N", 1,
 				    1000000, TV_HTTP_DEFAULT_MAX_CONNECTIONS, NULL,
-				    "open connections; over: closed at accept" },
+				    "open connections; over: new ones wait\n"
+				    "in the listen queue until one closes" },
 	[TV_SO_MAX_CONNECTIONS_PER_IP] = { "max-connections-per-ip",
 					   "TLSVAULT_MAX_CONNECTIONS_PER_IP", "N", 0, 1000000, 0,
 					   NULL, "open connections from one address\n"
