@@ -91,11 +91,55 @@ static void S_idle_close(int *fds, size_t n)
 	free(fds);
 }
 
+/*
+ * A long-poll outlives the idle timeout: a suspended connection is not idle
+ * (the waker re-runs it every second). The item is a PKCS#12 whose MAC runs
+ * 6,000,000 KDF iterations (allowed by this server's --max-iterations), a
+ * few seconds of work; the test only writes its DER.
+ */
+static void S_long_poll(const struct tvh_server *s)
+{
+	struct tvh_items it;
+	struct tvh_resp r;
+	char *id, path[256];
+	int64_t start;
+	const char *st;
+
+	memset(&it, 0, sizeof(it));
+	it.arr = json_array();
+	tvh_dek_key(s, s->api_key, it.pk);
+	tvh_items_add_p12(
+	    &it, "MAC of 6,000,000 iterations",
+	    tvh_craft_pfx(tvh_seq(1, tvh_craft_data_ci(tvh_seq(0))), tvh_craft_mac(8, 6000000)),
+	    "MAC_VERIFICATION_FAILED");
+	id = tvh_post_job(s, s->api_key, tvh_envelope(s, it.arr), NULL);
+	snprintf(path, sizeof(path), IMPORTS "/%s?waitSeconds=25", id);
+	start = tv_mono_ms();
+	tvh_request(&r, s, "GET", path, s->api_key, NULL, 0, NULL);
+	st = json_string_value(json_object_get(r.json, "status"));
+	tvh_case();
+	if (r.status != 200 || !st || strcmp(st, "FAILED"))
+		fail_msg("a long-poll: %ld %s", r.status, r.body ? r.body : "");
+	print_message("  a long-poll answered after %lld ms (idle timeout 2 s)\n",
+	              (long long)(tv_mono_ms() - start));
+	if (tv_mono_ms() - start < 2500)
+		fail_msg("the slow item took under 2.5 s: this case shows nothing");
+	tvh_resp_free(&r);
+	free(id);
+}
+
 /* 2,000 idle connections: the server answers beside them, then drops them. */
 static void test_slowloris(void **state)
 {
-	const char *const extra[] = {
-	    "--conn-timeout", "2", "--max-connections", "4000", "--http-threads", "2", NULL};
+	const char *const extra[] = {"--conn-timeout",
+	                             "2",
+	                             "--max-connections",
+	                             "4000",
+	                             "--http-threads",
+	                             "2",
+	                             "--max-iterations",
+	                             "100000000",
+	                             NULL};
 	struct tvh_server *s = tvh_test_server();
 	struct tvh_resp r;
 	struct tvh_raw raw;
@@ -113,7 +157,7 @@ static void test_slowloris(void **state)
 	tvh_resp_free(&r);
 	/* a connection that starts a request and stalls: closed, never answered */
 	fd = tvh_raw_connect(s);
-	assert_true(tvh_raw_send(fd, "GET /hea", 8));
+	assert_true(tvh_raw_send_str(fd, "GET /hea"));
 	tvh_raw_read(&raw, fd, 10000);
 	tvh_case();
 	if (raw.status != 0 || !raw.closed || raw.ms < 1000)
@@ -129,16 +173,16 @@ static void test_slowloris(void **state)
 	S_idle_close(fds, 2000);
 	/* a body that stalls under its Content-Length: closed after the timeout */
 	fd = tvh_raw_connect(s);
-	assert_true(tvh_raw_send(fd,
-	                         "POST " IMPORTS " HTTP/1.1\r\nHost: t\r\n"
-	                         "Content-Length: 1000\r\n\r\n{\"a\"",
-	                         68));
+	assert_true(tvh_raw_send_str(fd, "POST " IMPORTS " HTTP/1.1\r\nHost: t\r\n"
+	                                 "Content-Length: 1000\r\n\r\n{\"a\""));
 	tvh_raw_read(&raw, fd, 10000);
 	tvh_case();
-	if (raw.status != 0 || !raw.closed)
-		fail_msg("a stalled body: status %ld, closed %d", raw.status, raw.closed);
+	if (raw.status != 0 || !raw.closed || raw.ms < 1000)
+		fail_msg("a stalled body: status %ld, closed %d after %lld ms", raw.status,
+		         raw.closed, (long long)raw.ms);
 	tvh_raw_free(&raw);
 	close(fd);
+	S_long_poll(s);
 	tvh_alive(s, s->api_key);
 	assert_int_equal(tvh_stop(s, 0), 0);
 	tvh_no_errors(s);
@@ -181,7 +225,7 @@ static void test_connection_caps(void **state)
 	tvh_start(s, total);
 	fds = S_idle_open(s, 16);
 	fd = tvh_raw_connect(s);
-	assert_true(tvh_raw_send(fd, "GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n", 35));
+	assert_true(tvh_raw_send_str(fd, "GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n"));
 	pfd.fd = fd;
 	pfd.events = POLLIN;
 	tvh_case();
@@ -296,7 +340,7 @@ static void S_chunked_over(const struct tvh_server *s)
 	memcpy(chunk + n + 8192, "\r\n", 2);
 	for (i = 0; i < 10; i++) /* 80 KiB */
 		assert_true(tvh_raw_send(fd, chunk, (size_t)n + 8192 + 2));
-	assert_true(tvh_raw_send(fd, "0\r\n\r\n", 5));
+	assert_true(tvh_raw_send_str(fd, "0\r\n\r\n"));
 	tvh_raw_read(&r, fd, 10000);
 	tvh_expect("a chunked body over --max-body", r.status, r.code, 413, 10105, r.body);
 	tvh_raw_free(&r);

@@ -50,6 +50,11 @@ bool tvh_raw_send(int fd, const void *p, size_t n)
 	return true;
 }
 
+bool tvh_raw_send_str(int fd, const char *s)
+{
+	return tvh_raw_send(fd, s, strlen(s));
+}
+
 /* Wait for fd to be readable until deadline; false on timeout. */
 static bool S_wait_readable(int fd, int64_t deadline)
 {

@@ -34,6 +34,9 @@ int tvh_raw_connect(const struct tvh_server *s);
 /** Send all of p; false when the server has closed the connection. */
 bool tvh_raw_send(int fd, const void *p, size_t n);
 
+/** Send a string (without its terminator). */
+bool tvh_raw_send_str(int fd, const char *s);
+
 /**
  * Read one response from fd: the head, then Content-Length bytes of body
  * (or up to the close). Waits at most timeout_ms in all; r->status stays 0
