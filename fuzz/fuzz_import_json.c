@@ -87,7 +87,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	body = json_loadb((const char *)data, size, JSON_REJECT_DUPLICATES, &err);
 	if (!body)
 		return 0;
-	if (tv_api_import_parse(&resp, body, S_MAX_KEYSTORE, &job, &items, &n)) {
+	if (tv_api_import_parse(&resp, body, TV_IMPORT_MAX_ITEMS, S_MAX_KEYSTORE, &job, &items,
+				&n)) {
 		FZ_CHECK(n >= 1 && n <= TV_IMPORT_MAX_ITEMS, "an item count out of range");
 		FZ_CHECK(resp.body == NULL, "an acceptance with an error body");
 		FZ_CHECK(job.edge_id[0] && job.dek_id[0], "an acceptance without its ids");

@@ -109,7 +109,7 @@ static bool S_supported_key(const EVP_PKEY *key)
 {
 	char msg[TV_REASON_MSG_SIZE];
 
-	return tv_pki_key_check(key, msg, sizeof(msg)) == TV_REASON_OK;
+	return tv_pki_key_check(key, 0, msg, sizeof(msg)) == TV_REASON_OK; /* 0: the default cap */
 }
 
 static void S_compare(const struct tv_p12_contents *ours, enum tv_reason why,

@@ -18,6 +18,7 @@
 #include "pki/pki.h"
 #include "svc/import.h"
 #include "svc/keyring.h"
+#include "svc/ratelimit.h"
 #include "svc/trust_cache.h"
 
 /* API.md error codes used by the handlers */
@@ -31,7 +32,7 @@
 #define TV_E_UNKNOWN_EDGE 10103
 #define TV_E_WRONG_KEY 10104
 #define TV_E_STATE 10110
-#define TV_E_RATE_LIMIT 10108
+#define TV_E_RATE 10108 /* 429: rate limit hit (or queue full); Retry-After set */
 
 /* A heartbeat older than this makes an edge instance LOST_CONNECTION. */
 #define TV_EDGE_LOST_AFTER_MS 30000
@@ -44,7 +45,14 @@ struct tv_app {
 	struct tv_pki_ctx *pki;             /* for parsing keys on export */
 	const struct tv_trust_roots *roots; /* NULL with --no-system-roots */
 	size_t max_keystore_bytes;          /* per decoded keystore */
-	size_t max_tenant_queue;            /* a tenant's items not yet final */
+	size_t max_items;                   /* importInformation items, 1..TV_IMPORT_MAX_ITEMS */
+	size_t max_sans;                    /* subjectAltNames per uploaded trusted CA */
+	struct tv_ratelimit *ratelimit;     /* per-tenant request rate; NULL = off */
+	/* Per-tenant fairness limits, parsed and validated by serve (the queue
+	 * and the importer apply them): items not yet final per tenant, and
+	 * items of one tenant processed at once (0 = no cap). */
+	size_t max_tenant_queue;
+	unsigned max_tenant_inflight;
 	pthread_mutex_t http_lock;  /* guards http against the stop sequence */
 	struct tv_http_server *http; /* for waking long-polls; NULL once stopping */
 	atomic_bool ready;    /* keys loaded and store answering */

@@ -3,13 +3,20 @@
  * cache, so a revoked key is refused from the next request on, on every node.
  * The lookup is one indexed read of a 32-byte hash; it is cheap next to TLS.
  * The answer for an unknown, revoked or expired key is the same (10501).
+ *
+ * The per-tenant rate limit is taken here, once the tenant is known and
+ * before the role check, so every authenticated request of a tenant (any of
+ * its keys, allowed or not) draws on one bucket. Requests that fail
+ * authentication have no tenant to charge and are not counted.
  */
 #include "api/app.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
+#include "core/util.h"
 #include "svc/account.h"
 
 static void S_principal_free(void *p)
@@ -17,21 +24,42 @@ static void S_principal_free(void *p)
 	free(p);
 }
 
-/* The presented key: tppl-api-key, else "Authorization: Bearer <key>". */
+/*
+ * The presented key: tppl-api-key, else "Authorization: Bearer <key>". An
+ * empty value is no key at all (1004, like a missing header), not a wrong
+ * one.
+ */
 static const char *S_presented(struct tv_http_req *req)
 {
 	const char *k = tv_http_req_header(req, "tppl-api-key");
 	const char *a;
 
-	if (k)
+	if (k && *k)
 		return k;
 	a = tv_http_req_header(req, "Authorization");
 	if (a && !strncasecmp(a, "Bearer ", 7)) {
 		for (a += 7; *a == ' '; a++)
 			;
-		return a;
+		return *a ? a : NULL;
 	}
 	return NULL;
+}
+
+/* false after replying 429 when the tenant is over its request rate. */
+static bool S_rate_ok(struct tv_app *app, const struct tv_principal *p,
+		      struct tv_http_resp *resp)
+{
+	unsigned retry = 1;
+	char value[16];
+
+	if (!app->ratelimit ||
+	    tv_ratelimit_take(app->ratelimit, p->tenant.id, tv_mono_ms(), &retry))
+		return true;
+	snprintf(value, sizeof(value), "%u", retry);
+	tv_http_reply_error(resp, 429, TV_E_RATE, json_pack("[I]", (json_int_t)retry),
+			    "rate limit exceeded for this tenant; retry after %u s", retry);
+	tv_http_resp_header(resp, "Retry-After", value);
+	return false;
 }
 
 bool tv_api_auth(void *app_ptr, struct tv_http_req *req, int auth, struct tv_http_resp *resp)
@@ -65,6 +93,8 @@ bool tv_api_auth(void *app_ptr, struct tv_http_req *req, int auth, struct tv_htt
 	}
 	tv_http_req_set_principal(req, p, S_principal_free);
 	tv_http_req_set_tenant(req, p->tenant.id);
+	if (!S_rate_ok(app, p, resp))
+		return false;
 	if ((int)p->key.role < auth) {
 		if (strcmp(tv_http_req_method(req), "GET"))
 			tv_api_audit_outcome(app, req, "request.denied", NULL,

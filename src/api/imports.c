@@ -125,8 +125,8 @@ static void S_classify(struct tv_import_item *it, json_t *o, size_t max)
 }
 
 /* Validate the envelope; false after replying 400. */
-static bool S_envelope(struct tv_http_resp *resp, json_t *body, struct tv_import_job *job,
-		       json_t **items)
+static bool S_envelope(struct tv_http_resp *resp, json_t *body, size_t max_items,
+		       struct tv_import_job *job, json_t **items)
 {
 	static const char *const allowed[] = { "edgeInstanceId", "encryptionKeyId",
 					       "importInformation", NULL };
@@ -155,10 +155,9 @@ static bool S_envelope(struct tv_http_resp *resp, json_t *body, struct tv_import
 		return false;
 	}
 	n = json_array_size(*items);
-	if (n < 1 || n > TV_IMPORT_MAX_ITEMS) {
+	if (n < 1 || n > max_items) {
 		tv_http_reply_error(resp, 400, TV_E_ITEM_COUNT, json_pack("[I]", (json_int_t)n),
-				    "importInformation: size must be between 1 and %d",
-				    TV_IMPORT_MAX_ITEMS);
+				    "importInformation: size must be between 1 and %zu", max_items);
 		return false;
 	}
 	for (i = 0; i < n; i++) {
@@ -184,7 +183,8 @@ static bool S_envelope(struct tv_http_resp *resp, json_t *body, struct tv_import
 	return true;
 }
 
-bool tv_api_import_parse(struct tv_http_resp *resp, json_t *body, size_t max_keystore,
+bool tv_api_import_parse(struct tv_http_resp *resp, json_t *body, size_t max_items,
+			 size_t max_keystore,
 			 struct tv_import_job *job, struct tv_import_item **items, size_t *n)
 {
 	json_t *arr;
@@ -192,7 +192,7 @@ bool tv_api_import_parse(struct tv_http_resp *resp, json_t *body, size_t max_key
 
 	*items = NULL;
 	*n = 0;
-	if (!S_envelope(resp, body, job, &arr))
+	if (!S_envelope(resp, body, max_items, job, &arr))
 		return false;
 	*items = calloc(json_array_size(arr), sizeof(**items));
 	if (!*items) {
@@ -228,8 +228,9 @@ void tv_api_imports_create(void *app_ptr, struct tv_http_req *req, struct tv_htt
 		tv_api_bad_field(resp, "dryRun", "must be true or false");
 		return;
 	}
-	if (!tv_api_import_parse(resp, tv_http_req_json(req), app->max_keystore_bytes, &job,
-				 &items, &n))
+	if (!tv_api_import_parse(resp, tv_http_req_json(req),
+				 app->max_items ? app->max_items : TV_IMPORT_MAX_ITEMS,
+				 app->max_keystore_bytes, &job, &items, &n))
 		return;
 	job.dry_run = dry && !strcmp(dry, "true");
 	memcpy(job.tenant_id, p->tenant.id, sizeof(job.tenant_id));
@@ -238,7 +239,7 @@ void tv_api_imports_create(void *app_ptr, struct tv_http_req *req, struct tv_htt
 		tv_import_item_release(&items[i]);
 	free(items);
 	if (rc == TV_ERR_LIMIT) {
-		tv_http_reply_error(resp, 429, TV_E_RATE_LIMIT, NULL,
+		tv_http_reply_error(resp, 429, TV_E_RATE, NULL,
 				    "the import queue of this tenant is full (%zu items not yet "
 				    "final); retry later",
 				    app->max_tenant_queue);

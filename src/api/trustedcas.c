@@ -53,8 +53,49 @@ static json_t *S_cert_json(X509 *cert, const char *tenant_id, const char *source
 	return o;
 }
 
+/*
+ * What one parsed entry must pass before anything is stored: the
+ * subjectAltName cap (counted without decoding a name), then the facts the
+ * store keeps (a NUL inside a name, a non-ASCII dNSName or a repeated
+ * extension can't be kept). False after replying 400.
+ */
+static bool S_entry_ok(struct tv_http_resp *resp, STACK_OF(X509) *certs, const char *path,
+		       size_t max_sans)
+{
+	struct tv_cert_facts facts;
+	size_t n = 0;
+	enum tv_err rc;
+	int i;
+
+	for (i = 0; i < sk_X509_num(certs); i++) {
+		if (tv_cert_san_count(&n, sk_X509_value(certs, i)) != TV_OK) {
+			tv_http_reply_error(resp, 400, TV_E_MALFORMED, json_pack("[s]", path),
+					    "%s: the certificate's subjectAltName is malformed",
+					    path);
+			return false;
+		}
+		if (n > max_sans) {
+			tv_http_reply_error(resp, 400, TV_E_MALFORMED, json_pack("[s]", path),
+					    "%s: the certificate has %zu subjectAltNames, over the "
+					    "limit of %zu", path, n, max_sans);
+			return false;
+		}
+		rc = tv_cert_facts_get(&facts, sk_X509_value(certs, i));
+		tv_cert_facts_release(&facts);
+		if (rc == TV_ERR_INVALID) {
+			tv_http_reply_error(resp, 400, TV_E_MALFORMED, json_pack("[s]", path),
+					    "%s: the certificate has a field tlsvault can't store (a "
+					    "NUL inside a name, a non-ASCII dNSName, a malformed or "
+					    "repeated extension, or a serial over 20 octets)", path);
+			return false;
+		}
+	}
+	return true;
+}
+
 /* Parse every entry; false after replying 400. */
-static bool S_parse_entries(struct tv_http_resp *resp, json_t *arr, STACK_OF(X509) **all)
+static bool S_parse_entries(struct tv_http_resp *resp, json_t *arr, size_t max_sans,
+			    STACK_OF(X509) **all)
 {
 	json_t *v;
 	size_t i;
@@ -76,6 +117,10 @@ static bool S_parse_entries(struct tv_http_resp *resp, json_t *arr, STACK_OF(X50
 			tv_http_reply_error(resp, 400, TV_E_MALFORMED, json_pack("[s]", path),
 					    "%s: not a PEM or base64 DER certificate%s", path,
 					    rc == TV_ERR_TOO_LARGE ? " (too large)" : "");
+			return false;
+		}
+		if (!S_entry_ok(resp, certs, path, max_sans)) {
+			sk_X509_pop_free(certs, X509_free);
 			return false;
 		}
 		while (sk_X509_num(certs) > 0)
@@ -107,7 +152,8 @@ void tv_api_cas_create(void *app_ptr, struct tv_http_req *req, struct tv_http_re
 		tv_api_bad_field(resp, "encodedCertificates", "must be an array of 1 to 200 strings");
 		return;
 	}
-	if (!S_parse_entries(resp, arr, &all)) {
+	if (!S_parse_entries(resp, arr, app->max_sans ? app->max_sans : TV_P12_DEFAULT_MAX_SANS,
+			     &all)) {
 		sk_X509_pop_free(all, X509_free);
 		return;
 	}

@@ -682,6 +682,37 @@ static void S_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 
 /* ---------- lifecycle ---------- */
 
+static int S_hex(char c)
+{
+	return c <= '9' ? c - '0' : (c | 0x20) - 'a' + 10;
+}
+
+/*
+ * Percent-decoding of the path and the query arguments: %HH, as
+ * libmicrohttpd's own, except that %00 stays as its three characters. A
+ * decoded NUL would end the string early, so "/imports/<id>%00/x" would be
+ * routed as "/imports/<id>" and "waitSeconds=5%00junk" read as 5.
+ */
+static size_t S_unescape(void *cls, struct MHD_Connection *conn, char *s)
+{
+	const char *in = s;
+	char *out = s;
+
+	(void)cls;
+	(void)conn;
+	while (*in) {
+		if (in[0] == '%' && isxdigit((unsigned char)in[1]) &&
+		    isxdigit((unsigned char)in[2]) && (in[1] != '0' || in[2] != '0')) {
+			*out++ = (char)(S_hex(in[1]) << 4 | S_hex(in[2]));
+			in += 3;
+		} else {
+			*out++ = *in++;
+		}
+	}
+	*out = '\0';
+	return (size_t)(out - s);
+}
+
 /* fmt comes from libmicrohttpd: the attribute tells the compiler so */
 __attribute__((format(printf, 2, 0))) static void S_mhd_log(void *cls, const char *fmt,
 							      va_list ap)
@@ -767,10 +798,14 @@ enum tv_err tv_http_start(struct tv_http_server **out, const struct tv_http_conf
 		MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
 		MHD_OPTION_THREAD_POOL_SIZE, threads,
 		MHD_OPTION_NOTIFY_COMPLETED, S_completed, srv,
-		MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)120,
-		MHD_OPTION_CONNECTION_LIMIT, (unsigned)1000,
-		MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(128 * 1024),
+		MHD_OPTION_CONNECTION_TIMEOUT,
+		cfg->conn_timeout_s ? cfg->conn_timeout_s : TV_HTTP_DEFAULT_CONN_TIMEOUT_S,
+		MHD_OPTION_CONNECTION_LIMIT,
+		cfg->max_connections ? cfg->max_connections : TV_HTTP_DEFAULT_MAX_CONNECTIONS,
+		MHD_OPTION_PER_IP_CONNECTION_LIMIT, cfg->max_per_ip,
+		MHD_OPTION_CONNECTION_MEMORY_LIMIT, TV_HTTP_CONN_MEMORY,
 		MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned)1,
+		MHD_OPTION_UNESCAPE_CALLBACK, S_unescape, NULL,
 		tls ? MHD_OPTION_HTTPS_MEM_KEY : MHD_OPTION_END, cfg->tls_key_pem,
 		MHD_OPTION_HTTPS_MEM_CERT, cfg->tls_cert_pem,
 		MHD_OPTION_END);

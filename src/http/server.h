@@ -34,6 +34,11 @@
 
 #define TV_HTTP_DEFAULT_MAX_BODY ((size_t)64 << 20)
 #define TV_HTTP_DEFAULT_MAX_DEPTH 32
+#define TV_HTTP_DEFAULT_MAX_CONNECTIONS 1000
+#define TV_HTTP_DEFAULT_CONN_TIMEOUT_S 30
+/* Per connection: the request line and headers must fit in it (else
+ * libmicrohttpd answers 431 itself), and body chunks are read through it. */
+#define TV_HTTP_CONN_MEMORY ((size_t)64 * 1024)
 #define TV_HTTP_MAX_PARAMS 4
 #define TV_HTTP_MAX_HEADERS 4
 
@@ -75,6 +80,10 @@ struct tv_http_config {
 	unsigned threads;  /* pool size; 0 = number of cores */
 	size_t max_body;   /* 0 = TV_HTTP_DEFAULT_MAX_BODY */
 	size_t max_depth;  /* JSON nesting; 0 = TV_HTTP_DEFAULT_MAX_DEPTH */
+	unsigned max_connections; /* open at once; 0 = TV_HTTP_DEFAULT_MAX_CONNECTIONS */
+	unsigned conn_timeout_s;  /* idle seconds before a connection is closed;
+				     0 = TV_HTTP_DEFAULT_CONN_TIMEOUT_S */
+	unsigned max_per_ip;      /* open at once from one address; 0 = no limit */
 	const char *tls_cert_pem; /* both set = HTTPS */
 	const char *tls_key_pem;
 	const struct tv_http_route *routes;

@@ -391,7 +391,7 @@ static enum tv_err S_prepare(struct S_jks *j, EVP_PKEY *key, X509 *leaf,
 	rc = tv__writer_inputs_check(key, leaf, chain);
 	if (rc)
 		return rc;
-	if (tv_pki_key_check(key, NULL, 0) != TV_REASON_OK)
+	if (tv_pki_key_check(key, 0, NULL, 0) != TV_REASON_OK)
 		return TV_ERR_INVALID;
 	if (alias && alias[0])
 		rc = S_alias_mutf8(j->alias, &j->alias_len, alias);

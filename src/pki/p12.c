@@ -69,6 +69,7 @@ struct S_cert {
 struct S_walk {
 	struct tv_pki_ctx *ctx;
 	const struct tv__pass *pw;
+	const struct tv_p12_limits *lim;
 	uint64_t max_iter;
 	struct S_key *keys;
 	size_t key_count, key_cap;
@@ -86,6 +87,9 @@ void tv__limits_resolve(struct tv_p12_limits *out,
 		in->max_iterations : TV_P12_DEFAULT_MAX_ITERATIONS;
 	out->max_keystore_bytes = in && in->max_keystore_bytes ?
 		in->max_keystore_bytes : TV_P12_DEFAULT_MAX_KEYSTORE_BYTES;
+	out->max_sans = in && in->max_sans ? in->max_sans : TV_P12_DEFAULT_MAX_SANS;
+	out->max_key_bits = in && in->max_key_bits ? in->max_key_bits :
+		TV_P12_DEFAULT_MAX_KEY_BITS;
 }
 
 enum tv_reason tv__input_check(struct tv_p12_limits *lim, const struct tv_p12_limits *limits,
@@ -207,7 +211,7 @@ static enum tv_reason S_add_key(struct S_walk *w, const PKCS12_SAFEBAG *bag,
 	EVP_PKEY *key = NULL;
 	enum tv_reason rc;
 
-	rc = tv__key_from_p8(&key, w->ctx, p8, w->msg, w->msz);
+	rc = tv__key_from_p8(&key, w->ctx, p8, w->lim->max_key_bits, w->msg, w->msz);
 	if (rc)
 		return rc;
 	if (!S_grow((void **)&w->keys, &w->key_cap, w->key_count,
@@ -291,8 +295,12 @@ static enum tv_reason S_add_cert(struct S_walk *w, const PKCS12_SAFEBAG *bag)
 				"certificate bag holds no valid X.509 certificate");
 	rc = tv_pki_cert_parse(&cert, w->ctx, der, (size_t)len, w->msg, w->msz);
 	OPENSSL_free(der);
-	if (rc)
+	if (!rc)
+		rc = tv__cert_sans_check(cert, w->lim->max_sans, w->msg, w->msz);
+	if (rc) {
+		X509_free(cert);
 		return rc;
+	}
 	if (!S_grow((void **)&w->certs, &w->cert_cap, w->cert_count,
 		    sizeof(*w->certs))) {
 		X509_free(cert);
@@ -511,7 +519,7 @@ static enum tv_reason S_pair(struct tv_p12_contents **out, struct S_walk *w)
 				      "out of memory");
 	}
 	for (i = 0; !rc && i < c->pair_count; i++)
-		rc = tv_pki_key_check(c->pairs[i].key, w->msg, w->msz);
+		rc = tv_pki_key_check(c->pairs[i].key, w->lim->max_key_bits, w->msg, w->msz);
 	for (i = 0; !rc && i < w->cert_count; i++) {
 		if (w->certs[i].used)
 			continue;
@@ -534,7 +542,8 @@ static enum tv_reason S_pair(struct tv_p12_contents **out, struct S_walk *w)
 /* Bags with one password, then pairing. */
 static enum tv_reason S_read_with(struct tv_p12_contents **out,
 				  struct tv_pki_ctx *ctx, const PKCS12 *p12,
-				  const struct tv__pass *pw, uint64_t max_iter,
+				  const struct tv__pass *pw,
+				  const struct tv_p12_limits *lim,
 				  char *msg, size_t msz)
 {
 	struct S_walk w;
@@ -543,7 +552,8 @@ static enum tv_reason S_read_with(struct tv_p12_contents **out,
 	memset(&w, 0, sizeof(w));
 	w.ctx = ctx;
 	w.pw = pw;
-	w.max_iter = max_iter;
+	w.lim = lim;
+	w.max_iter = lim->max_iterations;
 	w.msg = msg;
 	w.msz = msz;
 	rc = S_walk_authsafes(&w, p12);
@@ -644,13 +654,11 @@ static enum tv_reason S_read(struct tv_p12_contents **out,
 		rc = S_pick_by_mac(&pw, &mac, ctx, &pws,
 				   pfx->authsafe->d.data, msg, msz);
 		if (!rc)
-			rc = S_read_with(out, ctx, p12, pw, lim->max_iterations,
-					 msg, msz);
+			rc = S_read_with(out, ctx, p12, pw, lim, msg, msz);
 		goto out;
 	}
 	for (i = 0; i < pws.count; i++) {
-		rc = S_read_with(out, ctx, p12, &pws.pass[i],
-				 lim->max_iterations, msg, msz);
+		rc = S_read_with(out, ctx, p12, &pws.pass[i], lim, msg, msz);
 		if (rc != TV_REASON_DECRYPTION_FAILED)
 			break;
 	}

@@ -27,16 +27,24 @@
 
 #define TV_P12_DEFAULT_MAX_ITERATIONS 1000000u
 #define TV_P12_DEFAULT_MAX_KEYSTORE_BYTES (256u * 1024u)
+#define TV_P12_DEFAULT_MAX_SANS 1000u
+#define TV_P12_DEFAULT_MAX_KEY_BITS TV_PKI_DEFAULT_MAX_KEY_BITS
 
 /**
  * The caps a read enforces. A zero field means its default. Iteration
  * counts (MAC, PBKDF2, PKCS#12 PBE, PBMAC1's PBKDF2) over max_iterations
  * are refused before any KDF runs (ITERATION_LIMIT_EXCEEDED); inputs over
- * max_keystore_bytes are refused before parsing (KEYSTORE_TOO_LARGE).
+ * max_keystore_bytes are refused before parsing (KEYSTORE_TOO_LARGE); a
+ * certificate (leaf or chain) with more than max_sans subjectAltNames is
+ * refused as soon as it is decoded (KEYSTORE_TOO_LARGE); an RSA private key
+ * over max_key_bits is refused as soon as it is decoded, before pairing or
+ * any RSA operation (UNSUPPORTED_KEY_TYPE).
  */
 struct tv_p12_limits {
 	uint64_t max_iterations;   /* default TV_P12_DEFAULT_MAX_ITERATIONS */
 	size_t max_keystore_bytes; /* default TV_P12_DEFAULT_MAX_KEYSTORE_BYTES */
+	size_t max_sans;           /* default TV_P12_DEFAULT_MAX_SANS */
+	unsigned max_key_bits;     /* RSA modulus; default TV_P12_DEFAULT_MAX_KEY_BITS */
 };
 
 /** One private key and its certificate. */

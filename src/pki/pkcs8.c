@@ -18,19 +18,26 @@
 
 static enum tv_reason S_certs(STACK_OF(X509) **certs, struct tv_pki_ctx *ctx,
 			      const unsigned char *cert, size_t cert_len,
-			      char *msg, size_t msz)
+			      const struct tv_p12_limits *lim, char *msg, size_t msz)
 {
+	enum tv_reason rc;
+	int i;
+
 	if (!cert || cert_len == 0)
 		return tv__fail(msg, msz, TV_REASON_NO_CERTIFICATE,
 				"no certificate was given with the private key");
-	return tv_pki_certs_parse(certs, ctx, cert, cert_len, msg, msz);
+	rc = tv_pki_certs_parse(certs, ctx, cert, cert_len, msg, msz);
+	for (i = 0; !rc && i < sk_X509_num(*certs); i++)
+		rc = tv__cert_sans_check(sk_X509_value(*certs, i), lim->max_sans, msg, msz);
+	return rc;
 }
 
 /* Key + caller's certificates -> contents with one pair. */
 static enum tv_reason S_finish(struct tv_p12_contents **out,
 			       struct tv_pki_ctx *ctx,
 			       const PKCS8_PRIV_KEY_INFO *p8,
-			       STACK_OF(X509) *certs, char *msg, size_t msz)
+			       STACK_OF(X509) *certs,
+			       const struct tv_p12_limits *lim, char *msg, size_t msz)
 {
 	struct tv_p12_contents *c = NULL;
 	EVP_PKEY *key = NULL;
@@ -38,7 +45,7 @@ static enum tv_reason S_finish(struct tv_p12_contents **out,
 	enum tv_reason rc;
 	int i;
 
-	rc = tv__key_from_p8(&key, ctx, p8, msg, msz);
+	rc = tv__key_from_p8(&key, ctx, p8, lim->max_key_bits, msg, msz);
 	if (rc)
 		goto out;
 	for (i = 0; i < sk_X509_num(certs); i++)
@@ -59,7 +66,7 @@ static enum tv_reason S_finish(struct tv_p12_contents **out,
 	c->pairs[0].cert = sk_X509_delete(certs, i);
 	c->pairs[0].key = key;
 	key = NULL;
-	rc = tv_pki_key_check(c->pairs[0].key, msg, msz);
+	rc = tv_pki_key_check(c->pairs[0].key, lim->max_key_bits, msg, msz);
 	if (rc)
 		goto out;
 	while (sk_X509_num(certs) > 0) {
@@ -181,7 +188,7 @@ static enum tv_reason S_read_encrypted(struct tv_p12_contents **out,
 	rc = S_pem_sig(&sig, pem, pem_len, msg, msz);
 	if (rc)
 		goto out;
-	rc = S_certs(&certs, ctx, cert, cert_len, msg, msz);
+	rc = S_certs(&certs, ctx, cert, cert_len, lim, msg, msz);
 	if (rc)
 		goto out;
 	X509_SIG_get0(sig, &alg, &ct);
@@ -195,7 +202,7 @@ static enum tv_reason S_read_encrypted(struct tv_p12_contents **out,
 	rc = S_decrypt_p8(&p8, ctx, &pbe, &pws, ct, msg, msz);
 	if (rc)
 		goto out;
-	rc = S_finish(out, ctx, p8, certs, msg, msz);
+	rc = S_finish(out, ctx, p8, certs, lim, msg, msz);
 out:
 	PKCS8_PRIV_KEY_INFO_free(p8);
 	sk_X509_pop_free(certs, X509_free);
@@ -235,6 +242,7 @@ static enum tv_reason S_read_der(struct tv_p12_contents **out,
 				 struct tv_pki_ctx *ctx,
 				 const unsigned char *der, size_t der_len,
 				 const unsigned char *cert, size_t cert_len,
+				 const struct tv_p12_limits *lim,
 				 char *msg, size_t msz)
 {
 	STACK_OF(X509) *certs = NULL;
@@ -248,10 +256,10 @@ static enum tv_reason S_read_der(struct tv_p12_contents **out,
 			      "private key is not a DER PKCS#8 PrivateKeyInfo");
 		goto out;
 	}
-	rc = S_certs(&certs, ctx, cert, cert_len, msg, msz);
+	rc = S_certs(&certs, ctx, cert, cert_len, lim, msg, msz);
 	if (rc)
 		goto out;
-	rc = S_finish(out, ctx, p8, certs, msg, msz);
+	rc = S_finish(out, ctx, p8, certs, lim, msg, msz);
 out:
 	PKCS8_PRIV_KEY_INFO_free(p8);
 	sk_X509_pop_free(certs, X509_free);
@@ -273,7 +281,7 @@ enum tv_reason tv_pkcs8_read_der(struct tv_p12_contents **out,
 	if (rc)
 		return rc;
 	ERR_set_mark();
-	rc = S_read_der(out, ctx, der, der_len, cert, cert_len, msg, msg_size);
+	rc = S_read_der(out, ctx, der, der_len, cert, cert_len, &lim, msg, msg_size);
 	ERR_pop_to_mark();
 	if (!rc && msg && msg_size)
 		msg[0] = '\0';

@@ -26,6 +26,8 @@
 #include <openssl/pem.h>
 #include <openssl/provider.h>
 
+#include "pki/x509.h"
+
 struct tv_pki_ctx {
 	OSSL_LIB_CTX *libctx;
 	OSSL_PROVIDER *default_provider;
@@ -309,7 +311,22 @@ static enum tv_reason S_check_ec(const EVP_PKEY *key, char *msg, size_t msz)
 			group);
 }
 
-enum tv_reason tv_pki_key_check(const EVP_PKEY *key, char *msg,
+/* The RSA size cap: over it is refused before any RSA operation runs. */
+static enum tv_reason S_check_rsa_max(const EVP_PKEY *key, unsigned max_bits, char *msg,
+				      size_t msz)
+{
+	int bits = EVP_PKEY_get_bits(key);
+
+	if (!max_bits)
+		max_bits = TV_PKI_DEFAULT_MAX_KEY_BITS;
+	if (!EVP_PKEY_is_a(key, "RSA") || (bits > 0 && (unsigned)bits <= max_bits))
+		return TV_REASON_OK;
+	return tv__fail(msg, msz, TV_REASON_UNSUPPORTED_KEY_TYPE,
+			"RSA-%d is over the limit of %u bits (RSA keys must have %d to %u bits)",
+			bits, max_bits, TV_PKI_MIN_RSA_BITS, max_bits);
+}
+
+enum tv_reason tv_pki_key_check(const EVP_PKEY *key, unsigned max_rsa_bits, char *msg,
 				size_t msg_size)
 {
 	const char *name;
@@ -318,13 +335,17 @@ enum tv_reason tv_pki_key_check(const EVP_PKEY *key, char *msg,
 	if (!key)
 		return tv__fail(msg, msg_size, TV_REASON_INTERNAL_ERROR,
 				"no key to check");
+	if (!max_rsa_bits)
+		max_rsa_bits = TV_PKI_DEFAULT_MAX_KEY_BITS;
 	bits = EVP_PKEY_get_bits(key);
 	if (EVP_PKEY_is_a(key, "RSA")) {
-		if (bits >= 2048 && bits <= 8192)
+		if (bits >= TV_PKI_MIN_RSA_BITS && (unsigned)bits <= max_rsa_bits)
 			return TV_REASON_OK;
+		if (bits > TV_PKI_MIN_RSA_BITS)
+			return S_check_rsa_max(key, max_rsa_bits, msg, msg_size);
 		return tv__fail(msg, msg_size, TV_REASON_UNSUPPORTED_KEY_TYPE,
-				"RSA-%d is not supported (RSA keys must have 2048 to 8192 bits)",
-				bits);
+				"RSA-%d is not supported (RSA keys must have %d to %u bits)",
+				bits, TV_PKI_MIN_RSA_BITS, max_rsa_bits);
 	}
 	if (EVP_PKEY_is_a(key, "EC"))
 		return S_check_ec(key, msg, msg_size);
@@ -332,9 +353,23 @@ enum tv_reason tv_pki_key_check(const EVP_PKEY *key, char *msg,
 		return TV_REASON_OK;
 	name = EVP_PKEY_get0_type_name(key);
 	return tv__fail(msg, msg_size, TV_REASON_UNSUPPORTED_KEY_TYPE,
-			"%s key (%d bits) is not supported (use RSA 2048-8192, "
+			"%s key (%d bits) is not supported (use RSA %d-%u, "
 			"EC P-256/P-384/P-521 or Ed25519)",
-			name ? name : "unknown", bits);
+			name ? name : "unknown", bits, TV_PKI_MIN_RSA_BITS, max_rsa_bits);
+}
+
+enum tv_reason tv__cert_sans_check(const X509 *cert, size_t max_sans, char *msg, size_t msz)
+{
+	size_t n = 0;
+
+	if (tv_cert_san_count(&n, cert) != TV_OK)
+		return tv__fail(msg, msz, TV_REASON_MALFORMED_KEYSTORE,
+				"a certificate's subjectAltName extension is malformed");
+	if (n > max_sans)
+		return tv__fail(msg, msz, TV_REASON_KEYSTORE_TOO_LARGE,
+				"the certificate has %zu subjectAltNames, over the limit of %zu",
+				n, max_sans);
+	return TV_REASON_OK;
 }
 
 int tv_pki_key_matches_cert(const EVP_PKEY *key, const X509 *cert)
@@ -388,9 +423,10 @@ out:
 }
 
 enum tv_reason tv__key_from_p8(EVP_PKEY **out, struct tv_pki_ctx *ctx,
-			       const PKCS8_PRIV_KEY_INFO *p8, char *msg,
-			       size_t msz)
+			       const PKCS8_PRIV_KEY_INFO *p8, unsigned max_rsa_bits,
+			       char *msg, size_t msz)
 {
+	enum tv_reason rc;
 	const ASN1_OBJECT *obj = NULL;
 	char oid[80] = "?", name[128];
 	EVP_PKEY *key;
@@ -401,6 +437,11 @@ enum tv_reason tv__key_from_p8(EVP_PKEY **out, struct tv_pki_ctx *ctx,
 				"no PrivateKeyInfo");
 	key = EVP_PKCS82PKEY_ex(p8, ctx->libctx, NULL);
 	if (key) {
+		rc = S_check_rsa_max(key, max_rsa_bits, msg, msz);
+		if (rc) {
+			EVP_PKEY_free(key);
+			return rc;
+		}
 		*out = key;
 		return TV_REASON_OK;
 	}

@@ -76,13 +76,19 @@ enum tv_reason tv_pki_certs_parse(STACK_OF(X509) **out, struct tv_pki_ctx *ctx,
 				  const unsigned char *in, size_t in_len,
 				  char *msg, size_t msg_size) TV_WUR;
 
+/** RSA keys tlsvault stores: at least TV_PKI_MIN_RSA_BITS, at most the cap. */
+#define TV_PKI_MIN_RSA_BITS 2048
+#define TV_PKI_DEFAULT_MAX_KEY_BITS 8192
+#define TV_PKI_MAX_KEY_BITS_CAP 16384 /* the highest cap a server may set */
+
 /**
- * Check that key is a type tlsvault stores: RSA of 2048 to 8192 bits, EC on
- * P-256, P-384 or P-521 (named curve), or Ed25519. Returns TV_REASON_OK or
+ * Check that key is a type tlsvault stores: RSA of TV_PKI_MIN_RSA_BITS to
+ * max_rsa_bits bits (0 = TV_PKI_DEFAULT_MAX_KEY_BITS), EC on P-256, P-384 or
+ * P-521 (named curve), or Ed25519. Returns TV_REASON_OK or
  * TV_REASON_UNSUPPORTED_KEY_TYPE with a message naming the type and size
  * ("RSA-1024", "EC secp256k1", "DSA-2048", "ED448"). Thread-safe.
  */
-enum tv_reason tv_pki_key_check(const EVP_PKEY *key, char *msg,
+enum tv_reason tv_pki_key_check(const EVP_PKEY *key, unsigned max_rsa_bits, char *msg,
 				size_t msg_size) TV_WUR;
 
 /**
@@ -104,11 +110,23 @@ enum tv_err tv_pki_key_to_pkcs8(struct tv_secbuf **out,
  * Internal to src/pki: decode a PrivateKeyInfo in ctx's library context.
  * Returns OK; MALFORMED_KEYSTORE when an RSA/EC/Ed25519 key doesn't decode;
  * UNSUPPORTED_KEY_TYPE naming the OID of any other algorithm OpenSSL can't
- * decode. (Types OpenSSL decodes but we don't store, DSA or Ed448, are
- * refused later by tv_pki_key_check, after pairing.)
+ * decode, or for an RSA key over max_rsa_bits (0 = the default cap; checked
+ * here, as soon as the key is decoded, so an oversized key never reaches an
+ * RSA operation: no pairing, no signature). (Types OpenSSL decodes but we
+ * don't store, DSA or Ed448, are refused later by tv_pki_key_check, after
+ * pairing.)
  */
 enum tv_reason tv__key_from_p8(EVP_PKEY **out, struct tv_pki_ctx *ctx,
-			       const PKCS8_PRIV_KEY_INFO *p8, char *msg,
-			       size_t msz) TV_WUR;
+			       const PKCS8_PRIV_KEY_INFO *p8, unsigned max_rsa_bits,
+			       char *msg, size_t msz) TV_WUR;
+
+/*
+ * Internal to src/pki: the subjectAltName cap of a certificate found in a
+ * keystore (what names the certificate "leaf" or "chain"). OK;
+ * KEYSTORE_TOO_LARGE over max_sans; MALFORMED_KEYSTORE when the extension
+ * doesn't decode. Counts without decoding the names.
+ */
+enum tv_reason tv__cert_sans_check(const X509 *cert, size_t max_sans, char *msg,
+				   size_t msz) TV_WUR;
 
 #endif

@@ -691,6 +691,54 @@ out:
 	return rc;
 }
 
+/* The elements of one DER SEQUENCE, by their headers; -1 if malformed. */
+static long S_seq_count(const unsigned char *p, long len)
+{
+	const unsigned char *end;
+	long n = 0, elen;
+	int tag, cls, r;
+
+	r = ASN1_get_object(&p, &elen, &tag, &cls, len);
+	if ((r & 0x80) || r != V_ASN1_CONSTRUCTED || tag != V_ASN1_SEQUENCE ||
+	    cls != V_ASN1_UNIVERSAL)
+		return -1;
+	end = p + elen;
+	while (p < end) {
+		/* 0x80: error or past the end; 0x21: indefinite length (not DER) */
+		r = ASN1_get_object(&p, &elen, &tag, &cls, (long)(end - p));
+		if ((r & 0x80) || r == 0x21)
+			return -1;
+		p += elen;
+		n++;
+	}
+	return n;
+}
+
+enum tv_err tv_cert_san_count(size_t *out, const X509 *cert)
+{
+	const ASN1_OCTET_STRING *data;
+	enum tv_err rc = TV_ERR_INVALID;
+	size_t total = 0;
+	long n;
+	int i = -1;
+
+	if (!out || !cert)
+		return TV_ERR_INVALID;
+	ERR_set_mark();
+	while ((i = X509_get_ext_by_NID(cert, NID_subject_alt_name, i)) >= 0) {
+		data = X509_EXTENSION_get_data(X509_get_ext(cert, i));
+		n = data ? S_seq_count(ASN1_STRING_get0_data(data), ASN1_STRING_length(data)) : -1;
+		if (n < 0)
+			goto out;
+		total += (size_t)n;
+	}
+	*out = total;
+	rc = TV_OK;
+out:
+	ERR_pop_to_mark();
+	return rc;
+}
+
 /* ---- output ------------------------------------------------------------------ */
 
 enum tv_err tv_cert_der(unsigned char **out, size_t *out_len, X509 *cert)

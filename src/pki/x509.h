@@ -117,6 +117,16 @@ enum tv_err tv_certs_parse(STACK_OF(X509) **out, const unsigned char *input, siz
 			   size_t max_certs) TV_WUR;
 
 /**
+ * The number of names in cert's subjectAltName extensions (all of them, if
+ * the certificate repeats the extension), counted by walking the DER
+ * headers, without decoding a name: cheap on a certificate with 100,000
+ * names, so a cap can be checked before any work on them. 0 without the
+ * extension. Errors: TV_ERR_INVALID when cert is NULL or an extension isn't
+ * a DER SEQUENCE of complete elements. Thread-safe.
+ */
+enum tv_err tv_cert_san_count(size_t *out, const X509 *cert) TV_WUR;
+
+/**
  * DER of cert into a new malloc'd buffer (*out, *out_len), owned by the
  * caller (free()). Errors: TV_ERR_INVALID (NULL or unencodable cert),
  * TV_ERR_NOMEM. Thread-safe.

@@ -98,6 +98,26 @@ static enum tv_err S_seal_key(struct tv_importer *imp, const struct tv_claimed_i
 	return rc;
 }
 
+/*
+ * The facts of a certificate the reader accepted can still be refused
+ * (TV_ERR_INVALID: a NUL inside a name, a dNSName that isn't ASCII, a
+ * repeated or malformed extension, a serial over 20 octets). That is the
+ * keystore's fault, not the server's: MALFORMED_KEYSTORE, not INTERNAL_ERROR.
+ */
+static enum tv_err S_facts_refused(struct S_pair *p, enum tv_err rc, const char *which)
+{
+	char msg[TV_REASON_MSG_SIZE];
+
+	if (rc != TV_ERR_INVALID)
+		return rc;
+	snprintf(msg, sizeof(msg),
+		 "the %s certificate has a field tlsvault can't store (a NUL inside a name, a "
+		 "non-ASCII dNSName, a malformed or repeated extension, or a serial over 20 "
+		 "octets)", which);
+	S_reason(p->reason, sizeof(p->reason), TV_REASON_MALFORMED_KEYSTORE, msg);
+	return TV_OK;
+}
+
 /* Verify the chain of one pair and prepare what to store. */
 static enum tv_err S_pair_work(struct tv_importer *imp, const struct tv_claimed_item *ci,
 			       const struct tv_trust_store *ts, const struct tv_p12_pair *pair,
@@ -111,7 +131,7 @@ static enum tv_err S_pair_work(struct tv_importer *imp, const struct tv_claimed_
 
 	rc = tv_certinfo_init(&p->leaf, pair->cert, false);
 	if (rc)
-		return rc;
+		return S_facts_refused(p, rc, "leaf");
 	reason = tv_chain_verify(ts, pair->cert, candidates, &chain, msg, sizeof(msg));
 	if (reason != TV_REASON_OK) {
 		S_reason(p->reason, sizeof(p->reason), reason, msg);
@@ -129,7 +149,9 @@ static enum tv_err S_pair_work(struct tv_importer *imp, const struct tv_claimed_
 	if (rc)
 		p->n_issuers = (size_t)(i > 0 ? i - 1 : 0);
 	sk_X509_pop_free(chain, X509_free);
-	if (!rc && !ci->dry_run)
+	if (rc)
+		return S_facts_refused(p, rc, "chain");
+	if (!ci->dry_run)
 		rc = S_seal_key(imp, ci, pair->key, p);
 	return rc;
 }

@@ -25,8 +25,12 @@
 #define TV_IMPORT_MAX_ITEMS 100
 #define TV_IMPORT_MAX_ATTEMPTS 3
 #define TV_IMPORT_LEASE_MS 15000
-/* A tenant's items not yet final, over all its jobs (--max-tenant-queue). */
-#define TV_IMPORT_DEFAULT_TENANT_QUEUE 10000
+/* Per-tenant fairness caps (serve's --max-tenant-queue, --max-tenant-inflight):
+ * items a tenant may have not yet final, and items of one tenant processed
+ * at once across the cluster (0 = no cap: fairness comes from the claim
+ * order, see store.h item_claim). */
+#define TV_IMPORT_DEFAULT_MAX_TENANT_QUEUE 10000
+#define TV_IMPORT_DEFAULT_MAX_TENANT_INFLIGHT 0
 
 enum tv_import_verdict {
 	TV_IMPORT_ACCEPTED = 0,

@@ -527,7 +527,8 @@ static const struct S_case S_cases[] = {
 
 static void S_run_case(const struct S_case *t)
 {
-	struct tv_p12_limits lim = { t->max_iterations, t->max_bytes };
+	struct tv_p12_limits lim = { .max_iterations = t->max_iterations,
+				     .max_keystore_bytes = t->max_bytes };
 	char msg[TV_REASON_MSG_SIZE];
 	struct tv_p12_contents *c = NULL;
 	unsigned char *der;
@@ -608,7 +609,7 @@ static void test_password_too_long(void **state)
 /* The cap is inclusive: a count equal to it runs. */
 static void test_iteration_cap_boundary(void **state)
 {
-	struct tv_p12_limits lim = { 2048, 0 };
+	struct tv_p12_limits lim = { .max_iterations = 2048 };
 	char msg[TV_REASON_MSG_SIZE];
 	struct tv_p12_contents *c = NULL;
 	unsigned char *der;
@@ -756,6 +757,32 @@ static void test_concurrent_reads(void **state)
 	free(der);
 }
 
+/*
+ * tests/fixtures/hostile/rsa16384.p12 (gen-hostile.sh): refused by the key
+ * cap as soon as its key is decoded; read whole with the cap raised.
+ */
+static void test_key_bits_cap(void **state)
+{
+	struct tv_p12_limits lim = { .max_key_bits = 16384 };
+	struct tv_p12_contents *c = NULL;
+	char msg[TV_REASON_MSG_SIZE];
+	unsigned char *der;
+	size_t len;
+
+	(void)state;
+	der = tvt_read_fmt(&len, "%s/hostile/rsa16384.p12", TVT_FIXTURES);
+	assert_int_equal(S_read(&c, der, len, TVT_PASS, NULL, msg, sizeof(msg)),
+			 TV_REASON_UNSUPPORTED_KEY_TYPE);
+	assert_string_equal(msg, "RSA-16384 is over the limit of 8192 bits "
+				 "(RSA keys must have 2048 to 8192 bits)");
+	assert_null(c);
+	assert_int_equal(S_read(&c, der, len, TVT_PASS, &lim, msg, sizeof(msg)), TV_REASON_OK);
+	S_assert_pairs_match(c);
+	assert_int_equal(EVP_PKEY_get_bits(c->pairs[0].key), 16384);
+	tv_p12_contents_free(c);
+	free(der);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -767,6 +794,7 @@ int main(void)
 		cmocka_unit_test(test_iteration_cap_boundary),
 		cmocka_unit_test(test_nested_and_plain_bags),
 		cmocka_unit_test(test_concurrent_reads),
+		cmocka_unit_test(test_key_bits_cap),
 	};
 
 	return cmocka_run_group_tests(tests, S_setup, S_teardown);

@@ -132,7 +132,7 @@ static void test_key_check(void **state)
 	for (i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
 		key = tvt_fixture_key(keys[i].name);
 		msg[0] = '\0';
-		assert_int_equal(tv_pki_key_check(key, msg, sizeof(msg)),
+		assert_int_equal(tv_pki_key_check(key, 0, msg, sizeof(msg)),
 				 keys[i].want);
 		if (keys[i].msg_has)
 			assert_non_null(strstr(msg, keys[i].msg_has));

@@ -174,7 +174,7 @@ static char *S_pem_iter_10m(size_t *len)
 
 static void test_encrypted_pem_limits(void **state)
 {
-	struct tv_p12_limits lim = { 0, 100 };
+	struct tv_p12_limits lim = { .max_keystore_bytes = 100 };
 	char msg[TV_REASON_MSG_SIZE];
 	struct tv_p12_contents *c = NULL;
 	unsigned char *cert, *pem;
@@ -203,7 +203,7 @@ static void test_encrypted_pem_limits(void **state)
 						     sizeof(msg)),
 			 TV_REASON_KEYSTORE_TOO_LARGE);
 	/* the cap on a PEM is the same iteration cap */
-	lim = (struct tv_p12_limits){ 2047, 0 };
+	lim = (struct tv_p12_limits){ .max_iterations = 2047 };
 	assert_int_equal(tv_pkcs8_read_encrypted_pem(&c, g_ctx, (const char *)pem,
 						     len, TVT_PASS, strlen(TVT_PASS),
 						     cert, cert_len, &lim, msg,
@@ -351,7 +351,7 @@ static void test_plain_der(void **state)
 
 static void test_plain_der_limits(void **state)
 {
-	struct tv_p12_limits lim = { 0, 64 };
+	struct tv_p12_limits lim = { .max_keystore_bytes = 64 };
 	char msg[TV_REASON_MSG_SIZE];
 	struct tv_p12_contents *c = NULL;
 	unsigned char *der, *cert;
@@ -375,6 +375,117 @@ static void test_plain_der_limits(void **state)
 	free(cert);
 }
 
+/* tests/fixtures/hostile/rsa16384.key.pem (a PKCS#8 PEM) as PKCS#8 DER. */
+static unsigned char *S_rsa16k_der(size_t *len)
+{
+	unsigned char *pem, *der = NULL;
+	char *name = NULL, *header = NULL;
+	size_t pem_len;
+	long n = 0;
+	BIO *bio;
+
+	pem = tvt_read_fmt(&pem_len, "%s/hostile/rsa16384.key.pem", TVT_FIXTURES);
+	bio = BIO_new_mem_buf(pem, (int)pem_len);
+	assert_non_null(bio);
+	assert_true(PEM_read_bio(bio, &name, &header, &der, &n));
+	assert_string_equal(name, "PRIVATE KEY");
+	*len = (size_t)n;
+	OPENSSL_free(name);
+	OPENSSL_free(header);
+	BIO_free(bio);
+	free(pem);
+	return der;
+}
+
+/*
+ * A 16,384-bit RSA key is refused as soon as it is decoded: with the
+ * certificate of another key, the answer is still UNSUPPORTED_KEY_TYPE,
+ * not KEY_CERTIFICATE_MISMATCH, so no pairing (and no RSA operation) ran.
+ * With the cap raised to 16384 it reads.
+ */
+static void test_key_bits_cap(void **state)
+{
+	struct tv_p12_limits lim = { .max_key_bits = 16384 };
+	char msg[TV_REASON_MSG_SIZE];
+	struct tv_p12_contents *c = NULL;
+	unsigned char *der, *other, *own;
+	size_t len, other_len, own_len;
+
+	(void)state;
+	der = S_rsa16k_der(&len);
+	other = S_cert_bytes("rsa2048", false, &other_len);
+	own = tvt_read_fmt(&own_len, "%s/hostile/rsa16384.crt.pem", TVT_FIXTURES);
+	assert_int_equal(tv_pkcs8_read_der(&c, g_ctx, der, len, other, other_len, NULL, msg,
+					   sizeof(msg)),
+			 TV_REASON_UNSUPPORTED_KEY_TYPE);
+	assert_non_null(strstr(msg, "RSA-16384"));
+	assert_non_null(strstr(msg, "limit of 8192"));
+	assert_int_equal(tv_pkcs8_read_der(&c, g_ctx, der, len, own, own_len, NULL, msg,
+					   sizeof(msg)),
+			 TV_REASON_UNSUPPORTED_KEY_TYPE);
+	assert_null(c);
+	lim.max_keystore_bytes = 64 * 1024;
+	assert_int_equal(tv_pkcs8_read_der(&c, g_ctx, der, len, other, other_len, &lim, msg,
+					   sizeof(msg)),
+			 TV_REASON_KEY_CERTIFICATE_MISMATCH);
+	assert_int_equal(tv_pkcs8_read_der(&c, g_ctx, der, len, own, own_len, &lim, msg,
+					   sizeof(msg)),
+			 TV_REASON_OK);
+	assert_non_null(c);
+	assert_int_equal(EVP_PKEY_get_bits(c->pairs[0].key), 16384);
+	tv_p12_contents_free(c);
+	/* a lower cap: 2048 bits pass a cap of 3072, 16384 don't */
+	c = NULL;
+	lim.max_key_bits = 3072;
+	assert_int_equal(tv_pkcs8_read_der(&c, g_ctx, der, len, own, own_len, &lim, msg,
+					   sizeof(msg)),
+			 TV_REASON_UNSUPPORTED_KEY_TYPE);
+	assert_non_null(strstr(msg, "limit of 3072"));
+	OPENSSL_free(der);
+	der = tvt_read_fmt(&len, "%s/pkcs8/rsa2048.der", TVT_FIXTURES);
+	assert_int_equal(tv_pkcs8_read_der(&c, g_ctx, der, len, other, other_len, &lim, msg,
+					   sizeof(msg)),
+			 TV_REASON_OK);
+	tv_p12_contents_free(c);
+	free(der);
+	free(other);
+	free(own);
+}
+
+/* A given certificate with more subjectAltNames than the cap: KEYSTORE_TOO_LARGE. */
+static void test_sans_cap(void **state)
+{
+	struct tv_p12_limits lim = { .max_sans = 1 };
+	char msg[TV_REASON_MSG_SIZE];
+	struct tv_p12_contents *c = NULL;
+	unsigned char *der, *cert;
+	size_t len, cert_len;
+
+	(void)state;
+	/* keys/p256.crt.pem has no subjectAltName; chain/leaf-rsa.crt.pem has
+	 * six, and the cap is checked before the key is even decoded */
+	der = tvt_read_fmt(&len, "%s/pkcs8/p256.der", TVT_FIXTURES);
+	cert = S_cert_bytes("p256", false, &cert_len);
+	assert_int_equal(tv_pkcs8_read_der(&c, g_ctx, der, len, cert, cert_len, NULL, msg,
+					   sizeof(msg)),
+			 TV_REASON_OK);
+	tv_p12_contents_free(c);
+	c = NULL;
+	free(cert);
+	cert = tvt_read_fmt(&cert_len, "%s/chain/leaf-rsa.crt.pem", TVT_FIXTURES);
+	assert_int_equal(tv_pkcs8_read_der(&c, g_ctx, der, len, cert, cert_len, &lim, msg,
+					   sizeof(msg)),
+			 TV_REASON_KEYSTORE_TOO_LARGE);
+	assert_non_null(strstr(msg, "has 6 subjectAltNames, over the limit of 1"));
+	lim.max_sans = 6;
+	assert_int_equal(tv_pkcs8_read_der(&c, g_ctx, der, len, cert, cert_len, &lim, msg,
+					   sizeof(msg)),
+			 TV_REASON_KEY_CERTIFICATE_MISMATCH);
+	assert_null(c);
+	free(der);
+	free(cert);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -384,6 +495,8 @@ int main(void)
 		cmocka_unit_test(test_cert_bundle),
 		cmocka_unit_test(test_plain_der),
 		cmocka_unit_test(test_plain_der_limits),
+		cmocka_unit_test(test_key_bits_cap),
+		cmocka_unit_test(test_sans_cap),
 	};
 
 	return cmocka_run_group_tests(tests, S_setup, S_teardown);

@@ -490,6 +490,94 @@ static void test_facts_refused(void **state)
 	tv_cert_facts_release(NULL);
 }
 
+/* Add a subjectAltName extension whose value is the given raw bytes. */
+static void S_add_raw_san(X509 *x, const char *der, int len)
+{
+	ASN1_OCTET_STRING *os = ASN1_OCTET_STRING_new();
+	X509_EXTENSION *ext;
+
+	assert_non_null(os);
+	assert_true(ASN1_OCTET_STRING_set(os, (const unsigned char *)der, len));
+	ext = X509_EXTENSION_create_by_NID(NULL, NID_subject_alt_name, 0, os);
+	assert_non_null(ext);
+	assert_true(X509_add_ext(x, ext, -1));
+	X509_EXTENSION_free(ext);
+	ASN1_OCTET_STRING_free(os);
+}
+
+static size_t S_san_count(X509 *x)
+{
+	size_t n = 12345;
+
+	assert_int_equal(tv_cert_san_count(&n, x), TV_OK);
+	return n;
+}
+
+static void test_san_count(void **state)
+{
+	static const struct {
+		const char *der;
+		int len;
+	} bad[] = {
+		{ "\x30\x05\x82\x01\x61", 5 },  /* SEQUENCE longer than the value */
+		{ "\x04\x00", 2 },                 /* not a SEQUENCE */
+		{ "\x30\x03\x82\x05\x61", 5 },  /* a name past the SEQUENCE's end */
+		{ "\x30\x80\x00\x00", 4 },       /* indefinite length (BER, not DER) */
+		{ "\x30\x04\xa0\x80\x00\x00", 6 }, /* an indefinite-length element */
+		{ "", 0 },
+	};
+	GENERAL_NAMES *gens;
+	char name[32];
+	size_t i, n;
+	X509 *x;
+
+	(void)state;
+	x = S_new("1", "CN", "none.example", NULL);
+	assert_int_equal(S_san_count(x), 0);
+	X509_free(x);
+	x = S_new("2", "CN", "four.example", NULL);
+	S_add_san(x, "DNS:a.example,DNS:b.example,IP:192.0.2.1,email:x@example.com");
+	assert_int_equal(S_san_count(x), 4);
+	/* a second extension adds up (the facts refuse it; the count doesn't hide it) */
+	S_add_san(x, "DNS:c.example");
+	assert_int_equal(S_san_count(x), 5);
+	X509_free(x);
+	/* 10,000 names, counted without decoding one */
+	x = S_new("3", "CN", "many.example", NULL);
+	gens = sk_GENERAL_NAME_new_null();
+	assert_non_null(gens);
+	for (i = 0; i < 10000; i++) {
+		GENERAL_NAME *gen = GENERAL_NAME_new();
+		ASN1_IA5STRING *s = ASN1_IA5STRING_new();
+
+		assert_true(gen && s);
+		snprintf(name, sizeof(name), "h%zu.example", i);
+		assert_true(ASN1_STRING_set(s, name, -1));
+		GENERAL_NAME_set0_value(gen, GEN_DNS, s);
+		assert_true(sk_GENERAL_NAME_push(gens, gen) > 0);
+	}
+	assert_true(X509_add1_ext_i2d(x, NID_subject_alt_name, gens, 0, X509V3_ADD_DEFAULT));
+	GENERAL_NAMES_free(gens);
+	assert_int_equal(S_san_count(x), 10000);
+	X509_free(x);
+	/* an empty SEQUENCE is 0 names, not an error */
+	x = S_new("4", "CN", "empty.example", NULL);
+	S_add_raw_san(x, "\x30\x00", 2);
+	assert_int_equal(S_san_count(x), 0);
+	X509_free(x);
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		x = S_new("5", "CN", "bad.example", NULL);
+		S_add_raw_san(x, bad[i].der, bad[i].len);
+		n = 777;
+		if (tv_cert_san_count(&n, x) != TV_ERR_INVALID)
+			fail_msg("bad SAN %zu was counted", i);
+		assert_int_equal(n, 777); /* untouched on failure */
+		assert_int_equal(ERR_peek_error(), 0);
+		X509_free(x);
+	}
+	assert_int_equal(tv_cert_san_count(&n, NULL), TV_ERR_INVALID);
+}
+
 static void test_cert_type(void **state)
 {
 	struct tv_cert_facts f;
@@ -745,6 +833,7 @@ int main(void)
 		cmocka_unit_test(test_facts_utf8_and_escaping),
 		cmocka_unit_test(test_facts_refused),
 		cmocka_unit_test(test_cert_type),
+		cmocka_unit_test(test_san_count),
 		cmocka_unit_test(test_parse_pem_and_bundle),
 		cmocka_unit_test(test_parse_base64_and_der),
 		cmocka_unit_test(test_parse_rejects),

@@ -6,13 +6,15 @@
  * finish, stop the heartbeat, wipe the keys, exit 0.
  */
 #include "cmd/tlsvaultd/serve.h"
+#include "cmd/tlsvaultd/serve_opts.h"
 
 #include <arpa/inet.h>
-#include <getopt.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "api/app.h"
 #include "core/log.h"
@@ -22,48 +24,8 @@
 
 #define EXIT_USAGE 2
 #define S_PEM_MAX (1 << 20)
-
-static const char S_usage[] =
-	"usage: tlsvaultd serve --data DIR [--db URL] [--listen HOST:PORT] [--workers N]\n"
-	"                       [--tls-cert F --tls-key F] [--insecure-http]\n"
-	"                       [--no-system-roots] [--max-body BYTES] [--http-threads N]\n"
-	"                       [--max-tenant-queue N] [--max-tenant-inflight N]\n"
-	"\n"
-	"Serve the API. Logs one JSON object per line on stderr.\n"
-	"\n"
-	"  --data DIR          vault directory (env TLSVAULT_DATA)\n"
-	"  --db URL            database (env TLSVAULT_DB)\n"
-	"  --listen HOST:PORT  default 127.0.0.1:8080; port 0 picks a free port\n"
-	"                      (env TLSVAULT_LISTEN)\n"
-	"  --workers N         import workers, default the number of cores\n"
-	"                      (env TLSVAULT_WORKERS)\n"
-	"  --tls-cert F        PEM certificate chain for HTTPS (env TLSVAULT_TLS_CERT)\n"
-	"  --tls-key F         PEM private key for HTTPS (env TLSVAULT_TLS_KEY)\n"
-	"  --insecure-http     allow plain HTTP on a non-loopback address\n"
-	"  --no-system-roots   don't trust the operating system's root CAs\n"
-	"  --max-body BYTES    largest request body, default 67108864 (env TLSVAULT_MAX_BODY)\n"
-	"  --http-threads N    HTTP thread pool size, default the number of cores\n"
-	"  --max-keystore B    largest decoded keystore, default 262144 (env TLSVAULT_MAX_KEYSTORE)\n"
-	"  --max-iterations N  KDF iteration cap, default 1000000 (env TLSVAULT_MAX_ITERATIONS)\n"
-	"  --max-json-depth N  JSON nesting cap, default 32 (env TLSVAULT_MAX_JSON_DEPTH)\n"
-	"  --max-tenant-queue N  a tenant's import items not yet final, default 10000;\n"
-	"                      over it a new job gets 429 (env TLSVAULT_MAX_TENANT_QUEUE)\n"
-	"  --max-tenant-inflight N  a tenant's items processed at once (all nodes),\n"
-	"                      default 0 = no cap (env TLSVAULT_MAX_TENANT_INFLIGHT)\n";
-
-struct S_serve_opts {
-	const char *data, *db, *listen, *tls_cert, *tls_key;
-	long workers, http_threads, max_body, max_keystore, max_iterations, max_depth;
-	long max_tenant_queue, max_tenant_inflight;
-	bool insecure_http, no_system_roots, help;
-};
-
-static const char *S_env(const char *name)
-{
-	const char *v = getenv(name);
-
-	return v && *v ? v : NULL;
-}
+/* File descriptors beyond the connections: store, log, epoll, pipes. */
+#define S_FD_RESERVE 256
 
 static long S_num(const char *s, long min, long max)
 {
@@ -74,85 +36,6 @@ static long S_num(const char *s, long min, long max)
 		return -1;
 	v = strtol(s, &end, 10);
 	return *end || v < min || v > max ? -1 : v;
-}
-
-static int S_parse(struct S_serve_opts *o, int argc, char **argv)
-{
-	static const struct option longopts[] = {
-		{ "data", required_argument, NULL, 'd' },
-		{ "db", required_argument, NULL, 'b' },
-		{ "listen", required_argument, NULL, 'l' },
-		{ "workers", required_argument, NULL, 'w' },
-		{ "tls-cert", required_argument, NULL, 'c' },
-		{ "tls-key", required_argument, NULL, 'k' },
-		{ "insecure-http", no_argument, NULL, 'i' },
-		{ "no-system-roots", no_argument, NULL, 'n' },
-		{ "max-body", required_argument, NULL, 'm' },
-		{ "http-threads", required_argument, NULL, 't' },
-		{ "max-keystore", required_argument, NULL, 'K' },
-		{ "max-iterations", required_argument, NULL, 'I' },
-		{ "max-json-depth", required_argument, NULL, 'J' },
-		{ "max-tenant-queue", required_argument, NULL, 'Q' },
-		{ "max-tenant-inflight", required_argument, NULL, 'F' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
-	};
-	const char *workers = S_env("TLSVAULT_WORKERS"), *max_body = S_env("TLSVAULT_MAX_BODY");
-	const char *threads = S_env("TLSVAULT_HTTP_THREADS");
-	const char *max_keystore = S_env("TLSVAULT_MAX_KEYSTORE");
-	const char *max_iter = S_env("TLSVAULT_MAX_ITERATIONS");
-	const char *max_depth = S_env("TLSVAULT_MAX_JSON_DEPTH");
-	const char *max_queue = S_env("TLSVAULT_MAX_TENANT_QUEUE");
-	const char *max_inflight = S_env("TLSVAULT_MAX_TENANT_INFLIGHT");
-	int c;
-
-	memset(o, 0, sizeof(*o));
-	o->data = S_env("TLSVAULT_DATA");
-	o->db = S_env("TLSVAULT_DB");
-	o->listen = S_env("TLSVAULT_LISTEN");
-	o->tls_cert = S_env("TLSVAULT_TLS_CERT");
-	o->tls_key = S_env("TLSVAULT_TLS_KEY");
-	o->insecure_http = S_env("TLSVAULT_INSECURE_HTTP") != NULL;
-	o->no_system_roots = S_env("TLSVAULT_NO_SYSTEM_ROOTS") != NULL;
-	optind = 1;
-	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
-		switch (c) {
-		case 'd': o->data = optarg; break;
-		case 'b': o->db = optarg; break;
-		case 'l': o->listen = optarg; break;
-		case 'w': workers = optarg; break;
-		case 'c': o->tls_cert = optarg; break;
-		case 'k': o->tls_key = optarg; break;
-		case 'i': o->insecure_http = true; break;
-		case 'n': o->no_system_roots = true; break;
-		case 'm': max_body = optarg; break;
-		case 't': threads = optarg; break;
-		case 'K': max_keystore = optarg; break;
-		case 'I': max_iter = optarg; break;
-		case 'J': max_depth = optarg; break;
-		case 'Q': max_queue = optarg; break;
-		case 'F': max_inflight = optarg; break;
-		case 'h': o->help = true; break;
-		default: return -1;
-		}
-	}
-	if (o->help)
-		return 0;
-	o->workers = workers ? S_num(workers, 1, 256) : 0;
-	o->http_threads = threads ? S_num(threads, 1, 256) : 0;
-	o->max_body = max_body ? S_num(max_body, 1024, 1L << 32) : 0;
-	o->max_keystore = max_keystore ? S_num(max_keystore, 1024, 64L << 20) : 0;
-	o->max_iterations = max_iter ? S_num(max_iter, 1, 100000000) : 0;
-	o->max_depth = max_depth ? S_num(max_depth, 2, 1000) : 0;
-	o->max_tenant_queue =
-		max_queue ? S_num(max_queue, 1, 100000000) : TV_IMPORT_DEFAULT_TENANT_QUEUE;
-	o->max_tenant_inflight = max_inflight ? S_num(max_inflight, 0, 4096) : 0;
-	if (optind != argc || !o->data || o->workers < 0 || o->http_threads < 0 ||
-	    o->max_body < 0 || o->max_keystore < 0 || o->max_iterations < 0 || o->max_depth < 0 ||
-	    o->max_tenant_queue < 0 || o->max_tenant_inflight < 0 ||
-	    !o->tls_cert != !o->tls_key)
-		return -1;
-	return 0;
 }
 
 /* Split HOST:PORT ("[v6]:PORT" too). */
@@ -243,6 +126,7 @@ struct S_server {
 	struct tv_keyring *keyring;
 	struct tv_edge_agent *agent;
 	struct tv_http_server *http;
+	struct tv_ratelimit *ratelimit;
 	struct tv_app app;
 	struct tv_http_config cfg;
 };
@@ -257,6 +141,7 @@ static void S_server_release(struct S_server *s)
 	s->app.http = NULL;
 	pthread_mutex_unlock(&s->app.http_lock);
 	tv_http_stop(s->http);
+	tv_ratelimit_free(s->ratelimit);
 	tv_importer_stop(s->importer);
 	tv_trust_cache_free(s->trust_cache);
 	tv_pki_ctx_free(s->pki);
@@ -269,7 +154,7 @@ static void S_server_release(struct S_server *s)
 	free(s->tls_cert);
 }
 
-static int S_open(struct S_server *s, const struct S_serve_opts *o)
+static int S_open(struct S_server *s, const struct tv_serve_opts *o)
 {
 	char path[4096], url[4200];
 	enum tv_err rc;
@@ -318,16 +203,18 @@ static int S_open(struct S_server *s, const struct S_serve_opts *o)
 	return 0;
 }
 
-static int S_start_importer(struct S_server *s, const struct S_serve_opts *o)
+static int S_start_importer(struct S_server *s, const struct tv_serve_opts *o)
 {
 	struct tv_importer_config cfg;
 	enum tv_err rc;
 
 	memset(&cfg, 0, sizeof(cfg));
-	cfg.workers = (unsigned)o->workers;
-	cfg.limits.max_iterations = (uint64_t)o->max_iterations;
-	cfg.limits.max_keystore_bytes = (size_t)o->max_keystore;
-	cfg.max_tenant_inflight = (unsigned)o->max_tenant_inflight;
+	cfg.workers = (unsigned)o->num[TV_SO_WORKERS];
+	cfg.limits.max_iterations = (uint64_t)o->num[TV_SO_MAX_ITERATIONS];
+	cfg.limits.max_keystore_bytes = (size_t)o->num[TV_SO_MAX_KEYSTORE];
+	cfg.limits.max_sans = (size_t)o->num[TV_SO_MAX_SANS];
+	cfg.limits.max_key_bits = (unsigned)o->num[TV_SO_MAX_KEY_BITS];
+	cfg.max_tenant_inflight = (unsigned)o->num[TV_SO_MAX_TENANT_INFLIGHT];
 	cfg.on_job_final = tv_api_job_final;
 	cfg.on_job_final_arg = &s->app;
 	rc = tv_importer_start(&s->importer, s->store, s->keyring, s->trust_cache, &cfg);
@@ -337,7 +224,25 @@ static int S_start_importer(struct S_server *s, const struct S_serve_opts *o)
 	return 0;
 }
 
-static int S_listen(struct S_server *s, const struct S_serve_opts *o, char *host, uint16_t port)
+/*
+ * Each connection is a file descriptor: raise the soft limit towards the
+ * hard one so --max-connections can be reached, and say so when it can't.
+ */
+static void S_fd_limit(long max_connections)
+{
+	struct rlimit rl;
+	rlim_t want = (rlim_t)max_connections + S_FD_RESERVE;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur >= want)
+		return;
+	rl.rlim_cur = rl.rlim_max == RLIM_INFINITY || rl.rlim_max >= want ? want : rl.rlim_max;
+	if (setrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur < want)
+		TV_LOG(TV_LOG_WARN, "the open-file limit is below --max-connections",
+		       TV_LI("max_connections", max_connections),
+		       TV_LI("open_files", (int64_t)rl.rlim_cur));
+}
+
+static int S_listen(struct S_server *s, const struct tv_serve_opts *o, char *host, uint16_t port)
 {
 	enum tv_err rc;
 
@@ -354,14 +259,26 @@ static int S_listen(struct S_server *s, const struct S_serve_opts *o, char *host
 	s->app.trust_cache = s->trust_cache;
 	s->app.pki = s->pki;
 	s->app.roots = s->roots;
-	s->app.max_keystore_bytes =
-		o->max_keystore ? (size_t)o->max_keystore : TV_P12_DEFAULT_MAX_KEYSTORE_BYTES;
-	s->app.max_tenant_queue = (size_t)o->max_tenant_queue;
+	s->app.max_keystore_bytes = (size_t)o->num[TV_SO_MAX_KEYSTORE];
+	s->app.max_items = (size_t)o->num[TV_SO_MAX_ITEMS];
+	s->app.max_sans = (size_t)o->num[TV_SO_MAX_SANS];
+	s->app.max_tenant_queue = (size_t)o->num[TV_SO_MAX_TENANT_QUEUE];
+	s->app.max_tenant_inflight = (unsigned)o->num[TV_SO_MAX_TENANT_INFLIGHT];
+	if (o->num[TV_SO_RATE]) {
+		rc = tv_ratelimit_new(&s->ratelimit, (unsigned)o->num[TV_SO_RATE],
+				      (unsigned)o->num[TV_SO_RATE_BURST], 0);
+		if (rc)
+			return S_fail_rc("the rate limiter", rc);
+		s->app.ratelimit = s->ratelimit;
+	}
 	s->cfg.host = host;
 	s->cfg.port = port;
-	s->cfg.threads = (unsigned)o->http_threads;
-	s->cfg.max_body = (size_t)o->max_body;
-	s->cfg.max_depth = (size_t)o->max_depth;
+	s->cfg.threads = (unsigned)o->num[TV_SO_HTTP_THREADS];
+	s->cfg.max_body = (size_t)o->num[TV_SO_MAX_BODY];
+	s->cfg.max_depth = (size_t)o->num[TV_SO_MAX_JSON_DEPTH];
+	s->cfg.max_connections = (unsigned)o->num[TV_SO_MAX_CONNECTIONS];
+	s->cfg.max_per_ip = (unsigned)o->num[TV_SO_MAX_CONNECTIONS_PER_IP];
+	s->cfg.conn_timeout_s = (unsigned)o->num[TV_SO_CONN_TIMEOUT];
 	s->cfg.tls_cert_pem = s->tls_cert;
 	s->cfg.tls_key_pem = s->tls_key ? (const char *)s->tls_key->p : NULL;
 	s->cfg.routes = tv_api_routes(&s->cfg.n_routes);
@@ -379,7 +296,7 @@ static int S_listen(struct S_server *s, const struct S_serve_opts *o, char *host
 
 int tv_cmd_serve(int argc, char **argv)
 {
-	struct S_serve_opts o;
+	struct tv_serve_opts o;
 	struct S_server s;
 	char host[256], addr[300];
 	uint16_t port;
@@ -387,12 +304,12 @@ int tv_cmd_serve(int argc, char **argv)
 	int status, sig = 0;
 	enum tv_err rc;
 
-	if (S_parse(&o, argc, argv)) {
-		fputs(S_usage, stderr);
+	if (tv_serve_opts_parse(&o, argc, argv)) {
+		fputs("tlsvaultd: 'tlsvaultd serve --help' lists the options\n", stderr);
 		return EXIT_USAGE;
 	}
 	if (o.help) {
-		fputs(S_usage, stdout);
+		tv_serve_usage(stdout);
 		return 0;
 	}
 	if (!S_split_listen(o.listen ? o.listen : "127.0.0.1:8080", host, sizeof(host), &port)) {
@@ -405,6 +322,7 @@ int tv_cmd_serve(int argc, char **argv)
 		return EXIT_USAGE;
 	}
 	/* core dumps are refused in main(), for every command */
+	S_fd_limit(o.num[TV_SO_MAX_CONNECTIONS]);
 	/* Block before any thread exists, so every thread inherits the mask. */
 	sigemptyset(&sigs);
 	sigaddset(&sigs, SIGTERM);
