@@ -35,7 +35,9 @@
 #define TV_HTTP_DEFAULT_MAX_BODY ((size_t)64 << 20)
 #define TV_HTTP_DEFAULT_MAX_DEPTH 32
 #define TV_HTTP_MAX_PARAMS 4
-#define TV_HTTP_MAX_HEADERS 4
+/* Response headers a handler may add: the web console's security headers
+ * (CSP, frame, referrer, cache, ETag, Location) need about eight. */
+#define TV_HTTP_MAX_HEADERS 12
 
 struct tv_http_req;
 
@@ -104,6 +106,12 @@ const char *tv_http_req_request_id(const struct tv_http_req *req);
 const char *tv_http_req_param(const struct tv_http_req *req, const char *name);
 /** A query argument, or NULL. */
 const char *tv_http_req_query(struct tv_http_req *req, const char *name);
+/**
+ * True when the request path ended with "/" (routing ignores one trailing
+ * slash, so "/ui" and "/ui/" match the same pattern; a handler that must
+ * tell them apart, to redirect to the canonical form, asks here).
+ */
+bool tv_http_req_trailing_slash(const struct tv_http_req *req);
 /** A request header (case-insensitive name), or NULL. */
 const char *tv_http_req_header(struct tv_http_req *req, const char *name);
 /** The parsed body of a TV_HTTP_JSON_BODY route (borrowed), else NULL. */
@@ -143,7 +151,11 @@ void tv_http_reply_empty(struct tv_http_resp *resp, unsigned status);
 enum tv_err tv_http_reply_bytes(struct tv_http_resp *resp, unsigned status,
 				const char *content_type, const void *body, size_t len,
 				bool wipe) TV_WUR;
-/** Add a header (copied); silently dropped past TV_HTTP_MAX_HEADERS. */
+/**
+ * Add a header (copied); silently dropped past TV_HTTP_MAX_HEADERS. Every
+ * response gets "Cache-Control: no-store" unless the handler sets its own
+ * Cache-Control here.
+ */
 void tv_http_resp_header(struct tv_http_resp *resp, const char *name, const char *value);
 
 /**
