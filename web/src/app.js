@@ -81,6 +81,7 @@ async function route() {
   clear($('main')).append(root);
   const changed = view !== lastView;
   lastView = view;
+  if (changed) $('toast').className = 'toast'; // a message about the last view
   try {
     await VIEWS[view].render(root, ctx);
   } catch (e) {

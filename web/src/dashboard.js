@@ -6,7 +6,7 @@ import { h, clear, errorBox, dateTime, routeTo, DAY_MS } from './dom.js';
 import { count, expiringBetween, loadWeeks, renderTimeline, iso } from './timeline.js';
 
 function card(label, value, hint, onClick, id) {
-  return h('a', { class: 'card', href: '#', id, onclick: (e) => { e.preventDefault(); onClick(); } },
+  return h('a', { class: value ? 'card' : 'card zero', href: '#', id, onclick: (e) => { e.preventDefault(); onClick(); } },
     h('span', { class: 'card-value', 'data-value': value }, String(value)),
     h('span', { class: 'card-label' }, label),
     hint ? h('span', { class: 'card-hint' }, hint) : null);
@@ -63,9 +63,9 @@ export async function render(root) {
         card('Certificates', c.total, 'in the vault', () => show({}), 'count-total'),
         card('With private keys', c.withKeys, 'can be exported', () => show({ keys: 'yes' }), 'count-keys'),
         card('Expired', c.expired, 'still active', () => show({ expTo: iso(now) }), 'count-expired'),
-        card('Expire within 30 days', c.d30, null, () => show({ expFrom: iso(now), expTo: iso(now + 30 * DAY_MS) }), 'count-30'),
-        card('Within 60 days', c.d60, null, () => show({ expFrom: iso(now), expTo: iso(now + 60 * DAY_MS) }), 'count-60'),
-        card('Within 90 days', c.d90, null, () => show({ expFrom: iso(now), expTo: iso(now + 90 * DAY_MS) }), 'count-90'));
+        card('Within 30 days', c.d30, 'expiring', () => show({ expFrom: iso(now), expTo: iso(now + 30 * DAY_MS) }), 'count-30'),
+        card('Within 60 days', c.d60, 'expiring', () => show({ expFrom: iso(now), expTo: iso(now + 60 * DAY_MS) }), 'count-60'),
+        card('Within 90 days', c.d90, 'expiring', () => show({ expFrom: iso(now), expTo: iso(now + 90 * DAY_MS) }), 'count-90'));
     }).catch((e) => clear(countsEl).append(errorBox(e))).finally(() => countsEl.removeAttribute('aria-busy')),
     loadWeeks(now).then((weeks) => {
       chartEl.lastChild.replaceWith(renderTimeline(weeks, (w) => show({ expFrom: iso(w.from), expTo: iso(w.to) })));

@@ -25,7 +25,7 @@ export function renderExport(c) {
   const pass = h('input', { type: 'password', id: 'exp-pass', autocomplete: 'new-password', required: true });
   const pass2 = h('input', { type: 'password', id: 'exp-pass2', autocomplete: 'new-password', required: true });
   const storePass = h('input', { type: 'password', id: 'exp-store-pass', autocomplete: 'new-password' });
-  const label = h('input', { type: 'text', id: 'exp-label', value: c.label || c.certificateName || '', maxlength: 256 });
+  const label = h('input', { type: 'text', id: 'exp-label', value: c.certificateName || 'certificate', maxlength: 256 });
   const status = h('p', { class: 'muted', role: 'status', id: 'exp-status' });
   const submit = h('button', { type: 'submit', class: 'primary', id: 'exp-submit' }, 'Export and download');
   const profileField = field('Profile', profile);

@@ -83,7 +83,7 @@ export function renderTimeline(weeks, onPick) {
     'aria-label': `Expirations per week for the next 12 months. ${summary} The table below lists every week.`,
   });
   // y axis: 0, half, max
-  for (const v of [0, Math.round(max / 2), max]) {
+  for (const v of [...new Set([0, Math.round(max / 2), max])]) {
     const y = top + plotH - (v / max) * plotH;
     svg.append(s('line', { x1: left - 4, x2: width, y1: y, y2: y, class: 'grid' }),
       s('text', { x: left - 6, y: y + 4, class: 'axis', 'text-anchor': 'end' }, String(v)));
@@ -114,9 +114,12 @@ export function renderTimeline(weeks, onPick) {
       });
     }
     svg.append(bar);
+    // a month's name under its first week; the current month's only when
+    // the next name is far enough away not to collide with it
     const month = new Date(w.weekOf).getUTCMonth();
     if (month !== lastMonth) {
-      if (lastMonth !== -1 || i === 0) {
+      const next = new Date(w.weekOf + 21 * DAY_MS).getUTCMonth();
+      if (i > 0 || next === month) {
         svg.append(s('text', { x, y: top + plotH + 16, class: 'axis' }, MONTHS[month]));
       }
       lastMonth = month;
