@@ -14,7 +14,7 @@
 
 #include <string.h>
 
-#define S_IMMUTABLE "public, max-age=31536000, immutable"
+#define S_IMMUTABLE  "public, max-age=31536000, immutable"
 #define S_REVALIDATE "no-cache"
 
 const struct tv_ui_asset *tv_ui_asset_find(const char *name)
@@ -42,7 +42,7 @@ static void S_redirect(struct tv_http_resp *resp, unsigned status, const char *t
 	static const char S_text[] = "moved to /ui/\n";
 
 	if (tv_http_reply_bytes(resp, status, "text/plain; charset=utf-8", S_text,
-				sizeof(S_text) - 1, false)) {
+	                        sizeof(S_text) - 1, false)) {
 		tv_http_reply_error(resp, 500, TV_HTTP_E_INTERNAL, NULL, "out of memory");
 		return;
 	}
@@ -51,8 +51,7 @@ static void S_redirect(struct tv_http_resp *resp, unsigned status, const char *t
 }
 
 /* Serve a, or 304 when the client holds this very version. */
-static void S_serve(struct tv_http_req *req, struct tv_http_resp *resp,
-		    const struct tv_ui_asset *a)
+static void S_serve(struct tv_http_req *req, struct tv_http_resp *resp, const struct tv_ui_asset *a)
 {
 	const char *inm = tv_http_req_header(req, "If-None-Match");
 
@@ -99,7 +98,8 @@ void tv_api_ui_asset(void *app, struct tv_http_req *req, struct tv_http_resp *re
 
 	(void)app;
 	if (!a) {
-		tv_http_reply_error(resp, 404, TV_HTTP_E_NO_PATH, NULL, "no such file in the console");
+		tv_http_reply_error(resp, 404, TV_HTTP_E_NO_PATH, NULL,
+		                    "no such file in the console");
 		S_security_headers(resp);
 		return;
 	}

@@ -19,9 +19,9 @@
 
 /* Sent with every /ui/ response. 'wasm-unsafe-eval' lets libsodium's
  * WebAssembly compile; nothing else may run but the console's own files. */
-#define TV_UI_CSP                                                                       \
-	"default-src 'none'; script-src 'self' 'wasm-unsafe-eval'; style-src 'self'; "  \
-	"img-src 'self' data:; connect-src 'self'; base-uri 'none'; form-action 'none'; " \
+#define TV_UI_CSP                                                                                  \
+	"default-src 'none'; script-src 'self' 'wasm-unsafe-eval'; style-src 'self'; "             \
+	"img-src 'self' data:; connect-src 'self'; base-uri 'none'; form-action 'none'; "          \
 	"frame-ancestors 'none'"
 
 /** One embedded file. */
@@ -30,8 +30,8 @@ struct tv_ui_asset {
 	const char *content_type; /* with charset for text */
 	const unsigned char *data;
 	size_t len;
-	const char *etag;         /* quoted, from a hash of the content */
-	bool immutable;           /* name carries the content hash: cache for a year */
+	const char *etag; /* quoted, from a hash of the content */
+	bool immutable;   /* name carries the content hash: cache for a year */
 };
 
 /* The generated table (build/.../ui_assets.c), sorted by name. */

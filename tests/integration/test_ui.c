@@ -16,11 +16,11 @@
 
 #include "importing.h"
 
-#define PASS "fixture-pass"
+#define PASS      "fixture-pass"
 #define CSP_START "default-src 'none'; script-src 'self' 'wasm-unsafe-eval'; style-src 'self';"
 
 static void S_get(struct tvh_resp *r, const struct tvh_server *s, const char *path,
-		  const char *extra_header)
+                  const char *extra_header)
 {
 	tvh_request(r, s, "GET", path, NULL, NULL, 0, extra_header);
 }
@@ -93,7 +93,7 @@ static void test_console_files(void **state)
 	assert_int_equal(r.status, 200);
 	assert_string_equal(r.content_type, "text/javascript; charset=utf-8");
 	assert_string_equal(tvh_header(&r, "Cache-Control", v, sizeof(v)),
-			    "public, max-age=31536000, immutable");
+	                    "public, max-age=31536000, immutable");
 	S_security_headers(&r);
 	assert_true(r.len > 100);
 	tvh_resp_free(&r);
@@ -129,9 +129,9 @@ static char *S_fixture_cert(const char *name)
 	ssize_t n;
 
 	snprintf(cmd, sizeof(cmd),
-		 "openssl pkcs12 -in '%s/p12/%s' -passin pass:" PASS " -nokeys -clcerts 2>/dev/null"
-		 " | openssl x509",
-		 TVH_FIXTURES, name);
+	         "openssl pkcs12 -in '%s/p12/%s' -passin pass:" PASS " -nokeys -clcerts 2>/dev/null"
+	         " | openssl x509",
+	         TVH_FIXTURES, name);
 	f = popen(cmd, "r");
 	assert_non_null(f);
 	n = getdelim(&pem, &cap, '\0', f);
@@ -149,7 +149,7 @@ static json_t *S_item(const unsigned char pk[32], const char *file, const char *
 	ks = tvh_file_b64(path);
 	sealed = tvh_seal_b64(pk, pw, strlen(pw));
 	o = json_pack("{s:s,s:s,s:s}", "pkcs12Keystore", ks, "dekEncryptedPassword", sealed,
-		      "label", file);
+	              "label", file);
 	free(ks);
 	free(sealed);
 	return o;
@@ -163,7 +163,7 @@ static long S_count(const struct tvh_server *s, const char *key, const char *exp
 
 	snprintf(body, sizeof(body), "{\"expression\":%s,\"paging\":{\"pageSize\":1}}", expression);
 	tvh_request(&r, s, "POST", "/outagedetection/v1/certificatesearch", key, body, strlen(body),
-		    NULL);
+	            NULL);
 	assert_int_equal(r.status, 200);
 	n = (long)json_integer_value(json_object_get(r.json, "count"));
 	tvh_resp_free(&r);
@@ -176,7 +176,7 @@ static void test_job_list_and_key_search(void **state)
 	struct tvh_resp r;
 	unsigned char pk[32];
 	char *pem = S_fixture_cert("openssl-default-p256.p12"), *id1, *id2, *out = NULL;
-	const char *pems[1] = { pem };
+	const char *pems[1] = {pem};
 	char expr[300];
 	json_t *job, *jobs, *j;
 
@@ -187,18 +187,17 @@ static void test_job_list_and_key_search(void **state)
 	tvh_trust(&s, s.api_key, pems, 1);
 
 	/* one job: an import and a wrong password */
-	id1 = tvh_post_job(&s, s.api_key,
-			   tvh_envelope(&s, json_pack("[o,o]",
-						      S_item(pk, "openssl-default-p256.p12", PASS),
-						      S_item(pk, "openssl-default-p384.p12", "nope"))),
-			   NULL);
+	id1 = tvh_post_job(
+	    &s, s.api_key,
+	    tvh_envelope(&s, json_pack("[o,o]", S_item(pk, "openssl-default-p256.p12", PASS),
+	                               S_item(pk, "openssl-default-p384.p12", "nope"))),
+	    NULL);
 	job = tvh_wait_job(&s, s.api_key, id1);
 	json_decref(job);
 	/* a second, newer job: the same keystore again, SKIPPED */
-	id2 = tvh_post_job(&s, s.api_key,
-			   tvh_envelope(&s, json_pack("[o]",
-						      S_item(pk, "openssl-default-p256.p12", PASS))),
-			   NULL);
+	id2 = tvh_post_job(
+	    &s, s.api_key,
+	    tvh_envelope(&s, json_pack("[o]", S_item(pk, "openssl-default-p256.p12", PASS))), NULL);
 	job = tvh_wait_job(&s, s.api_key, id2);
 	json_decref(job);
 
@@ -208,26 +207,26 @@ static void test_job_list_and_key_search(void **state)
 	assert_int_equal(json_array_size(jobs), 2);
 	j = json_array_get(jobs, 0); /* newest first */
 	assert_string_equal(json_string_value(json_object_get(j, "id")), id2);
-	assert_int_equal(json_integer_value(json_object_get(
-				 json_object_get(j, "resultCounts"), "SKIPPED")), 1);
+	assert_int_equal(
+	    json_integer_value(json_object_get(json_object_get(j, "resultCounts"), "SKIPPED")), 1);
 	j = json_array_get(jobs, 1);
 	assert_string_equal(json_string_value(json_object_get(j, "id")), id1);
 	assert_string_equal(json_string_value(json_object_get(j, "status")), "COMPLETED");
 	assert_int_equal(json_integer_value(json_object_get(j, "itemCount")), 2);
 	assert_int_equal(json_integer_value(json_object_get(j, "finalItemCount")), 2);
-	assert_int_equal(json_integer_value(json_object_get(
-				 json_object_get(j, "resultCounts"), "IMPORTED")), 1);
-	assert_int_equal(json_integer_value(json_object_get(
-				 json_object_get(j, "resultCounts"), "FAILED")), 1);
+	assert_int_equal(
+	    json_integer_value(json_object_get(json_object_get(j, "resultCounts"), "IMPORTED")), 1);
+	assert_int_equal(
+	    json_integer_value(json_object_get(json_object_get(j, "resultCounts"), "FAILED")), 1);
 	assert_true(json_is_string(json_object_get(j, "completionDate")));
 	tvh_resp_free(&r);
 
 	tvh_request(&r, &s, "GET", "/outagedetection/v1/certificates/imports?limit=1", s.api_key,
-		    NULL, 0, NULL);
+	            NULL, 0, NULL);
 	assert_int_equal(r.status, 200);
 	assert_int_equal(json_array_size(json_object_get(r.json, "imports")), 1);
 	tvh_resp_free(&r);
-	for (const char *const *bad = (const char *const[]){ "0", "101", "x", "", NULL }; *bad;
+	for (const char *const *bad = (const char *const[]){"0", "101", "x", "", NULL}; *bad;
 	     bad++) {
 		char path[96];
 
@@ -239,20 +238,20 @@ static void test_job_list_and_key_search(void **state)
 	}
 
 	/* dekHash: the certificates with a private key sealed to this key */
-	snprintf(expr, sizeof(expr), "{\"field\":\"dekHash\",\"operator\":\"IN\",\"value\":[\"%s\"]}",
-		 s.key_id);
+	snprintf(expr, sizeof(expr),
+	         "{\"field\":\"dekHash\",\"operator\":\"IN\",\"value\":[\"%s\"]}", s.key_id);
 	assert_int_equal(S_count(&s, s.api_key, expr), 1);
 	snprintf(expr, sizeof(expr), "{\"field\":\"dekHash\",\"operator\":\"EQ\",\"value\":\"%s\"}",
-		 s.key_id);
+	         s.key_id);
 	assert_int_equal(S_count(&s, s.api_key, expr), 1);
 	assert_int_equal(S_count(&s, s.api_key,
-				 "{\"field\":\"dekHash\",\"operator\":\"EQ\",\"value\":\"other\"}"),
-			 0);
+	                         "{\"field\":\"dekHash\",\"operator\":\"EQ\",\"value\":\"other\"}"),
+	                 0);
 
 	/* another tenant sees none of it */
 	{
-		const char *args[] = { TVD_PATH, "tenant", "create", "--data", s.dir, "--name",
-				       "other", NULL };
+		const char *args[] = {TVD_PATH, "tenant", "create", "--data",
+		                      s.dir,    "--name", "other",  NULL};
 		json_t *t;
 		char key[64];
 
@@ -279,8 +278,8 @@ static void test_job_list_and_key_search(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_console_files),
-		cmocka_unit_test(test_job_list_and_key_search),
+	    cmocka_unit_test(test_console_files),
+	    cmocka_unit_test(test_job_list_and_key_search),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
