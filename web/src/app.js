@@ -65,6 +65,8 @@ function signedIn() {
   $('who').hidden = false;
   $('who-name').textContent = `${a.company.name} · ${a.apiKey.role}`;
   $('nav-apikeys').hidden = a.apiKey.role !== 'ADMIN';
+  // READ_ONLY keys can look, not change: the server refuses it anyway (403)
+  $('nav-import').hidden = a.apiKey.role === 'READ_ONLY';
   route();
 }
 

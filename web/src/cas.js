@@ -7,10 +7,10 @@ import { toBase64 } from './seal.js';
 
 const TYPE = { ROOT_CA: 'Root CA', CA: 'Intermediate CA', SELF_ISSUED_CA: 'Self-issued CA', END_ENTITY: 'Pinned certificate' };
 
-function table(cas, editable, reload) {
-  if (!cas.length) return h('p', { class: 'muted' }, editable ? 'No trusted CA yet. Add the roots your keystores chain to.' : 'None.');
-  return h('div', { class: 'table-scroll' }, h('table', { class: 'data', id: editable ? 'cas-table' : 'system-cas-table' },
-    h('caption', { class: 'sr' }, editable ? 'Your trusted CAs' : 'System roots'),
+function table(cas, editable, reload, system = false) {
+  if (!cas.length) return h('p', { class: 'muted' }, system ? 'None.' : 'No trusted CA yet. Add the roots your keystores chain to.');
+  return h('div', { class: 'table-scroll' }, h('table', { class: 'data', id: system ? 'system-cas-table' : 'cas-table' },
+    h('caption', { class: 'sr' }, system ? 'System roots' : 'Your trusted CAs'),
     h('thead', {}, h('tr', {}, ['Subject', 'Type', 'Expires', 'SHA-1'].map((t) => h('th', { scope: 'col' }, t)),
       editable ? h('th', { scope: 'col' }, h('span', { class: 'sr' }, 'Actions')) : null)),
     h('tbody', {}, cas.map((c) => h('tr', { 'data-fingerprint': c.fingerprint },
@@ -73,15 +73,16 @@ function addForm(reload) {
   return form;
 }
 
-export async function render(root) {
+export async function render(root, ctx) {
   const p = routeParams();
+  const canEdit = ctx.account.apiKey.role !== 'READ_ONLY';
   clear(root);
   const listEl = h('section', { class: 'panel', 'aria-labelledby': 'cas-h' }, h('h2', { id: 'cas-h' }, 'Your trusted CAs'));
   const reload = () => routeTo('cas', { ...p, _: Date.now() });
-  root.append(h('h1', {}, 'Trusted CAs'), addForm(reload), listEl);
+  root.append(h('h1', {}, 'Trusted CAs'), canEdit ? addForm(reload) : null, listEl);
   try {
     const r = await api('GET', '/v1/trustedcacertificates');
-    listEl.append(table(r.certificates, true, reload));
+    listEl.append(table(r.certificates, canEdit, reload));
   } catch (e) {
     listEl.append(errorBox(e));
   }
@@ -93,7 +94,7 @@ export async function render(root) {
     try {
       const r = await api('GET', '/v1/trustedcacertificates?source=GLOBALLY_TRUSTED');
       sys.append(h('p', { class: 'muted' }, `${r.certificatesCount} roots from the operating system's store, trusted unless the server runs with --no-system-roots.`),
-        table(r.certificates, false, reload));
+        table(r.certificates, false, reload, true));
     } catch (e) {
       sys.append(errorBox(e));
     }

@@ -178,7 +178,7 @@ async function remove(c, p) {
   }
 }
 
-async function detail(p, now) {
+async function detail(p, now, canChange) {
   const panel = h('section', { class: 'panel detail', id: 'detail', 'aria-labelledby': 'detail-h', tabindex: '-1' });
   let c;
   try {
@@ -223,12 +223,14 @@ async function detail(p, now) {
     sanItems.length ? h('ul', { class: 'sans' }, sanItems) : h('p', { class: 'muted' }, 'None.'),
     h('h3', {}, 'Chain'),
     chainList,
-    actions,
-    c.dekHash ? renderExport(c) : h('p', { class: 'muted' }, 'No private key is stored for this certificate, so it cannot be exported.'));
+    // READ_ONLY keys may not change or export (the server answers 403)
+    canChange ? actions : null,
+    !canChange ? null
+      : c.dekHash ? renderExport(c) : h('p', { class: 'muted' }, 'No private key is stored for this certificate, so it cannot be exported.'));
   return panel;
 }
 
-export async function render(root) {
+export async function render(root, ctx) {
   const p = routeParams();
   delete p._;
   const now = Date.now();
@@ -249,7 +251,7 @@ export async function render(root) {
     }
   })()];
   if (p.id) {
-    work.push(detail(p, now).then((panel) => {
+    work.push(detail(p, now, ctx.account.apiKey.role !== 'READ_ONLY').then((panel) => {
       layout.prepend(panel);
       panel.focus();
     }));
