@@ -343,3 +343,48 @@ void tv_api_imports_get(void *app_ptr, struct tv_http_req *req, struct tv_http_r
 				     "completionDate", tv_api_date(job.completed_ms), "dryRun",
 				     job.dry_run, "itemCount", job.n_items, "results", arr));
 }
+
+#define S_LIST_DEFAULT 20
+#define S_LIST_MAX 100
+
+void tv_api_imports_list(void *app_ptr, struct tv_http_req *req, struct tv_http_resp *resp)
+{
+	struct tv_app *app = app_ptr;
+	const char *limit_s = tv_http_req_query(req, "limit");
+	struct tv_import_job *jobs = NULL;
+	long limit = S_LIST_DEFAULT;
+	size_t n = 0, i;
+	json_t *arr;
+	enum tv_err rc;
+
+	if (limit_s) {
+		char *end;
+
+		limit = strtol(limit_s, &end, 10);
+		if (!*limit_s || *end || limit < 1 || limit > S_LIST_MAX) {
+			tv_api_bad_field(resp, "limit", "must be an integer from 1 to 100");
+			return;
+		}
+	}
+	rc = app->store->ops->job_list(app->store, tv_api_principal(req)->tenant.id,
+				       (size_t)limit, &jobs, &n);
+	if (rc) {
+		tv_api_internal(resp, req, rc, "job_list");
+		return;
+	}
+	arr = json_array();
+	for (i = 0; i < n; i++) {
+		const struct tv_import_job *j = &jobs[i];
+
+		json_array_append_new(
+			arr, json_pack("{s:s,s:s,s:o,s:o,s:b,s:i,s:i,s:{s:i,s:i,s:i,s:i}}", "id",
+				       j->id, "status", j->status, "creationDate",
+				       tv_api_date(j->created_ms), "completionDate",
+				       tv_api_date(j->completed_ms), "dryRun", j->dry_run,
+				       "itemCount", j->n_items, "finalItemCount", j->n_final,
+				       "resultCounts", "IMPORTED", j->n_imported, "SKIPPED",
+				       j->n_skipped, "FAILED", j->n_failed, "VALID", j->n_valid));
+	}
+	free(jobs);
+	tv_http_reply_json(resp, 200, json_pack("{s:o}", "imports", arr));
+}

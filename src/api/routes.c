@@ -9,6 +9,7 @@
 #include "api/imports.h"
 #include "api/trustedcas.h"
 #include "api/ops.h"
+#include "api/ui.h"
 
 #define RO TV_ROLE_READ_ONLY
 #define PKI TV_ROLE_PKI_ADMIN
@@ -33,6 +34,8 @@ static const struct tv_http_route S_routes[] = {
 	{ "GET", "/v1/trustedcacertificates/{fingerprint}/contents", tv_api_cas_contents, RO, 0 },
 	{ "POST", "/outagedetection/v1/certificates/imports", tv_api_imports_create, PKI, JSON },
 	{ "POST", "/v1/certificates/imports", tv_api_imports_create, PKI, JSON },
+	{ "GET", "/outagedetection/v1/certificates/imports", tv_api_imports_list, RO, 0 },
+	{ "GET", "/v1/certificates/imports", tv_api_imports_list, RO, 0 },
 	{ "GET", "/outagedetection/v1/certificates/imports/{id}", tv_api_imports_get, RO, 0 },
 	{ "GET", "/v1/certificates/imports/{id}", tv_api_imports_get, RO, 0 },
 	{ "POST", "/outagedetection/v1/certificatesearch", tv_api_cert_search, RO, JSON },
@@ -43,6 +46,10 @@ static const struct tv_http_route S_routes[] = {
 	{ "POST", "/outagedetection/v1/certificates/{id}/keystore", tv_api_cert_keystore, PKI,
 	  JSON },
 	{ "GET", "/v1/auditlog", tv_api_auditlog, ADM, 0 },
+	/* the web console: public static files, see api/ui.c */
+	{ "GET", "/", tv_api_ui_root, 0, 0 },
+	{ "GET", "/ui", tv_api_ui_index, 0, 0 },
+	{ "GET", "/ui/{asset}", tv_api_ui_asset, 0, 0 },
 };
 
 const struct tv_http_route *tv_api_routes(size_t *n)

@@ -37,6 +37,9 @@ static const struct {
 	{ "encryptionType", TV_SF_ENCRYPTION_TYPE, S_TEXT },
 	{ "keyStrength", TV_SF_KEY_STRENGTH, S_INT },
 	{ "creationDate", TV_SF_CREATION_DATE, S_DATE },
+	/* (ext): "which certificates have a private key" is dekHash IN [the
+	 * tenant's key ids]; certificates without a key have no dekHash */
+	{ "dekHash", TV_SF_DEK_HASH, S_TEXT },
 };
 
 static const char *const S_ops[] = { [TV_SO_EQ] = "EQ",   [TV_SO_MATCH] = "MATCH",

@@ -57,6 +57,7 @@ struct tv_http_req {
 	unsigned char *body;
 	size_t body_len, body_cap;
 	bool too_large;
+	bool trailing_slash; /* the raw path ended with '/' (stripped in path) */
 	json_t *json;
 	char request_id[TV_UUID_STRLEN + 1];
 	char tenant[TV_UUID_STRLEN + 1];
@@ -186,6 +187,11 @@ const char *tv_http_req_param(const struct tv_http_req *req, const char *name)
 const char *tv_http_req_query(struct tv_http_req *req, const char *name)
 {
 	return MHD_lookup_connection_value(req->conn, MHD_GET_ARGUMENT_KIND, name);
+}
+
+bool tv_http_req_trailing_slash(const struct tv_http_req *req)
+{
+	return req->trailing_slash;
 }
 
 const char *tv_http_req_header(struct tv_http_req *req, const char *name)
@@ -398,6 +404,7 @@ static enum MHD_Result S_queue(struct tv_http_req *req, struct tv_http_resp *res
 {
 	struct MHD_Response *r;
 	enum MHD_Result ret;
+	bool own_cache_control = false;
 	size_t i;
 
 	if (!resp->body) {
@@ -414,16 +421,23 @@ static enum MHD_Result S_queue(struct tv_http_req *req, struct tv_http_resp *res
 		return MHD_NO;
 	}
 	resp->body = NULL;
-	if (resp->body_len || resp->status != 204)
+	if (resp->body_len || (resp->status != 204 && resp->status != 304))
 		MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE,
 					resp->content_type ? resp->content_type
 							   : "application/json");
 	MHD_add_response_header(r, "X-Request-Id", req->request_id);
-	MHD_add_response_header(r, "Cache-Control", "no-store");
 	MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
-	for (i = 0; i < TV_HTTP_MAX_HEADERS && resp->headers[i][0]; i++)
-		if (resp->headers[i][1])
-			MHD_add_response_header(r, resp->headers[i][0], resp->headers[i][1]);
+	for (i = 0; i < TV_HTTP_MAX_HEADERS && resp->headers[i][0]; i++) {
+		if (!resp->headers[i][1])
+			continue;
+		if (!strcasecmp(resp->headers[i][0], "Cache-Control"))
+			own_cache_control = true;
+		MHD_add_response_header(r, resp->headers[i][0], resp->headers[i][1]);
+	}
+	/* API answers hold secrets and live data: never cached, unless the
+	 * handler chose a policy (the web console's hashed assets) */
+	if (!own_cache_control)
+		MHD_add_response_header(r, "Cache-Control", "no-store");
 	req->status = resp->status;
 	req->responded = true;
 	ret = MHD_queue_response(req->conn, resp->status, r);
@@ -609,8 +623,10 @@ static enum MHD_Result S_access(void *cls, struct MHD_Connection *conn, const ch
 			return MHD_NO;
 		}
 		n = strlen(req->path);
-		if (n > 1 && req->path[n - 1] == '/')
+		if (n > 1 && req->path[n - 1] == '/') {
 			req->path[n - 1] = '\0';
+			req->trailing_slash = true;
+		}
 		*con_cls = req;
 		if (S_declared_too_large(req)) {
 			/* Refuse before reading a byte of the body. This is the one

@@ -40,7 +40,9 @@
  * libmicrohttpd answers 431 itself), and body chunks are read through it. */
 #define TV_HTTP_CONN_MEMORY ((size_t)64 * 1024)
 #define TV_HTTP_MAX_PARAMS 4
-#define TV_HTTP_MAX_HEADERS 4
+/* Response headers a handler may add: the web console's security headers
+ * (CSP, frame, referrer, cache, ETag, Location) need about eight. */
+#define TV_HTTP_MAX_HEADERS 12
 
 struct tv_http_req;
 
@@ -113,6 +115,12 @@ const char *tv_http_req_request_id(const struct tv_http_req *req);
 const char *tv_http_req_param(const struct tv_http_req *req, const char *name);
 /** A query argument, or NULL. */
 const char *tv_http_req_query(struct tv_http_req *req, const char *name);
+/**
+ * True when the request path ended with "/" (routing ignores one trailing
+ * slash, so "/ui" and "/ui/" match the same pattern; a handler that must
+ * tell them apart, to redirect to the canonical form, asks here).
+ */
+bool tv_http_req_trailing_slash(const struct tv_http_req *req);
 /** A request header (case-insensitive name), or NULL. */
 const char *tv_http_req_header(struct tv_http_req *req, const char *name);
 /** The parsed body of a TV_HTTP_JSON_BODY route (borrowed), else NULL. */
@@ -152,7 +160,11 @@ void tv_http_reply_empty(struct tv_http_resp *resp, unsigned status);
 enum tv_err tv_http_reply_bytes(struct tv_http_resp *resp, unsigned status,
 				const char *content_type, const void *body, size_t len,
 				bool wipe) TV_WUR;
-/** Add a header (copied); silently dropped past TV_HTTP_MAX_HEADERS. */
+/**
+ * Add a header (copied); silently dropped past TV_HTTP_MAX_HEADERS. Every
+ * response gets "Cache-Control: no-store" unless the handler sets its own
+ * Cache-Control here.
+ */
 void tv_http_resp_header(struct tv_http_resp *resp, const char *name, const char *value);
 
 /**

@@ -499,6 +499,7 @@ const struct tv_store_ops tv__sqlite_ops = {
 	.ca_version = tv__sqlite_ca_version,
 	.job_create = tv__sqlite_job_create,
 	.job_get = tv__sqlite_job_get,
+	.job_list = tv__sqlite_job_list,
 	.item_claim = tv__sqlite_item_claim,
 	.item_renew = tv__sqlite_item_renew,
 	.item_finish = tv__sqlite_item_finish,

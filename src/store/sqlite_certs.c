@@ -32,6 +32,7 @@ static const char *const S_columns[TV_SF_COUNT] = {
 	[TV_SF_ENCRYPTION_TYPE] = "encryption_type",
 	[TV_SF_KEY_STRENGTH] = "key_strength",
 	[TV_SF_CREATION_DATE] = "created_ms",
+	[TV_SF_DEK_HASH] = "dek_id",
 };
 
 static void S_put(struct tv__sql_query *q, const char *s)

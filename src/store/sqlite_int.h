@@ -77,6 +77,8 @@ enum tv_err tv__sqlite_job_create(struct tv_store *st, const struct tv_import_jo
 enum tv_err tv__sqlite_job_get(struct tv_store *st, const char *tenant_id, const char *id,
 			       struct tv_import_job *job, struct tv_import_result **results,
 			       size_t *n_results);
+enum tv_err tv__sqlite_job_list(struct tv_store *st, const char *tenant_id, size_t limit,
+				struct tv_import_job **out, size_t *n);
 enum tv_err tv__sqlite_item_claim(struct tv_store *st, const char *owner, int64_t now_ms,
 				  int64_t lease_until_ms, unsigned max_inflight,
 				  struct tv_claimed_item *out);

@@ -276,6 +276,66 @@ enum tv_err tv__sqlite_job_get(struct tv_store *store, const char *tenant_id, co
 	return rc;
 }
 
+enum tv_err tv__sqlite_job_list(struct tv_store *store, const char *tenant_id, size_t limit,
+				struct tv_import_job **out, size_t *n_out)
+{
+	/* newest first through import_jobs_tenant; the counts read each job's
+	 * results by their primary key prefix (job_id) */
+	static const char sql[] =
+		"SELECT id, tenant_id, edge_id, dek_id, dry_run, status, n_items, n_final,"
+		" created_ms, coalesce(completed_ms, 0),"
+		" (SELECT count(*) FROM import_results r WHERE r.job_id = j.id"
+		"   AND r.status = 'IMPORTED'),"
+		" (SELECT count(*) FROM import_results r WHERE r.job_id = j.id"
+		"   AND r.status = 'SKIPPED'),"
+		" (SELECT count(*) FROM import_results r WHERE r.job_id = j.id"
+		"   AND r.status = 'FAILED'),"
+		" (SELECT count(*) FROM import_results r WHERE r.job_id = j.id"
+		"   AND r.status = 'VALID')"
+		" FROM import_jobs j WHERE tenant_id = ? ORDER BY created_ms DESC, id DESC LIMIT ?";
+	struct tv_import_job *jobs = NULL;
+	sqlite3_stmt *st = NULL;
+	sqlite3 *db;
+	size_t n = 0;
+	enum tv_err rc;
+	int r = SQLITE_DONE;
+
+	if (!limit)
+		return TV_ERR_INVALID;
+	jobs = calloc(limit, sizeof(*jobs));
+	if (!jobs)
+		return TV_ERR_NOMEM;
+	rc = tv__sqlite_acquire(S_DB(store), &db);
+	if (rc) {
+		free(jobs);
+		return rc;
+	}
+	rc = tv__sqlite_prepare(db, &st, sql);
+	if (!rc) {
+		tv__sqlite_bind_text(st, 1, tenant_id);
+		sqlite3_bind_int64(st, 2, (sqlite3_int64)limit);
+		while (n < limit && (r = sqlite3_step(st)) == SQLITE_ROW) {
+			S_row_job(st, &jobs[n]);
+			jobs[n].n_imported = sqlite3_column_int(st, 10);
+			jobs[n].n_skipped = sqlite3_column_int(st, 11);
+			jobs[n].n_failed = sqlite3_column_int(st, 12);
+			jobs[n].n_valid = sqlite3_column_int(st, 13);
+			n++;
+		}
+		if (r != SQLITE_ROW && r != SQLITE_DONE)
+			rc = tv__sqlite_err(r);
+	}
+	sqlite3_finalize(st);
+	tv__sqlite_release(S_DB(store), db, true);
+	if (rc) {
+		free(jobs);
+		return rc;
+	}
+	*out = jobs;
+	*n_out = n;
+	return TV_OK;
+}
+
 /*
  * One statement picks the tenant (fewest items in flight under a live lease,
  * under the cap ?4; then the one served least recently, by queue_turns; then

@@ -134,6 +134,8 @@ struct tv_import_job {
 	char status[16]; /* WAITING, PROCESSING, COMPLETED, FAILED */
 	int n_items, n_final;
 	int64_t created_ms, completed_ms;
+	/* result rows by status; filled by job_list only */
+	int n_imported, n_skipped, n_failed, n_valid;
 };
 
 /** An item handed to a worker, with what the worker needs of its job. */
@@ -214,6 +216,7 @@ enum tv_search_field {
 	TV_SF_FINGERPRINT, TV_SF_CERTIFICATE_NAME, TV_SF_SUBJECT_CN, TV_SF_SAN_DNS,
 	TV_SF_SERIAL_NUMBER, TV_SF_ISSUER_DN, TV_SF_VALIDITY_START, TV_SF_VALIDITY_END,
 	TV_SF_STATUS, TV_SF_ENCRYPTION_TYPE, TV_SF_KEY_STRENGTH, TV_SF_CREATION_DATE,
+	TV_SF_DEK_HASH, /* (ext) the key id a stored private key is sealed to */
 	TV_SF_COUNT
 };
 
@@ -318,6 +321,10 @@ struct tv_store_ops {
 	enum tv_err (*job_get)(struct tv_store *st, const char *tenant_id, const char *id,
 			       struct tv_import_job *job, struct tv_import_result **results,
 			       size_t *n_results);
+	/* The tenant's newest jobs first (at most limit), with their result
+	 * counts; *out is malloc'd (free() it), *n may be 0. */
+	enum tv_err (*job_list)(struct tv_store *st, const char *tenant_id, size_t limit,
+				struct tv_import_job **out, size_t *n);
 	/* Claim one WAITING item, or one whose lease expired, for owner until
 	 * lease_until_ms. TV_ERR_NOT_FOUND when there is none.
 	 * Fairness: the item comes from the tenant with the fewest items in

@@ -236,7 +236,14 @@ static size_t S_header(char *line, size_t size, size_t nitems, void *userdata)
 {
 	struct tvh_resp *r = userdata;
 	size_t n = size * nitems;
+	size_t have = r->headers ? strlen(r->headers) : 0;
+	char *all = realloc(r->headers, have + n + 1);
 
+	if (!all)
+		return 0;
+	memcpy(all + have, line, n);
+	all[have + n] = '\0';
+	r->headers = all;
 	S_header_value(r->request_id, sizeof(r->request_id), line, n, "X-Request-Id");
 	S_header_value(r->allow, sizeof(r->allow), line, n, "Allow");
 	S_header_value(r->retry_after, sizeof(r->retry_after), line, n, "Retry-After");
@@ -296,7 +303,25 @@ void tvh_resp_free(struct tvh_resp *r)
 {
 	json_decref(r->json);
 	free(r->body);
+	free(r->headers);
 	memset(r, 0, sizeof(*r));
+}
+
+const char *tvh_header(const struct tvh_resp *r, const char *name, char *out, size_t size)
+{
+	const char *line = r->headers;
+
+	out[0] = '\0';
+	while (line && *line) {
+		const char *end = strchr(line, '\n');
+		size_t n = end ? (size_t)(end - line + 1) : strlen(line);
+
+		S_header_value(out, size, line, n, name);
+		if (out[0])
+			return out;
+		line += n;
+	}
+	return NULL;
 }
 
 int tvh_error_code(const struct tvh_resp *r)

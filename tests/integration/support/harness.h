@@ -34,6 +34,7 @@ struct tvh_resp {
 	char retry_after[32]; /* Retry-After */
 	char content_type[128];
 	char content_disposition[256];
+	char *headers; /* every header line as received (malloc'd) */
 };
 
 /** Make a data directory and run `tlsvaultd init` in it; fills ids and key. */
@@ -64,6 +65,9 @@ void tvh_request(struct tvh_resp *r, const struct tvh_server *s, const char *met
 		 const char *extra_header);
 
 void tvh_resp_free(struct tvh_resp *r);
+
+/** The value of header name (case-insensitive) copied into out, or NULL if absent. */
+const char *tvh_header(const struct tvh_resp *r, const char *name, char *out, size_t size);
 
 /** The first error code of an API error body, or -1. */
 int tvh_error_code(const struct tvh_resp *r);
