@@ -112,7 +112,7 @@ static bool S_supported_key(const EVP_PKEY *key)
 	return tv_pki_key_check(key, 0, msg, sizeof(msg)) == TV_REASON_OK; /* 0: the default cap */
 }
 
-static void S_compare(const struct tv_p12_contents *ours, enum tv_reason why,
+static void S_compare(const struct tv_p12_contents *ours, enum tv_reason why, const char *msg,
 		      const unsigned char *der, size_t len, const char *pw, bool ours_ok)
 {
 	const unsigned char *p = der;
@@ -145,13 +145,16 @@ static void S_compare(const struct tv_p12_contents *ours, enum tv_reason why,
 		/* on purpose (docs/internals/pkcs12.md): a cap; an algorithm we
 		 * refuse though OpenSSL's legacy provider has it (RC4, 2-key 3DES,
 		 * PBES1, scrypt, other PBES2 ciphers); a second key that fails */
-		FZ_CHECK(why == TV_REASON_ITERATION_LIMIT_EXCEEDED ||
-				 why == TV_REASON_UNSUPPORTED_ALGORITHM ||
-				 why == TV_REASON_KEYSTORE_TOO_LARGE ||
-				 why == TV_REASON_UNSUPPORTED_KEY_TYPE ||
-				 why == TV_REASON_KEY_CERTIFICATE_MISMATCH ||
-				 why == TV_REASON_NO_CERTIFICATE,
-			 "OpenSSL reads a key and its certificate, ours refuses");
+		bool on_purpose = why == TV_REASON_ITERATION_LIMIT_EXCEEDED ||
+				  why == TV_REASON_UNSUPPORTED_ALGORITHM ||
+				  why == TV_REASON_KEYSTORE_TOO_LARGE ||
+				  why == TV_REASON_UNSUPPORTED_KEY_TYPE ||
+				  why == TV_REASON_KEY_CERTIFICATE_MISMATCH ||
+				  why == TV_REASON_NO_CERTIFICATE;
+
+		if (!on_purpose)
+			fprintf(stderr, "fuzz: OpenSSL reads it; ours: %s\n", msg);
+		FZ_CHECK(on_purpose, "OpenSSL reads a key and its certificate, ours refuses");
 		goto out;
 	}
 	FZ_CHECK(S_same_key(ours->pairs[0].key, key), "a different key");
@@ -203,7 +206,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			 "a success without a key and its certificate");
 	/* OpenSSL takes a C string: a password with a NUL can't be compared */
 	if (!has_nul)
-		S_compare(out, why, data, size, pwlen == S_NO_PASSWORD ? NULL : pw,
+		S_compare(out, why, msg, data, size, pwlen == S_NO_PASSWORD ? NULL : pw,
 			  why == TV_REASON_OK);
 	tv_p12_contents_free(out);
 	tv_wipe(pw, sizeof(pw));

@@ -576,10 +576,11 @@ static enum tv_reason S_decode(PKCS12 **p12, TV_PFX **pfx,
 	if (!*p12)
 		return tv__fail(msg, msz, TV_REASON_MALFORMED_KEYSTORE,
 				"not a DER PKCS#12 keystore, or truncated");
-	if (p != der + der_len)
-		return tv__fail(msg, msz, TV_REASON_MALFORMED_KEYSTORE,
-				"%zu trailing bytes after the PKCS#12 keystore",
-				(size_t)(der + der_len - p));
+	/* Bytes after the PFX are not part of it (no MAC covers them) and are
+	 * ignored, as OpenSSL, Java and Windows do: refusing a file every
+	 * other consumer opens helps nobody (the differential fuzz target
+	 * found this). */
+	der_len = (size_t)(p - der);
 	p = der;
 	*pfx = (TV_PFX *)ASN1_item_d2i(NULL, &p, (long)der_len,
 				       ASN1_ITEM_rptr(TV_PFX));
