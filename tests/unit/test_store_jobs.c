@@ -515,6 +515,50 @@ static void test_key_attached_to_keyless_certificate(void **state)
 	tv_import_results_free(res, n);
 }
 
+/* Another process's job events reach this one (PostgreSQL LISTEN/NOTIFY);
+ * SQLite has no such channel (its nodes are one process). */
+static void test_events_across_processes(void **state)
+{
+	struct S_env *e = *state;
+	struct tv_store *other = NULL;
+	struct tv_item_outcome o = { .status = "FAILED", .reason = "MALFORMED_KEYSTORE: x" };
+	struct tv_import_item item = { .kind = TV_ITEM_PKCS12, .keystore = (unsigned char *)"ks",
+				       .keystore_len = 2 };
+	struct tv_claimed_item c;
+	unsigned ev = 0, seen = 0;
+	int64_t deadline;
+	bool final = false;
+
+	if (!e->db.pg) {
+		assert_null(e->st->ops->events_wait);
+		return;
+	}
+	assert_non_null(e->st->ops->events_wait);
+	assert_int_equal(e->st->ops->events_wait(e->st, 0, &ev), TV_OK); /* now listening */
+	assert_int_equal(tv_store_open(&other, e->db.url, false), TV_OK);
+	snprintf(e->job.id, sizeof(e->job.id), "30000000-0000-4000-8000-0000000000e1");
+	e->job.n_items = 1;
+	assert_int_equal(other->ops->job_create(other, &e->job, &item, 1, 0), TV_OK);
+	deadline = tv_mono_ms() + 10000;
+	while (!(seen & TV_STORE_EV_JOB_NEW) && tv_mono_ms() < deadline) {
+		assert_int_equal(e->st->ops->events_wait(e->st, 500, &ev), TV_OK);
+		seen |= ev;
+	}
+	assert_true(seen & TV_STORE_EV_JOB_NEW);
+	assert_false(seen & TV_STORE_EV_JOB_FINAL);
+	assert_int_equal(other->ops->item_claim(other, "w", 1, 99999, 0, &c), TV_OK);
+	assert_int_equal(other->ops->item_finish(other, c.job_id, 0, "w", &o, 1, 2, &final), TV_OK);
+	assert_true(final);
+	tv_import_item_release(&c.item);
+	seen = 0;
+	while (!(seen & TV_STORE_EV_JOB_FINAL) && tv_mono_ms() < deadline) {
+		assert_int_equal(e->st->ops->events_wait(e->st, 500, &ev), TV_OK);
+		seen |= ev;
+	}
+	assert_true(seen & TV_STORE_EV_JOB_FINAL);
+	tv_store_close(other);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -526,6 +570,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_parallel_workers, S_setup, S_teardown),
 		cmocka_unit_test_setup_teardown(test_key_attached_to_keyless_certificate, S_setup,
 						S_teardown),
+		cmocka_unit_test_setup_teardown(test_events_across_processes, S_setup, S_teardown),
 	};
 
 	return cmocka_run_group_tests_name("unit/store_jobs", tests, S_setup, S_teardown);

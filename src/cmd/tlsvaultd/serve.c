@@ -30,15 +30,18 @@ static const char S_usage[] =
 	"                       [--tls-cert F --tls-key F] [--insecure-http]\n"
 	"                       [--no-system-roots] [--max-body BYTES] [--http-threads N]\n"
 	"                       [--max-tenant-queue N] [--max-tenant-inflight N]\n"
+	"                       [--lease-seconds N]\n"
 	"\n"
 	"Serve the API. Logs one JSON object per line on stderr.\n"
 	"\n"
 	"  --data DIR          vault directory (env TLSVAULT_DATA)\n"
-	"  --db URL            database (env TLSVAULT_DB)\n"
+	"  --db URL            database: sqlite:PATH (default DIR/tlsvault.db) or\n"
+	"                      postgresql://... shared by several nodes (env TLSVAULT_DB)\n"
 	"  --listen HOST:PORT  default 127.0.0.1:8080; port 0 picks a free port\n"
 	"                      (env TLSVAULT_LISTEN)\n"
-	"  --workers N         import workers, default the number of cores\n"
-	"                      (env TLSVAULT_WORKERS)\n"
+	"  --workers N         import workers, default the number of cores; 0 runs\n"
+	"                      none (an API-only node: other nodes on the same\n"
+	"                      PostgreSQL database process its jobs) (env TLSVAULT_WORKERS)\n"
 	"  --tls-cert F        PEM certificate chain for HTTPS (env TLSVAULT_TLS_CERT)\n"
 	"  --tls-key F         PEM private key for HTTPS (env TLSVAULT_TLS_KEY)\n"
 	"  --insecure-http     allow plain HTTP on a non-loopback address\n"
@@ -51,12 +54,16 @@ static const char S_usage[] =
 	"  --max-tenant-queue N  a tenant's import items not yet final, default 10000;\n"
 	"                      over it a new job gets 429 (env TLSVAULT_MAX_TENANT_QUEUE)\n"
 	"  --max-tenant-inflight N  a tenant's items processed at once (all nodes),\n"
-	"                      default 0 = no cap (env TLSVAULT_MAX_TENANT_INFLIGHT)\n";
+	"                      default 0 = no cap (env TLSVAULT_MAX_TENANT_INFLIGHT)\n"
+	"  --lease-seconds N   an import item's lease, renewed every third of it while\n"
+	"                      worked on; after a node dies its items wait this long\n"
+	"                      before another node takes them; default 15, 2 to 3600\n"
+	"                      (env TLSVAULT_LEASE_SECONDS)\n";
 
 struct S_serve_opts {
 	const char *data, *db, *listen, *tls_cert, *tls_key;
 	long workers, http_threads, max_body, max_keystore, max_iterations, max_depth;
-	long max_tenant_queue, max_tenant_inflight;
+	long max_tenant_queue, max_tenant_inflight, lease_seconds;
 	bool insecure_http, no_system_roots, help;
 };
 
@@ -96,6 +103,7 @@ static int S_parse(struct S_serve_opts *o, int argc, char **argv)
 		{ "max-json-depth", required_argument, NULL, 'J' },
 		{ "max-tenant-queue", required_argument, NULL, 'Q' },
 		{ "max-tenant-inflight", required_argument, NULL, 'F' },
+		{ "lease-seconds", required_argument, NULL, 'L' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -106,6 +114,7 @@ static int S_parse(struct S_serve_opts *o, int argc, char **argv)
 	const char *max_depth = S_env("TLSVAULT_MAX_JSON_DEPTH");
 	const char *max_queue = S_env("TLSVAULT_MAX_TENANT_QUEUE");
 	const char *max_inflight = S_env("TLSVAULT_MAX_TENANT_INFLIGHT");
+	const char *lease = S_env("TLSVAULT_LEASE_SECONDS");
 	int c;
 
 	memset(o, 0, sizeof(*o));
@@ -134,13 +143,17 @@ static int S_parse(struct S_serve_opts *o, int argc, char **argv)
 		case 'J': max_depth = optarg; break;
 		case 'Q': max_queue = optarg; break;
 		case 'F': max_inflight = optarg; break;
+		case 'L': lease = optarg; break;
 		case 'h': o->help = true; break;
 		default: return -1;
 		}
 	}
 	if (o->help)
 		return 0;
-	o->workers = workers ? S_num(workers, 1, 256) : 0;
+	/* -1: not given (the number of cores); 0: no workers */
+	o->workers = workers ? S_num(workers, 0, 256) : -1;
+	if (workers && o->workers < 0)
+		return -1;
 	o->http_threads = threads ? S_num(threads, 1, 256) : 0;
 	o->max_body = max_body ? S_num(max_body, 1024, 1L << 32) : 0;
 	o->max_keystore = max_keystore ? S_num(max_keystore, 1024, 64L << 20) : 0;
@@ -149,9 +162,10 @@ static int S_parse(struct S_serve_opts *o, int argc, char **argv)
 	o->max_tenant_queue =
 		max_queue ? S_num(max_queue, 1, 100000000) : TV_IMPORT_DEFAULT_TENANT_QUEUE;
 	o->max_tenant_inflight = max_inflight ? S_num(max_inflight, 0, 4096) : 0;
-	if (optind != argc || !o->data || o->workers < 0 || o->http_threads < 0 ||
+	o->lease_seconds = lease ? S_num(lease, 2, 3600) : 0;
+	if (optind != argc || !o->data || o->http_threads < 0 ||
 	    o->max_body < 0 || o->max_keystore < 0 || o->max_iterations < 0 || o->max_depth < 0 ||
-	    o->max_tenant_queue < 0 || o->max_tenant_inflight < 0 ||
+	    o->max_tenant_queue < 0 || o->max_tenant_inflight < 0 || o->lease_seconds < 0 ||
 	    !o->tls_cert != !o->tls_key)
 		return -1;
 	return 0;
@@ -273,7 +287,7 @@ static void S_server_release(struct S_server *s)
 
 static int S_open(struct S_server *s, const struct S_serve_opts *o)
 {
-	char path[4096], url[4200];
+	char path[4096], url[4200], why[256];
 	enum tv_err rc;
 
 	snprintf(path, sizeof(path), "%s/master.key", o->data);
@@ -288,10 +302,15 @@ static int S_open(struct S_server *s, const struct S_serve_opts *o)
 		snprintf(url, sizeof(url), "%s", o->db);
 	else
 		snprintf(url, sizeof(url), "sqlite:%s/tlsvault.db", o->data);
-	rc = tv_store_open(&s->store, url, false);
+	/* never print url: a PostgreSQL URL may hold a password */
+	rc = tv_store_open_ex(&s->store, url, false, why, sizeof(why));
 	if (rc) {
-		fprintf(stderr, "tlsvaultd: cannot open the store: %s\n",
-			rc == TV_ERR_INVALID ? "unsupported database URL" : tv_strerror(rc));
+		fprintf(stderr, "tlsvaultd: cannot open the store: %s%s%s\n",
+			rc == TV_ERR_INVALID ? "unsupported database URL (sqlite:PATH or "
+					       "postgresql://...)" :
+			rc == TV_ERR_NOT_FOUND ? "no vault there (run 'tlsvaultd init')" :
+						 tv_strerror(rc),
+			why[0] ? ": " : "", why);
 		return EXIT_FAILURE;
 	}
 	rc = tv_keyring_new(&s->keyring, s->store, s->master);
@@ -326,10 +345,12 @@ static int S_start_importer(struct S_server *s, const struct S_serve_opts *o)
 	enum tv_err rc;
 
 	memset(&cfg, 0, sizeof(cfg));
-	cfg.workers = (unsigned)o->workers;
+	cfg.workers = o->workers > 0 ? (unsigned)o->workers : 0;
+	cfg.no_workers = o->workers == 0;
 	cfg.limits.max_iterations = (uint64_t)o->max_iterations;
 	cfg.limits.max_keystore_bytes = (size_t)o->max_keystore;
 	cfg.max_tenant_inflight = (unsigned)o->max_tenant_inflight;
+	cfg.lease_ms = (int64_t)o->lease_seconds * 1000;
 	cfg.on_job_final = tv_api_job_final;
 	cfg.on_job_final_arg = &s->app;
 	rc = tv_importer_start(&s->importer, s->store, s->keyring, s->trust_cache, &cfg);
@@ -397,6 +418,11 @@ int tv_cmd_serve(int argc, char **argv)
 		fputs(S_usage, stdout);
 		return 0;
 	}
+	if (o.workers == 0 && !(o.db && tv_store_url_is_pg(o.db))) {
+		fprintf(stderr, "tlsvaultd: --workers 0 needs a PostgreSQL --db, where other "
+				"nodes process the jobs\n");
+		return EXIT_USAGE;
+	}
 	if (!S_split_listen(o.listen ? o.listen : "127.0.0.1:8080", host, sizeof(host), &port)) {
 		fprintf(stderr, "tlsvaultd: --listen takes HOST:PORT\n");
 		return EXIT_USAGE;
@@ -452,7 +478,8 @@ int tv_cmd_serve(int argc, char **argv)
 		 tv_http_port(s.http));
 	TV_LOG(TV_LOG_INFO, "listening", TV_LS("address", addr),
 	       TV_LI("port", tv_http_port(s.http)), TV_LS("version", TV_VERSION),
-	       TV_LI("tenants_keys_loaded", (int64_t)tv_keyring_count(s.keyring)));
+	       TV_LI("tenants_keys_loaded", (int64_t)tv_keyring_count(s.keyring)),
+	       TV_LS("store", s.store->ops->name));
 	while (sigwait(&sigs, &sig) != 0)
 		;
 	TV_LOG(TV_LOG_INFO, "stopping", TV_LI("signal", sig));
