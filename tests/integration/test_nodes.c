@@ -30,6 +30,24 @@
 #define N_ITEMS 100
 #define N_DUP 10 /* the last items of the last job repeat the first job's */
 
+/* The servers of the running test, killed by the teardown when a test fails
+ * half way (live children would hold CTest's output pipe open). */
+static struct tvh_server S_nodes[N_NODES];
+
+static int S_teardown(void **state)
+{
+	int i;
+
+	(void)state;
+	for (i = 0; i < N_NODES; i++)
+		if (S_nodes[i].pid > 0)
+			tvh_stop(&S_nodes[i], SIGKILL);
+	if (S_nodes[0].dir[0])
+		tvh_cleanup(&S_nodes[0]);
+	memset(S_nodes, 0, sizeof(S_nodes));
+	return 0;
+}
+
 struct S_keystore {
 	unsigned char *der;
 	size_t len;
@@ -152,7 +170,7 @@ static void test_kill_a_node(void **state)
 	static struct S_keystore ks[N_JOBS * N_ITEMS];
 	const char *extra[] = { "--workers", "2", "--lease-seconds", "2", "--no-system-roots",
 				NULL };
-	struct tvh_server nodes[N_NODES];
+	struct tvh_server *nodes = S_nodes;
 	char *ids[N_JOBS];
 	struct tvh_ca ca;
 	struct tvt_db db;
@@ -272,7 +290,7 @@ static json_t *S_job_of(const struct tvh_server *a, const unsigned char pk[32],
  * though B was frozen when the poll began (so it really waited). */
 static void test_longpoll_across_nodes(void **state)
 {
-	struct tvh_server a, b;
+	struct tvh_server *a = &S_nodes[0], *b = &S_nodes[1];
 	struct S_keystore ks[3];
 	struct tvh_ca ca;
 	struct tvt_db db;
@@ -280,10 +298,10 @@ static void test_longpoll_across_nodes(void **state)
 	int i;
 
 	(void)state;
-	S_pair(&db, &a, &b);
+	S_pair(&db, a, b);
 	tvh_ca_new(&ca, "Poll CA");
-	tvh_trust(&a, a.api_key, (const char *const[]){ ca.pem }, 1);
-	tvh_dek_key(&a, a.api_key, pk);
+	tvh_trust(a, a->api_key, (const char *const[]){ ca.pem }, 1);
+	tvh_dek_key(a, a->api_key, pk);
 	for (i = 0; i < 3; i++) {
 		char cn[64], *id;
 		int64_t took = 0, late;
@@ -293,16 +311,16 @@ static void test_longpoll_across_nodes(void **state)
 
 		snprintf(cn, sizeof(cn), "poll%d.nodes.test", i);
 		ks[i].der = tvh_leaf_p12(&ca, cn, PASS, &ks[i].len, ks[i].fp);
-		assert_int_equal(kill(b.pid, SIGSTOP), 0);
-		id = S_post(&a, pk, &ks[i], 1);
+		assert_int_equal(kill(b->pid, SIGSTOP), 0);
+		id = S_post(a, pk, &ks[i], 1);
 		/* thaw B a moment after the poll starts, from a child process */
 		poller = fork();
 		assert_true(poller >= 0);
 		if (poller == 0) {
 			usleep(300000);
-			_exit(kill(b.pid, SIGCONT) == 0 ? 0 : 1);
+			_exit(kill(b->pid, SIGCONT) == 0 ? 0 : 1);
 		}
-		job = S_poll(&a, id, 30, &took);
+		job = S_poll(a, id, 30, &took);
 		assert_int_equal(waitpid(poller, &status, 0), poller);
 		assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
 		assert_true(S_final(job));
@@ -319,17 +337,17 @@ static void test_longpoll_across_nodes(void **state)
 		free(id);
 		free(ks[i].der);
 	}
-	assert_int_equal(tvh_stop(&b, SIGTERM), 0);
-	assert_int_equal(tvh_stop(&a, SIGTERM), 0);
+	assert_int_equal(tvh_stop(b, SIGTERM), 0);
+	assert_int_equal(tvh_stop(a, SIGTERM), 0);
 	tvh_ca_free(&ca);
-	tvh_cleanup(&a);
+	tvh_cleanup(a);
 	assert_int_equal(tvt_db_drop(&db), 0);
 }
 
 /* B's cached trust store follows CAs added and removed through A. */
 static void test_trust_cache_across_nodes(void **state)
 {
-	struct tvh_server a, b;
+	struct tvh_server *a = &S_nodes[0], *b = &S_nodes[1];
 	struct S_keystore ks[3];
 	struct tvh_ca ca;
 	struct tvt_db db;
@@ -340,9 +358,9 @@ static void test_trust_cache_across_nodes(void **state)
 	int i;
 
 	(void)state;
-	S_pair(&db, &a, &b);
+	S_pair(&db, a, b);
 	tvh_ca_new(&ca, "Late CA");
-	tvh_dek_key(&a, a.api_key, pk);
+	tvh_dek_key(a, a->api_key, pk);
 	for (i = 0; i < 3; i++) {
 		char cn[64];
 
@@ -350,50 +368,50 @@ static void test_trust_cache_across_nodes(void **state)
 		ks[i].der = tvh_leaf_p12(&ca, cn, PASS, &ks[i].len, ks[i].fp);
 	}
 	/* B builds its trust store without the CA */
-	job = S_job_of(&a, pk, &ks[0], 1);
+	job = S_job_of(a, pk, &ks[0], 1);
 	assert_string_equal(json_string_value(json_object_get(tvh_result(job, 0), "status")),
 			    "FAILED");
 	assert_non_null(strstr(json_string_value(json_object_get(tvh_result(job, 0), "reason")),
 			       "CHAIN_BUILDING_FAILED"));
 	json_decref(job);
 	/* the CA is added through A: B's next item sees it */
-	tvh_trust(&a, a.api_key, (const char *const[]){ ca.pem }, 1);
-	job = S_job_of(&a, pk, ks, 2);
+	tvh_trust(a, a->api_key, (const char *const[]){ ca.pem }, 1);
+	job = S_job_of(a, pk, ks, 2);
 	assert_string_equal(json_string_value(json_object_get(tvh_result(job, 0), "status")),
 			    "IMPORTED");
 	assert_string_equal(json_string_value(json_object_get(tvh_result(job, 1), "status")),
 			    "IMPORTED");
 	json_decref(job);
 	/* and removed through A: B stops trusting it */
-	tvh_request(&r, &a, "GET", "/v1/trustedcacertificates", a.api_key, NULL, 0, NULL);
+	tvh_request(&r, a, "GET", "/v1/trustedcacertificates", a->api_key, NULL, 0, NULL);
 	assert_int_equal(r.status, 200);
 	snprintf(body, sizeof(body), "{\"fingerprints\":[\"%s\"]}",
 		 json_string_value(json_object_get(
 			 json_array_get(json_object_get(r.json, "certificates"), 0), "fingerprint")));
 	tvh_resp_free(&r);
-	tvh_request(&r, &a, "POST", "/v1/trustedcacertificates/deletion", a.api_key, body,
+	tvh_request(&r, a, "POST", "/v1/trustedcacertificates/deletion", a->api_key, body,
 		    strlen(body), NULL);
 	assert_int_equal(r.status, 204);
 	tvh_resp_free(&r);
-	job = S_job_of(&a, pk, &ks[2], 1);
+	job = S_job_of(a, pk, &ks[2], 1);
 	assert_non_null(strstr(json_string_value(json_object_get(tvh_result(job, 0), "reason")),
 			       "CHAIN_BUILDING_FAILED"));
 	json_decref(job);
 	for (i = 0; i < 3; i++)
 		free(ks[i].der);
-	assert_int_equal(tvh_stop(&b, SIGTERM), 0);
-	assert_int_equal(tvh_stop(&a, SIGTERM), 0);
+	assert_int_equal(tvh_stop(b, SIGTERM), 0);
+	assert_int_equal(tvh_stop(a, SIGTERM), 0);
 	tvh_ca_free(&ca);
-	tvh_cleanup(&a);
+	tvh_cleanup(a);
 	assert_int_equal(tvt_db_drop(&db), 0);
 }
 
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_longpoll_across_nodes),
-		cmocka_unit_test(test_trust_cache_across_nodes),
-		cmocka_unit_test(test_kill_a_node),
+		cmocka_unit_test_teardown(test_longpoll_across_nodes, S_teardown),
+		cmocka_unit_test_teardown(test_trust_cache_across_nodes, S_teardown),
+		cmocka_unit_test_teardown(test_kill_a_node, S_teardown),
 	};
 
 	return cmocka_run_group_tests_name("integration/nodes", tests, NULL, NULL);
