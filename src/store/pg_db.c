@@ -438,10 +438,13 @@ static void S_no_notices(void *arg, const char *message)
 static enum tv_err S_connect(const char *url, struct tv__pg_conn **out, char *why,
 			     size_t why_size)
 {
-	/* before dbname, so the URL can override them */
-	static const char *const keys[] = { "connect_timeout", "fallback_application_name",
-					    "dbname", NULL };
-	const char *vals[] = { "10", "tlsvaultd", url, NULL };
+	/* before dbname, so the URL can override them: give up connecting after
+	 * 10 s, and notice a silent peer (a dead server, a partition) within
+	 * about a minute instead of the kernel's two hours */
+	static const char *const keys[] = { "connect_timeout", "keepalives_idle",
+					    "keepalives_interval", "keepalives_count",
+					    "fallback_application_name", "dbname", NULL };
+	const char *vals[] = { "10", "30", "10", "3", "tlsvaultd", url, NULL };
 	struct tv__pg_conn *c = calloc(1, sizeof(*c));
 
 	if (!c)
