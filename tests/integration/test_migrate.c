@@ -342,6 +342,35 @@ static void test_migrate_sqlite_to_pg(void **state)
 		assert_int_equal(r.status, 200);
 		tvh_resp_free(&r);
 	}
+	/* the admin commands work on the PostgreSQL vault, the server running */
+	{
+		const char *tenant[] = { TVD_PATH, "tenant", "create", "--data", s->dir, "--db",
+					 s->db, "--name", "second", NULL };
+		const char *apikey[] = { TVD_PATH, "apikey", "create", "--data", s->dir, "--db",
+					 s->db, "--tenant", s->tenant_id, "--role", "READ_ONLY",
+					 NULL };
+		struct tvh_resp r;
+		char key[64];
+
+		assert_int_equal(tvh_run(&out, tenant), 0);
+		j = json_loads(out, 0, NULL);
+		free(out);
+		assert_non_null(j);
+		snprintf(key, sizeof(key), "%s", json_string_value(json_object_get(j, "apiKey")));
+		json_decref(j);
+		tvh_request(&r, s, "GET", "/v1/edgeencryptionkeys", key, NULL, 0, NULL);
+		assert_int_equal(r.status, 200);
+		tvh_resp_free(&r);
+		assert_int_equal(tvh_run(&out, apikey), 0);
+		j = json_loads(out, 0, NULL);
+		free(out);
+		assert_non_null(j);
+		snprintf(key, sizeof(key), "%s", json_string_value(json_object_get(j, "apiKey")));
+		json_decref(j);
+		tvh_request(&r, s, "GET", "/v1/edgeinstances", key, NULL, 0, NULL);
+		assert_int_equal(r.status, 200);
+		tvh_resp_free(&r);
+	}
 	assert_int_equal(tvh_stop(s, SIGTERM), 0);
 	free(leaf0);
 	tvh_ca_free(&ca);
