@@ -29,6 +29,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/secmem.h"
 #include "core/util.h"
 
 #define S_DB(st) ((struct tv__pg *)(st))
@@ -478,6 +479,9 @@ enum tv_err tv__pg_item_claim(struct tv_store *store, const char *owner, int64_t
 	PQclear(rank);
 	if (!rc)
 		rc = S_row_claimed(r, out);
+	if (r) /* the result held the keystore and sealed password: wipe, then free */
+		for (i = 3; i <= 5; i++)
+			tv_wipe(PQgetvalue(r, 0, i), (size_t)PQgetlength(r, 0, i));
 	PQclear(r);
 	tv__pg_release(S_DB(store), c);
 	if (rc)
