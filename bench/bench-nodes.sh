@@ -69,7 +69,7 @@ start_node() {
 	tries=0
 	port=""
 	while [ -z "$port" ]; do
-		port=$(sed -n 's/.*"msg":"listening".*"port":\([0-9]*\).*/\1/p' "$log" | head -n 1)
+		port=$(sed -n 's/.*"msg":"listening".*"port":\([0-9]*\).*/\1/p' "$log" 2>/dev/null | head -n 1)
 		tries=$((tries + 1))
 		if [ -z "$port" ] && [ $tries -gt 300 ]; then
 			echo "bench-nodes.sh: node $1 did not start:" >&2
