@@ -1,7 +1,8 @@
 /*
- * DESIGN: the operations of struct tv_store_ops on PostgreSQL: tenants, API
- * keys, DEKs, edge instances and the audit log here; trusted CAs, jobs and
- * the vault in pg_import.c, pg_jobs.c and pg_certs.c. Each function takes
+ * DESIGN: the PostgreSQL backend's struct tv_store_ops (at the end): the
+ * operations on tenants, API keys, DEKs, edge instances and the audit log
+ * are here; trusted CAs, jobs and the vault are in pg_import.c, pg_jobs.c,
+ * pg_finish.c and pg_certs.c, the plumbing in pg_db.c. Each function takes
  * one pooled connection, runs one statement or one short transaction, and
  * gives the connection back on every path. Every value is a parameter;
  * none is ever spliced into SQL text. The semantics are the SQLite
