@@ -1,6 +1,6 @@
 /*
- * DESIGN: the backend is chosen by the URL's scheme; everything else goes
- * through the vtable. Role names live here because both backends store them
+ * DESIGN: the backend is chosen by the URL's scheme (sqlite:, a plain path,
+ * postgresql:// or postgres://); everything else goes through the vtable. Role names live here because both backends store them
  * as text and the API prints them.
  */
 #include "store/store.h"
@@ -10,15 +10,31 @@
 
 #include "core/secmem.h"
 
+#include "store/postgres.h"
 #include "store/sqlite.h"
 
-enum tv_err tv_store_open(struct tv_store **out, const char *url, bool create)
+bool tv_store_url_is_pg(const char *url)
 {
+	return !strncmp(url, "postgresql://", 13) || !strncmp(url, "postgres://", 11);
+}
+
+enum tv_err tv_store_open_ex(struct tv_store **out, const char *url, bool create, char *why,
+			     size_t why_size)
+{
+	if (why && why_size)
+		why[0] = '\0';
+	if (tv_store_url_is_pg(url))
+		return tv__pg_open(out, url, create, why, why_size);
 	if (!strncmp(url, "sqlite:", 7))
 		return tv__sqlite_open(out, url + 7, create);
 	if (strstr(url, "://"))
 		return TV_ERR_INVALID; /* an unknown scheme, not a file name */
 	return tv__sqlite_open(out, url, create);
+}
+
+enum tv_err tv_store_open(struct tv_store **out, const char *url, bool create)
+{
+	return tv_store_open_ex(out, url, create, NULL, 0);
 }
 
 void tv_store_close(struct tv_store *st)

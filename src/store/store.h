@@ -368,7 +368,17 @@ struct tv_store_ops {
 	/* Audit rows of a tenant with id > after, oldest first. */
 	enum tv_err (*audit_list)(struct tv_store *st, const char *tenant_id, int64_t after,
 				  size_t limit, struct tv_audit_row **out, size_t *n);
+
+	/* Optional (NULL when the backend has no such channel): wait up to
+	 * timeout_ms for job events from any process sharing the store, and set
+	 * *events to the TV_STORE_EV_* bits seen (0 on a timeout). Events are
+	 * hints for waking up sooner, never the only way work is found: a
+	 * caller must still poll. One thread at a time may call it. */
+	enum tv_err (*events_wait)(struct tv_store *st, int timeout_ms, unsigned *events);
 };
+
+#define TV_STORE_EV_JOB_NEW 1u   /* a job was created: there is work */
+#define TV_STORE_EV_JOB_FINAL 2u /* a job became final: wake its waiters */
 
 /** Every backend's handle starts with this. */
 struct tv_store {
@@ -376,12 +386,27 @@ struct tv_store {
 };
 
 /**
- * Open the store named by url: "sqlite:PATH", or a plain path to a SQLite
- * file. create=true makes a new database (TV_ERR_EXISTS if one is there);
- * create=false needs an existing one (TV_ERR_NOT_FOUND). Migrations run
- * inside a transaction before this returns.
+ * Open the store named by url: "sqlite:PATH", a plain path to a SQLite
+ * file, or "postgresql://..." / "postgres://..." (a libpq URL; the database
+ * must exist). create=true makes a new vault: TV_ERR_EXISTS if the file is
+ * there, or if the PostgreSQL database has the vault's schema already.
+ * create=false needs an existing vault (TV_ERR_NOT_FOUND). Migrations run inside a
+ * transaction before this returns (on PostgreSQL under an advisory lock, so
+ * nodes starting together apply each step once). TV_ERR_INVALID for an
+ * unknown scheme. The URL may hold a password: it is never logged.
  */
 enum tv_err tv_store_open(struct tv_store **out, const char *url, bool create) TV_WUR;
+
+/**
+ * tv_store_open, and on failure a one-line reason for a person in why
+ * (the database's own message, e.g. "connection refused"; never the URL or
+ * a password). why may be NULL.
+ */
+enum tv_err tv_store_open_ex(struct tv_store **out, const char *url, bool create, char *why,
+			     size_t why_size) TV_WUR;
+
+/** True when url names a PostgreSQL database. */
+bool tv_store_url_is_pg(const char *url);
 
 /** Close and free; NULL is a no-op. No other thread may be using it. */
 void tv_store_close(struct tv_store *st);

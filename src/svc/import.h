@@ -51,6 +51,9 @@ enum tv_err tv_import_create(struct tv_store *store, struct tv_import_job *job,
 
 struct tv_importer_config {
 	unsigned workers;               /* 0 = number of cores */
+	bool no_workers;                /* none at all: an API-only node, whose
+					   jobs other nodes on the same store
+					   process (the watcher still runs) */
 	int64_t lease_ms;               /* 0 = TV_IMPORT_LEASE_MS */
 	struct tv_p12_limits limits;    /* zeros = defaults */
 	unsigned max_tenant_inflight;   /* a tenant's items in flight at once,
@@ -58,7 +61,9 @@ struct tv_importer_config {
 					   0 = no cap. Fairness does not need
 					   it: a free worker always takes the
 					   tenant with the fewest in flight. */
-	void (*on_job_final)(void *arg); /* called from a worker thread */
+	void (*on_job_final)(void *arg); /* called from a worker thread, or the
+					    watcher thread when another node
+					    finished a job */
 	void *on_job_final_arg;
 };
 

@@ -30,6 +30,8 @@ struct tv_importer {
 	unsigned n_threads;
 	pthread_t renewer;
 	bool renewer_started;
+	pthread_t watcher; /* store events from other nodes (when the store has them) */
+	bool watcher_started;
 };
 
 #endif

@@ -5,6 +5,14 @@
  * leases. One renewer thread extends the lease of every item this process
  * holds, every third of the lease, so a slow item (a large RSA keystore at
  * the iteration cap) is never taken over while it is still being worked on.
+ *
+ * When the store can tell about other processes' jobs (PostgreSQL's
+ * LISTEN/NOTIFY: store events_wait), a watcher thread turns "a job was
+ * created" into a wake-up of the idle workers and "a job became final" into
+ * on_job_final, so a long-poll on this node returns as soon as another node
+ * finishes the job. Events only make things sooner: the polling above and
+ * the HTTP server's once-a-second re-run of waiters remain, so a lost event
+ * (a dropped LISTEN connection) costs latency, never correctness.
  */
 #include "svc/import_int.h"
 
@@ -18,6 +26,7 @@
 #include "core/util.h"
 
 #define S_IDLE_POLL_MS 500
+#define S_WATCH_MS 500 /* longest wait for store events: the stop latency */
 
 static void S_deadline(struct timespec *ts, int64_t ms)
 {
@@ -152,6 +161,50 @@ static void *S_renewer(void *arg)
 	return NULL;
 }
 
+/* Sleep ms unless stopping; false when stopping. Leaves pending notes to the
+ * workers. */
+static bool S_pause(struct tv_importer *imp, int64_t ms)
+{
+	struct timespec ts;
+	bool go_on;
+
+	S_deadline(&ts, ms);
+	pthread_mutex_lock(&imp->lock);
+	while (!imp->stop && pthread_cond_timedwait(&imp->cond, &imp->lock, &ts) == 0)
+		;
+	go_on = !imp->stop;
+	pthread_mutex_unlock(&imp->lock);
+	return go_on;
+}
+
+static void *S_watcher(void *arg)
+{
+	struct tv_importer *imp = arg;
+	bool go_on = true, failing = false;
+
+	while (go_on) {
+		unsigned events = 0;
+		enum tv_err rc = imp->store->ops->events_wait(imp->store, S_WATCH_MS, &events);
+
+		if (rc && !failing)
+			TV_LOG(TV_LOG_WARN, "store events unavailable; relying on polling",
+			       TV_LS("error", tv_strerror(rc)));
+		else if (!rc && failing)
+			tv_log(TV_LOG_INFO, "store events available again", NULL, 0);
+		failing = rc != TV_OK;
+		if (events & TV_STORE_EV_JOB_NEW)
+			tv_importer_notify(imp);
+		if ((events & TV_STORE_EV_JOB_FINAL) && imp->cfg.on_job_final)
+			imp->cfg.on_job_final(imp->cfg.on_job_final_arg);
+		pthread_mutex_lock(&imp->lock);
+		go_on = !imp->stop;
+		pthread_mutex_unlock(&imp->lock);
+		if (go_on && rc)
+			go_on = S_pause(imp, 1000);
+	}
+	return NULL;
+}
+
 void tv_importer_notify(struct tv_importer *imp)
 {
 	pthread_mutex_lock(&imp->lock);
@@ -188,7 +241,9 @@ enum tv_err tv_importer_start(struct tv_importer **out, struct tv_store *store,
 	imp->cfg = *cfg;
 	if (!imp->cfg.lease_ms)
 		imp->cfg.lease_ms = TV_IMPORT_LEASE_MS;
-	if (!imp->cfg.workers) {
+	if (imp->cfg.no_workers) {
+		imp->cfg.workers = 0;
+	} else if (!imp->cfg.workers) {
 		long n = sysconf(_SC_NPROCESSORS_ONLN);
 		imp->cfg.workers = n > 0 ? (unsigned)n : 2;
 	}
@@ -202,7 +257,7 @@ enum tv_err tv_importer_start(struct tv_importer **out, struct tv_store *store,
 	pthread_cond_init(&imp->cond, &ca);
 	pthread_condattr_destroy(&ca);
 	rc = tv_pki_ctx_new(&imp->pki);
-	imp->threads = calloc(imp->cfg.workers, sizeof(*imp->threads));
+	imp->threads = calloc(imp->cfg.workers ? imp->cfg.workers : 1, sizeof(*imp->threads));
 	if (!rc && !imp->threads)
 		rc = TV_ERR_NOMEM;
 	if (rc) {
@@ -216,7 +271,11 @@ enum tv_err tv_importer_start(struct tv_importer **out, struct tv_store *store,
 	}
 	if (pthread_create(&imp->renewer, NULL, S_renewer, imp) == 0)
 		imp->renewer_started = true;
-	if (imp->n_threads != imp->cfg.workers || !imp->renewer_started) {
+	if (store->ops->events_wait &&
+	    pthread_create(&imp->watcher, NULL, S_watcher, imp) == 0)
+		imp->watcher_started = true;
+	if (imp->n_threads != imp->cfg.workers || !imp->renewer_started ||
+	    (store->ops->events_wait && !imp->watcher_started)) {
 		tv_importer_stop(imp);
 		return TV_ERR_INTERNAL;
 	}
@@ -238,5 +297,7 @@ void tv_importer_stop(struct tv_importer *imp)
 		pthread_join(imp->threads[i], NULL);
 	if (imp->renewer_started)
 		pthread_join(imp->renewer, NULL);
+	if (imp->watcher_started)
+		pthread_join(imp->watcher, NULL);
 	S_free(imp);
 }

@@ -1,22 +1,22 @@
 /* tv-test-libs: tv_store */
-/* Unit tests of src/store on the SQLite backend. */
+/* tv-test-pg: both */
+/* Unit tests of src/store, run on SQLite and (unit-pg/) on PostgreSQL. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
 #include <pthread.h>
-#include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "store/store.h"
+#include "test_db.h"
 
 struct S_env {
-	char dir[64];
-	char url[128];
+	struct tvt_db db;
 	struct tv_store *st;
 };
 
@@ -24,11 +24,9 @@ static int S_setup(void **state)
 {
 	struct S_env *e = calloc(1, sizeof(*e));
 
-	snprintf(e->dir, sizeof(e->dir), "/tmp/tlsvault-store-XXXXXX");
-	if (!mkdtemp(e->dir))
+	if (!e || tvt_db_new(&e->db, "store"))
 		return -1;
-	snprintf(e->url, sizeof(e->url), "sqlite:%s/t.db", e->dir);
-	if (tv_store_open(&e->st, e->url, true) != TV_OK)
+	if (tv_store_open(&e->st, e->db.url, true) != TV_OK)
 		return -1;
 	*state = e;
 	return 0;
@@ -37,12 +35,12 @@ static int S_setup(void **state)
 static int S_teardown(void **state)
 {
 	struct S_env *e = *state;
-	char cmd[128];
+	int rc;
 
 	tv_store_close(e->st);
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", e->dir);
+	rc = tvt_db_drop(&e->db);
 	free(e);
-	return system(cmd) == 0 ? 0 : -1;
+	return rc;
 }
 
 /* A tenant row set with deterministic ids derived from n. */
@@ -80,14 +78,26 @@ static void test_open_rules(void **state)
 {
 	struct S_env *e = *state;
 	struct tv_store *st = NULL;
-	char url[160];
+	struct tvt_db empty;
+	char why[256];
 
-	assert_int_equal(tv_store_open(&st, e->url, true), TV_ERR_EXISTS);
-	snprintf(url, sizeof(url), "sqlite:%s/missing.db", e->dir);
-	assert_int_equal(tv_store_open(&st, url, false), TV_ERR_NOT_FOUND);
+	assert_string_equal(e->st->ops->name, e->db.pg ? "postgresql" : "sqlite");
+	assert_int_equal(tv_store_open(&st, e->db.url, true), TV_ERR_EXISTS);
+	/* a database without a vault (a missing file, an empty PostgreSQL one) */
+	assert_int_equal(tvt_db_new(&empty, "empty"), 0);
+	assert_int_equal(tv_store_open(&st, empty.url, false), TV_ERR_NOT_FOUND);
+	assert_int_equal(tvt_db_drop(&empty), 0);
 	assert_int_equal(tv_store_open(&st, "mysql://x", false), TV_ERR_INVALID);
+	/* a server that isn't there: a reason for a person, without the password */
+	assert_int_equal(tv_store_open_ex(&st, "postgresql://u:s3cret-pw@127.0.0.1:1/x", false,
+					  why, sizeof(why)),
+			 TV_ERR_STORE);
+	assert_true(why[0] != '\0');
+	assert_null(strstr(why, "s3cret-pw"));
+	assert_true(tv_store_url_is_pg("postgres://h/db"));
+	assert_false(tv_store_url_is_pg("sqlite:/x/postgresql://"));
 	/* reopening runs the migrations again: a no-op */
-	assert_int_equal(tv_store_open(&st, e->url, false), TV_OK);
+	assert_int_equal(tv_store_open(&st, e->db.url, false), TV_OK);
 	assert_int_equal(st->ops->ping(st), TV_OK);
 	tv_store_close(st);
 	tv_store_close(NULL);
@@ -97,19 +107,13 @@ static void test_newer_schema_refused(void **state)
 {
 	struct S_env *e = *state;
 	struct tv_store *st = NULL;
-	sqlite3 *db;
-	char path[128];
 
-	snprintf(path, sizeof(path), "%s/t.db", e->dir);
-	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
-	assert_int_equal(sqlite3_exec(db, "INSERT INTO schema_migrations VALUES (999, 0)", NULL,
-				      NULL, NULL),
-			 SQLITE_OK);
-	assert_int_equal(tv_store_open(&st, e->url, false), TV_ERR_VERSION);
-	assert_int_equal(sqlite3_exec(db, "DELETE FROM schema_migrations WHERE version = 999",
-				      NULL, NULL, NULL),
-			 SQLITE_OK);
-	sqlite3_close(db);
+	assert_int_equal(tvt_db_sql(&e->db, "INSERT INTO schema_migrations VALUES (999, 0)", NULL),
+			 0);
+	assert_int_equal(tv_store_open(&st, e->db.url, false), TV_ERR_VERSION);
+	assert_int_equal(tvt_db_sql(&e->db, "DELETE FROM schema_migrations WHERE version = 999",
+				    NULL),
+			 0);
 }
 
 static void test_tenant_bootstrap_atomic(void **state)

@@ -1,19 +1,24 @@
 /* tv-test-libs: tv_store */
-/* Unit tests of the import queue in the SQLite store: claims, leases,
- * idempotent finishing and the order-independent dedupe rule. */
+/* tv-test-pg: both */
+/* Unit tests of the import queue in the store (SQLite, and PostgreSQL under
+ * unit-pg/): claims, leases, idempotent finishing and the order-independent
+ * dedupe rule. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/util.h"
 #include "store/store.h"
+#include "test_db.h"
 
 struct S_env {
-	char dir[64];
+	struct tvt_db db;
 	struct tv_store *st;
 	struct tv_import_job job;
 };
@@ -25,13 +30,10 @@ static int S_setup(void **state)
 	struct tv_dek d = { .wrapped_len = 72, .created_ms = 1 };
 	struct tv_edge ed = { .deployed_ms = 1, .dek_deployed_ms = 1, .modified_ms = 1 };
 	struct tv_apikey k = { .role = TV_ROLE_ADMIN, .created_ms = 1 };
-	char url[128];
 
-	snprintf(e->dir, sizeof(e->dir), "/tmp/tlsvault-jobs-XXXXXX");
-	if (!mkdtemp(e->dir))
+	if (!e || tvt_db_new(&e->db, "jobs"))
 		return -1;
-	snprintf(url, sizeof(url), "sqlite:%s/t.db", e->dir);
-	if (tv_store_open(&e->st, url, true))
+	if (tv_store_open(&e->st, e->db.url, true))
 		return -1;
 	snprintf(t.id, sizeof(t.id), "00000000-0000-4000-8000-000000000001");
 	snprintf(t.name, sizeof(t.name), "t");
@@ -54,12 +56,12 @@ static int S_setup(void **state)
 static int S_teardown(void **state)
 {
 	struct S_env *e = *state;
-	char cmd[128];
+	int rc;
 
 	tv_store_close(e->st);
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", e->dir);
+	rc = tvt_db_drop(&e->db);
 	free(e);
-	return system(cmd) == 0 ? 0 : -1;
+	return rc;
 }
 
 /* A job of n PKCS#12 items (dummy bytes), plus one rejected item. */
@@ -342,6 +344,253 @@ static void test_queue_cap(void **state)
 	assert_int_equal(e->st->ops->job_create(e->st, &jb, items, 1, 1), TV_OK);
 }
 
+/* ---------- concurrency: several workers (nodes) on one queue ---------- */
+
+#define S_RACE_JOBS 4
+#define S_RACE_ITEMS 25
+#define S_RACE_WORKERS 6
+
+struct S_racer {
+	struct S_env *e;
+	char owner[16];
+	int claimed[S_RACE_JOBS][S_RACE_ITEMS]; /* claims per item by this worker */
+	int finished;
+	enum tv_err rc;
+};
+
+/* Every outcome carries the same leaf (S_row) under the same issuer: the
+ * worst case for the dedupe rules when finishes run in parallel. */
+static const struct tv_cert_row S_issuer = {
+	.fingerprint = "BBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBB",
+	.der = (const unsigned char *)"\x30\x01\x00",
+	.der_len = 3,
+	.facts_json = "{}",
+};
+
+static void *S_race(void *arg)
+{
+	struct S_racer *r = arg;
+	struct tv_store *st = r->e->st;
+
+	for (;;) {
+		struct tv_item_outcome o = S_good();
+		struct tv_claimed_item c;
+		bool final = false;
+		int j;
+
+		r->rc = st->ops->item_claim(st, r->owner, tv_now_ms(), tv_now_ms() + 60000, 0, &c);
+		if (r->rc == TV_ERR_NOT_FOUND) {
+			r->rc = TV_OK;
+			break;
+		}
+		if (r->rc)
+			break;
+		j = c.job_id[35] - '0';
+		r->claimed[j][c.item.index]++;
+		o.issuers = &S_issuer;
+		o.n_issuers = 1;
+		r->rc = st->ops->item_finish(st, c.job_id, c.item.index, r->owner, &o, 1,
+					     tv_now_ms(), &final);
+		tv_import_item_release(&c.item);
+		if (r->rc)
+			break;
+		r->finished++;
+	}
+	return NULL;
+}
+
+/* Workers claim and finish in parallel: each item is claimed once, every
+ * item ends final, and the one certificate is imported exactly once. */
+static void test_parallel_workers(void **state)
+{
+	struct S_env *e = *state;
+	static struct S_racer racers[S_RACE_WORKERS];
+	struct tv_import_item items[S_RACE_ITEMS];
+	pthread_t th[S_RACE_WORKERS];
+	int i, j, k, imported = 0, skipped = 0;
+	long long certs = -1;
+
+	memset(items, 0, sizeof(items));
+	for (i = 0; i < S_RACE_ITEMS; i++) {
+		items[i].index = i;
+		items[i].kind = TV_ITEM_PKCS12;
+		items[i].keystore = (unsigned char *)"ks";
+		items[i].keystore_len = 2;
+	}
+	for (j = 0; j < S_RACE_JOBS; j++) {
+		snprintf(e->job.id, sizeof(e->job.id), "30000000-0000-4000-8000-00000000000%d", j);
+		e->job.created_ms = 1000 + j;
+		e->job.n_items = S_RACE_ITEMS;
+		assert_int_equal(e->st->ops->job_create(e->st, &e->job, items, S_RACE_ITEMS, 0),
+				 TV_OK);
+	}
+	memset(racers, 0, sizeof(racers));
+	for (i = 0; i < S_RACE_WORKERS; i++) {
+		racers[i].e = e;
+		snprintf(racers[i].owner, sizeof(racers[i].owner), "node%d", i);
+		assert_int_equal(pthread_create(&th[i], NULL, S_race, &racers[i]), 0);
+	}
+	for (i = 0; i < S_RACE_WORKERS; i++) {
+		pthread_join(th[i], NULL);
+		assert_int_equal(racers[i].rc, TV_OK);
+	}
+	for (j = 0; j < S_RACE_JOBS; j++) {
+		struct tv_import_result *res = NULL;
+		struct tv_import_job job;
+		size_t n = 0, x;
+		char id[TV_ID_SIZE];
+
+		for (k = 0; k < S_RACE_ITEMS; k++) {
+			int claims = 0;
+			for (i = 0; i < S_RACE_WORKERS; i++)
+				claims += racers[i].claimed[j][k];
+			assert_int_equal(claims, 1);
+		}
+		snprintf(id, sizeof(id), "30000000-0000-4000-8000-00000000000%d", j);
+		assert_int_equal(e->st->ops->job_get(e->st, e->job.tenant_id, id, &job, &res, &n),
+				 TV_OK);
+		assert_string_equal(job.status, "COMPLETED");
+		assert_int_equal(job.n_final, S_RACE_ITEMS);
+		assert_int_equal(n, S_RACE_ITEMS);
+		for (x = 0; x < n; x++) {
+			imported += !strcmp(res[x].status, "IMPORTED");
+			skipped += !strcmp(res[x].status, "SKIPPED");
+		}
+		tv_import_results_free(res, n);
+	}
+	assert_int_equal(imported, 1);
+	assert_int_equal(skipped, S_RACE_JOBS * S_RACE_ITEMS - 1);
+	assert_int_equal(tvt_db_sql(&e->db, "SELECT count(*) FROM certificates", &certs), 0);
+	assert_int_equal(certs, 2); /* the leaf and its issuer, once each */
+	assert_int_equal(tvt_db_sql(&e->db, "SELECT count(*) FROM import_items"
+					    " WHERE state <> 'FINAL' OR keystore IS NOT NULL",
+				    &certs),
+			 0);
+	assert_int_equal(certs, 0);
+}
+
+/* A key arrives for a certificate the vault holds without one (an issuer
+ * stored by an earlier item): it is attached, once. */
+static void test_key_attached_to_keyless_certificate(void **state)
+{
+	struct S_env *e = *state;
+	struct tv_item_outcome o = S_good();
+	struct tv_item_outcome leaf_as_issuer = S_good();
+	struct tv_cert_row other = S_row;
+	struct tv_import_result *res = NULL;
+	struct tv_claimed_item c;
+	struct tv_import_job job;
+	unsigned char *sealed = NULL;
+	size_t n = 0, sealed_len = 0;
+	bool final;
+
+	/* item 0 stores S_row only as the issuer of another leaf */
+	memcpy(other.fingerprint, "CCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCC", 41);
+	leaf_as_issuer.cert = &other;
+	memcpy(leaf_as_issuer.fingerprint, other.fingerprint, 41);
+	leaf_as_issuer.issuers = &S_row;
+	leaf_as_issuer.n_issuers = 1;
+	S_new_job(e, "30000000-0000-4000-8000-0000000000c1", 2);
+	assert_int_equal(e->st->ops->item_claim(e->st, "w", 1, 99999, 0, &c), TV_OK);
+	assert_int_equal(e->st->ops->item_finish(e->st, c.job_id, 0, "w", &leaf_as_issuer, 1, 2,
+						 &final),
+			 TV_OK);
+	tv_import_item_release(&c.item);
+	/* item 1 brings S_row with its key */
+	assert_int_equal(e->st->ops->item_claim(e->st, "w", 3, 99999, 0, &c), TV_OK);
+	assert_int_equal(c.item.index, 1);
+	assert_int_equal(e->st->ops->item_finish(e->st, c.job_id, 1, "w", &o, 1, 4, &final), TV_OK);
+	assert_string_equal(o.recorded_status, "IMPORTED");
+	tv_import_item_release(&c.item);
+	assert_int_equal(e->st->ops->job_get(e->st, e->job.tenant_id, c.job_id, &job, &res, &n),
+			 TV_OK);
+	assert_string_equal(S_res(res, n, 1)->status, "IMPORTED");
+	assert_int_equal(e->st->ops->cert_key(e->st, e->job.tenant_id,
+					      S_res(res, n, 1)->certificate_id, &sealed,
+					      &sealed_len),
+			 TV_OK);
+	assert_int_equal(sealed_len, 10);
+	assert_memory_equal(sealed, "sealed-key", 10);
+	free(sealed);
+	tv_import_results_free(res, n);
+}
+
+/* Another process's job events reach this one (PostgreSQL LISTEN/NOTIFY);
+ * SQLite has no such channel (its nodes are one process). */
+static void test_events_across_processes(void **state)
+{
+	struct S_env *e = *state;
+	struct tv_store *other = NULL;
+	struct tv_item_outcome o = { .status = "FAILED", .reason = "MALFORMED_KEYSTORE: x" };
+	struct tv_import_item item = { .kind = TV_ITEM_PKCS12, .keystore = (unsigned char *)"ks",
+				       .keystore_len = 2 };
+	struct tv_claimed_item c;
+	unsigned ev = 0, seen = 0;
+	int64_t deadline;
+	bool final = false;
+
+	if (!e->db.pg) {
+		assert_null(e->st->ops->events_wait);
+		return;
+	}
+	assert_non_null(e->st->ops->events_wait);
+	assert_int_equal(e->st->ops->events_wait(e->st, 0, &ev), TV_OK); /* now listening */
+	assert_int_equal(tv_store_open(&other, e->db.url, false), TV_OK);
+	snprintf(e->job.id, sizeof(e->job.id), "30000000-0000-4000-8000-0000000000e1");
+	e->job.n_items = 1;
+	assert_int_equal(other->ops->job_create(other, &e->job, &item, 1, 0), TV_OK);
+	deadline = tv_mono_ms() + 10000;
+	while (!(seen & TV_STORE_EV_JOB_NEW) && tv_mono_ms() < deadline) {
+		assert_int_equal(e->st->ops->events_wait(e->st, 500, &ev), TV_OK);
+		seen |= ev;
+	}
+	assert_true(seen & TV_STORE_EV_JOB_NEW);
+	assert_false(seen & TV_STORE_EV_JOB_FINAL);
+	assert_int_equal(other->ops->item_claim(other, "w", 1, 99999, 0, &c), TV_OK);
+	assert_int_equal(other->ops->item_finish(other, c.job_id, 0, "w", &o, 1, 2, &final), TV_OK);
+	assert_true(final);
+	tv_import_item_release(&c.item);
+	seen = 0;
+	while (!(seen & TV_STORE_EV_JOB_FINAL) && tv_mono_ms() < deadline) {
+		assert_int_equal(e->st->ops->events_wait(e->st, 500, &ev), TV_OK);
+		seen |= ev;
+	}
+	assert_true(seen & TV_STORE_EV_JOB_FINAL);
+	tv_store_close(other);
+}
+
+/* job_list: the tenant's jobs, newest first, with result counts by status;
+ * never another tenant's; limit honoured. */
+static void test_job_list(void **state)
+{
+	struct S_env *e = *state;
+	struct tv_import_job *jobs = NULL, jb;
+	struct tv_import_item item = { .kind = TV_ITEM_PKCS12, .keystore = (unsigned char *)"ks",
+				       .keystore_len = 2 };
+	size_t n = 0;
+
+	/* the same creation time: the id breaks the tie, as in the query */
+	S_new_job(e, "30000000-0000-4000-8000-0000000000d1", 2); /* 2 open + 1 rejected */
+	S_new_job(e, "30000000-0000-4000-8000-0000000000d2", 1);
+	S_tenant_b(e, &jb);
+	assert_int_equal(e->st->ops->job_create(e->st, &jb, &item, 1, 0), TV_OK);
+	assert_int_equal(e->st->ops->job_list(e->st, e->job.tenant_id, 10, &jobs, &n), TV_OK);
+	assert_int_equal(n, 2);
+	assert_string_equal(jobs[0].id, "30000000-0000-4000-8000-0000000000d2"); /* newest */
+	assert_string_equal(jobs[1].id, "30000000-0000-4000-8000-0000000000d1");
+	assert_int_equal(jobs[1].n_items, 3);
+	assert_int_equal(jobs[1].n_failed, 1); /* the rejected item's result */
+	assert_int_equal(jobs[1].n_imported, 0);
+	free(jobs);
+	assert_int_equal(e->st->ops->job_list(e->st, e->job.tenant_id, 1, &jobs, &n), TV_OK);
+	assert_int_equal(n, 1);
+	free(jobs);
+	assert_int_equal(e->st->ops->job_list(e->st, jb.tenant_id, 10, &jobs, &n), TV_OK);
+	assert_int_equal(n, 1);
+	assert_string_equal(jobs[0].id, jb.id);
+	free(jobs);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -350,6 +599,11 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_claim_is_fair_across_tenants, S_setup, S_teardown),
 		cmocka_unit_test_setup_teardown(test_claim_round_robin, S_setup, S_teardown),
 		cmocka_unit_test_setup_teardown(test_queue_cap, S_setup, S_teardown),
+		cmocka_unit_test_setup_teardown(test_job_list, S_setup, S_teardown),
+		cmocka_unit_test_setup_teardown(test_parallel_workers, S_setup, S_teardown),
+		cmocka_unit_test_setup_teardown(test_key_attached_to_keyless_certificate, S_setup,
+						S_teardown),
+		cmocka_unit_test_setup_teardown(test_events_across_processes, S_setup, S_teardown),
 	};
 
 	return cmocka_run_group_tests_name("unit/store_jobs", tests, S_setup, S_teardown);

@@ -1,5 +1,7 @@
 /* tv-test-libs: tv_svc */
-/* Unit tests of src/svc: tenants, API keys and the keyring. */
+/* tv-test-pg: both */
+/* Unit tests of src/svc: tenants, API keys and the keyring (on SQLite, and
+ * on PostgreSQL under unit-pg/). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -12,9 +14,10 @@
 #include "dek/dek.h"
 #include "svc/account.h"
 #include "svc/keyring.h"
+#include "test_db.h"
 
 struct S_env {
-	char dir[64];
+	struct tvt_db db;
 	struct tv_store *st;
 	struct tv_secbuf *master;
 };
@@ -22,13 +25,10 @@ struct S_env {
 static int S_setup(void **state)
 {
 	struct S_env *e = calloc(1, sizeof(*e));
-	char url[128];
 
-	snprintf(e->dir, sizeof(e->dir), "/tmp/tlsvault-svc-XXXXXX");
-	if (!mkdtemp(e->dir))
+	if (!e || tvt_db_new(&e->db, "svc"))
 		return -1;
-	snprintf(url, sizeof(url), "sqlite:%s/t.db", e->dir);
-	if (tv_store_open(&e->st, url, true) || tv_secbuf_new(&e->master, 32))
+	if (tv_store_open(&e->st, e->db.url, true) || tv_secbuf_new(&e->master, 32))
 		return -1;
 	randombytes_buf(e->master->p, 32);
 	*state = e;
@@ -38,13 +38,13 @@ static int S_setup(void **state)
 static int S_teardown(void **state)
 {
 	struct S_env *e = *state;
-	char cmd[128];
+	int rc;
 
 	tv_store_close(e->st);
 	tv_secbuf_free(e->master);
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", e->dir);
+	rc = tvt_db_drop(&e->db);
 	free(e);
-	return system(cmd) == 0 ? 0 : -1;
+	return rc;
 }
 
 static void test_tenant_and_keys(void **state)

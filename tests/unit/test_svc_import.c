@@ -1,6 +1,8 @@
 /* tv-test-libs: tv_svc */
-/* Unit tests of the importer: an item that keeps crashing its workers ends
- * as INTERNAL_ERROR instead of looping. */
+/* tv-test-pg: both */
+/* Unit tests of the importer (on SQLite, and on PostgreSQL under unit-pg/):
+ * an item that keeps crashing its workers ends as INTERNAL_ERROR instead of
+ * looping. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -14,6 +16,7 @@
 #include "core/util.h"
 #include "svc/account.h"
 #include "svc/import.h"
+#include "test_db.h"
 
 static void test_crashing_item_fails(void **state)
 {
@@ -29,16 +32,14 @@ static void test_crashing_item_fails(void **state)
 	struct tv_claimed_item ci;
 	struct tv_import_result *res = NULL;
 	enum tv_import_verdict verdict;
-	char dir[64], url[128], cmd[128];
+	struct tvt_db db;
 	size_t n = 0;
 	int64_t deadline;
 	int i;
 
 	(void)state;
-	snprintf(dir, sizeof(dir), "/tmp/tlsvault-imp-XXXXXX");
-	assert_non_null(mkdtemp(dir));
-	snprintf(url, sizeof(url), "sqlite:%s/t.db", dir);
-	assert_int_equal(tv_store_open(&st, url, true), TV_OK);
+	assert_int_equal(tvt_db_new(&db, "imp"), 0);
+	assert_int_equal(tv_store_open(&st, db.url, true), TV_OK);
 	assert_int_equal(tv_secbuf_new(&master, 32), TV_OK);
 	randombytes_buf(master->p, 32);
 	assert_int_equal(tv_svc_tenant_create(&t, st, master, "t"), TV_OK);
@@ -81,8 +82,7 @@ static void test_crashing_item_fails(void **state)
 	tv_secbuf_free(t.api_key);
 	tv_secbuf_free(master);
 	tv_store_close(st);
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-	assert_int_equal(system(cmd), 0);
+	assert_int_equal(tvt_db_drop(&db), 0);
 }
 
 int main(void)

@@ -23,6 +23,7 @@
 #include "core/secmem.h"
 #include "core/wipeheap.h"
 #include "dek/dek.h"
+#include "store/copy.h"
 #include "store/store.h"
 #include "svc/account.h"
 
@@ -36,6 +37,7 @@ static const char S_usage[] =
 	"  serve          serve the HTTP API\n"
 	"  tenant create  add a tenant (company) with its DEK, edge instance and admin key\n"
 	"  apikey create  add an API key to a tenant\n"
+	"  migrate        copy a SQLite vault into PostgreSQL\n"
 	"  version        print the version\n"
 	"\n"
 	"Run 'tlsvaultd <command> --help' for a command's options.\n";
@@ -49,7 +51,8 @@ static const char S_init_usage[] =
 	"shown only here. Fails (exit 1, nothing changed) if DIR already holds a vault.\n"
 	"\n"
 	"  --data DIR     vault directory (env TLSVAULT_DATA)\n"
-	"  --db URL       database; default sqlite:DIR/tlsvault.db (env TLSVAULT_DB)\n"
+	"  --db URL       database; default sqlite:DIR/tlsvault.db, or postgresql://...\n"
+	"                 (an existing, empty database) for several nodes (env TLSVAULT_DB)\n"
 	"  --tenant NAME  first tenant's name (default \"default\")\n";
 
 static const char S_tenant_usage[] =
@@ -57,6 +60,21 @@ static const char S_tenant_usage[] =
 	"\n"
 	"Add a tenant with its own DEK, embedded edge instance and ADMIN API key.\n"
 	"Prints one JSON line like init. A running server picks it up at once.\n";
+
+static const char S_migrate_usage[] =
+	"usage: tlsvaultd migrate --from sqlite:DIR --to postgresql://...\n"
+	"\n"
+	"Copy a vault from SQLite to PostgreSQL: tenants, DEKs (wrapped as they are),\n"
+	"edge instances, API keys, trusted CAs, certificates with their sealed keys\n"
+	"unchanged, import jobs and their results, and the audit log. The target\n"
+	"database must exist and hold no vault data; the copy is one transaction.\n"
+	"Stop the server first. No key is decrypted: then copy DIR/master.key to the\n"
+	"--data directory of every node and serve with --db. Prints one JSON line\n"
+	"with the rows copied per table.\n"
+	"\n"
+	"  --from SRC  sqlite:DIR (DIR/tlsvault.db), sqlite:FILE or a path\n"
+	"  --to URL    postgresql:// or postgres:// URL (env TLSVAULT_DB; prefer the\n"
+	"              environment or ~/.pgpass to a password on the command line)\n";
 
 static const char S_apikey_usage[] =
 	"usage: tlsvaultd apikey create --data DIR [--db URL] --tenant ID --role ROLE\n"
@@ -66,7 +84,7 @@ static const char S_apikey_usage[] =
 	"which is shown only here. D = 0 (default) means no expiry.\n";
 
 struct S_opts {
-	const char *data, *db, *tenant, *name, *role;
+	const char *data, *db, *tenant, *name, *role, *from;
 	int validity_days;
 	bool help;
 };
@@ -96,6 +114,8 @@ static int S_parse(struct S_opts *o, int argc, char **argv)
 		{ "name", required_argument, NULL, 'n' },
 		{ "role", required_argument, NULL, 'r' },
 		{ "validity-days", required_argument, NULL, 'v' },
+		{ "from", required_argument, NULL, 'f' },
+		{ "to", required_argument, NULL, 'b' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -113,6 +133,7 @@ static int S_parse(struct S_opts *o, int argc, char **argv)
 		case 'n': o->name = optarg; break;
 		case 'r': o->role = optarg; break;
 		case 'v': o->validity_days = atoi(optarg); break;
+		case 'f': o->from = optarg; break;
 		case 'h': o->help = true; break;
 		default: return -1;
 		}
@@ -130,6 +151,19 @@ static int S_fail(const char *what, enum tv_err rc)
 	return EXIT_FAILURE;
 }
 
+/* Why the store didn't open, without the URL (it may hold a password). */
+static void S_store_fail(enum tv_err rc, const char *why)
+{
+	if (rc == TV_ERR_INVALID)
+		fprintf(stderr, "tlsvaultd: unsupported database URL (sqlite:PATH or "
+				"postgresql://...)\n");
+	else if (rc == TV_ERR_NOT_FOUND)
+		fprintf(stderr, "tlsvaultd: the database holds no vault (run 'tlsvaultd init')\n");
+	else
+		fprintf(stderr, "tlsvaultd: opening the store: %s%s%s\n", tv_strerror(rc),
+			why[0] ? ": " : "", why);
+}
+
 static void S_print_tenant(const struct tv_tenant_created *t)
 {
 	printf("{\"tenantId\":\"%s\",\"apiKey\":\"", t->tenant_id);
@@ -143,7 +177,7 @@ static void S_print_tenant(const struct tv_tenant_created *t)
 static int S_open_vault(const struct S_opts *o, struct tv_secbuf **master,
 			struct tv_store **store)
 {
-	char path[4096], url[4200];
+	char path[4096], url[4200], why[256];
 	enum tv_err rc;
 
 	snprintf(path, sizeof(path), "%s/master.key", o->data);
@@ -159,13 +193,12 @@ static int S_open_vault(const struct S_opts *o, struct tv_secbuf **master,
 	if (rc)
 		return S_fail("master.key", rc);
 	S_db_url(url, sizeof(url), o);
-	rc = tv_store_open(store, url, false);
+	rc = tv_store_open_ex(store, url, false, why, sizeof(why));
 	if (rc) {
 		tv_secbuf_free(*master);
 		*master = NULL;
-		if (rc == TV_ERR_INVALID)
-			fprintf(stderr, "tlsvaultd: unsupported database URL (only sqlite: here)\n");
-		return rc == TV_ERR_INVALID ? EXIT_FAILURE : S_fail("opening the store", rc);
+		S_store_fail(rc, why);
+		return EXIT_FAILURE;
 	}
 	return 0;
 }
@@ -175,7 +208,7 @@ static int S_cmd_init(int argc, char **argv)
 	struct tv_tenant_created created = { 0 };
 	struct tv_secbuf *master = NULL;
 	struct tv_store *store = NULL;
-	char key_path[4096], url[4200];
+	char key_path[4096], url[4200], why[256];
 	bool made_key = false, made_db = false;
 	struct S_opts o;
 	enum tv_err rc;
@@ -210,14 +243,20 @@ static int S_cmd_init(int argc, char **argv)
 		S_fail("reading master.key", rc);
 		goto out;
 	}
-	rc = tv_store_open(&store, url, true);
+	rc = tv_store_open_ex(&store, url, true, why, sizeof(why));
 	if (rc == TV_ERR_EXISTS) {
-		fprintf(stderr, "tlsvaultd: a database already exists at '%s'; nothing changed\n",
-			url);
+		/* the URL is not printed: a PostgreSQL one may hold a password */
+		if (tv_store_url_is_pg(url))
+			fprintf(stderr, "tlsvaultd: that PostgreSQL database already holds a vault; "
+					"nothing changed (other nodes need only a copy of "
+					"master.key)\n");
+		else
+			fprintf(stderr, "tlsvaultd: a database already exists at '%s'; nothing "
+					"changed\n", url);
 		goto out;
 	}
 	if (rc) {
-		S_fail("creating the store", rc);
+		S_store_fail(rc, why);
 		goto out;
 	}
 	made_db = true;
@@ -346,6 +385,61 @@ static int S_cmd_apikey(int argc, char **argv)
 	return rc ? EXIT_FAILURE : 0;
 }
 
+/* sqlite:DIR means DIR/tlsvault.db; a file or plain path stays as it is. */
+static void S_sqlite_source(char *out, size_t size, const char *from)
+{
+	const char *path = strncmp(from, "sqlite:", 7) ? from : from + 7;
+	struct stat sb;
+
+	if (stat(path, &sb) == 0 && S_ISDIR(sb.st_mode))
+		snprintf(out, size, "sqlite:%s/tlsvault.db", path);
+	else
+		snprintf(out, size, "sqlite:%s", path);
+}
+
+static int S_cmd_migrate(int argc, char **argv)
+{
+	struct tv_store_copy_report rep;
+	char from[4200], why[256];
+	struct S_opts o;
+	enum tv_err rc;
+	size_t i;
+
+	if (S_parse(&o, argc, argv) || (!o.help && (!o.from || !o.db))) {
+		fputs(S_migrate_usage, stderr);
+		return EXIT_USAGE;
+	}
+	if (o.help) {
+		fputs(S_migrate_usage, stdout);
+		return 0;
+	}
+	if (tv_store_url_is_pg(o.from) || !tv_store_url_is_pg(o.db)) {
+		fprintf(stderr, "tlsvaultd: --from takes a SQLite vault (sqlite:DIR) and --to a "
+				"postgresql:// URL\n");
+		return EXIT_USAGE;
+	}
+	S_sqlite_source(from, sizeof(from), o.from);
+	rc = tv_store_copy(from, o.db, &rep, why, sizeof(why));
+	if (rc == TV_ERR_NOT_FOUND) {
+		fprintf(stderr, "tlsvaultd: no vault at '%s'\n", from + 7);
+		return EXIT_FAILURE;
+	}
+	if (rc) {
+		fprintf(stderr, "tlsvaultd: migrate: %s%s%s; nothing was copied\n",
+			rc == TV_ERR_EXISTS && !why[0] ? "the target database is not empty" :
+							 tv_strerror(rc),
+			why[0] ? ": " : "", why);
+		return EXIT_FAILURE;
+	}
+	printf("{\"migrated\":{");
+	for (i = 0; i < rep.n; i++)
+		printf("%s\"%s\":%lld", i ? "," : "", rep.tables[i].table,
+		       (long long)rep.tables[i].rows);
+	printf("}}\n");
+	fflush(stdout);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	const char *cmd = argc > 1 ? argv[1] : NULL;
@@ -389,6 +483,8 @@ int main(int argc, char **argv)
 		return S_cmd_tenant(argc - 1, argv + 1);
 	if (!strcmp(cmd, "apikey"))
 		return S_cmd_apikey(argc - 1, argv + 1);
+	if (!strcmp(cmd, "migrate"))
+		return S_cmd_migrate(argc - 1, argv + 1);
 	fprintf(stderr, "tlsvaultd: unknown command '%s'\n\n%s", cmd, S_usage);
 	return EXIT_USAGE;
 }

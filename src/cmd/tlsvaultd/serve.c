@@ -156,7 +156,7 @@ static void S_server_release(struct S_server *s)
 
 static int S_open(struct S_server *s, const struct tv_serve_opts *o)
 {
-	char path[4096], url[4200];
+	char path[4096], url[4200], why[256];
 	enum tv_err rc;
 
 	snprintf(path, sizeof(path), "%s/master.key", o->data);
@@ -171,10 +171,15 @@ static int S_open(struct S_server *s, const struct tv_serve_opts *o)
 		snprintf(url, sizeof(url), "%s", o->db);
 	else
 		snprintf(url, sizeof(url), "sqlite:%s/tlsvault.db", o->data);
-	rc = tv_store_open(&s->store, url, false);
+	/* never print url: a PostgreSQL URL may hold a password */
+	rc = tv_store_open_ex(&s->store, url, false, why, sizeof(why));
 	if (rc) {
-		fprintf(stderr, "tlsvaultd: cannot open the store: %s\n",
-			rc == TV_ERR_INVALID ? "unsupported database URL" : tv_strerror(rc));
+		fprintf(stderr, "tlsvaultd: cannot open the store: %s%s%s\n",
+			rc == TV_ERR_INVALID ? "unsupported database URL (sqlite:PATH or "
+					       "postgresql://...)" :
+			rc == TV_ERR_NOT_FOUND ? "no vault there (run 'tlsvaultd init')" :
+						 tv_strerror(rc),
+			why[0] ? ": " : "", why);
 		return EXIT_FAILURE;
 	}
 	rc = tv_keyring_new(&s->keyring, s->store, s->master);
@@ -209,12 +214,15 @@ static int S_start_importer(struct S_server *s, const struct tv_serve_opts *o)
 	enum tv_err rc;
 
 	memset(&cfg, 0, sizeof(cfg));
-	cfg.workers = (unsigned)o->num[TV_SO_WORKERS];
+	/* -1: the number of cores (the importer's 0); 0: no workers */
+	cfg.workers = o->num[TV_SO_WORKERS] > 0 ? (unsigned)o->num[TV_SO_WORKERS] : 0;
 	cfg.limits.max_iterations = (uint64_t)o->num[TV_SO_MAX_ITERATIONS];
 	cfg.limits.max_keystore_bytes = (size_t)o->num[TV_SO_MAX_KEYSTORE];
 	cfg.limits.max_sans = (size_t)o->num[TV_SO_MAX_SANS];
 	cfg.limits.max_key_bits = (unsigned)o->num[TV_SO_MAX_KEY_BITS];
 	cfg.max_tenant_inflight = (unsigned)o->num[TV_SO_MAX_TENANT_INFLIGHT];
+	cfg.no_workers = o->num[TV_SO_WORKERS] == 0;
+	cfg.lease_ms = (int64_t)o->num[TV_SO_LEASE_SECONDS] * 1000;
 	cfg.on_job_final = tv_api_job_final;
 	cfg.on_job_final_arg = &s->app;
 	rc = tv_importer_start(&s->importer, s->store, s->keyring, s->trust_cache, &cfg);
@@ -312,6 +320,11 @@ int tv_cmd_serve(int argc, char **argv)
 		tv_serve_usage(stdout);
 		return 0;
 	}
+	if (o.num[TV_SO_WORKERS] == 0 && !(o.db && tv_store_url_is_pg(o.db))) {
+		fprintf(stderr, "tlsvaultd: --workers 0 needs a PostgreSQL --db, where other "
+				"nodes process the jobs\n");
+		return EXIT_USAGE;
+	}
 	if (!S_split_listen(o.listen ? o.listen : "127.0.0.1:8080", host, sizeof(host), &port)) {
 		fprintf(stderr, "tlsvaultd: --listen takes HOST:PORT\n");
 		return EXIT_USAGE;
@@ -363,7 +376,8 @@ int tv_cmd_serve(int argc, char **argv)
 		 tv_http_port(s.http));
 	TV_LOG(TV_LOG_INFO, "listening", TV_LS("address", addr),
 	       TV_LI("port", tv_http_port(s.http)), TV_LS("version", TV_VERSION),
-	       TV_LI("tenants_keys_loaded", (int64_t)tv_keyring_count(s.keyring)));
+	       TV_LI("tenants_keys_loaded", (int64_t)tv_keyring_count(s.keyring)),
+	       TV_LS("store", s.store->ops->name));
 	while (sigwait(&sigs, &sig) != 0)
 		;
 	TV_LOG(TV_LOG_INFO, "stopping", TV_LI("signal", sig));

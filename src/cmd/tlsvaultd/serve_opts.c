@@ -21,8 +21,10 @@ static const struct {
 	const char *def_text; /* when the default isn't a number */
 	const char *help;     /* what it bounds, and what happens over it */
 } S_nums[TV_SO_COUNT] = {
-	[TV_SO_WORKERS] = { "workers", "TLSVAULT_WORKERS", "N", 1, 256, 0,
-			    "the number of cores", "import workers" },
+	[TV_SO_WORKERS] = { "workers", "TLSVAULT_WORKERS", "N", 0, 256, -1,
+			    "the number of cores",
+			    "import workers; 0: none, an API-only node\n"
+			    "(PostgreSQL only: other nodes process its jobs)" },
 	[TV_SO_HTTP_THREADS] = { "http-threads", "TLSVAULT_HTTP_THREADS", "N", 1, 256, 0,
 				 "the number of cores", "HTTP thread pool size" },
 	[TV_SO_MAX_BODY] = { "max-body", "TLSVAULT_MAX_BODY", "BYTES", 1024, 1L << 32,
@@ -68,6 +70,10 @@ static const struct {
 	[TV_SO_MAX_TENANT_QUEUE] = { "max-tenant-queue", "TLSVAULT_MAX_TENANT_QUEUE", "N", 1,
 				     10000000, TV_IMPORT_DEFAULT_MAX_TENANT_QUEUE, NULL,
 				     "import items one tenant may have not yet\nfinal; over: 429/10108 with Retry-After" },
+	[TV_SO_LEASE_SECONDS] = { "lease-seconds", "TLSVAULT_LEASE_SECONDS", "SECONDS", 2, 3600,
+				  TV_IMPORT_LEASE_MS / 1000, NULL,
+				  "an import item's lease, renewed every third\n"
+				  "of it; a dead node's items wait this long" },
 	[TV_SO_MAX_TENANT_INFLIGHT] = { "max-tenant-inflight", "TLSVAULT_MAX_TENANT_INFLIGHT", "N",
 					0, 256, TV_IMPORT_DEFAULT_MAX_TENANT_INFLIGHT, NULL,
 					"items of one tenant processed at once, on\n"

@@ -73,6 +73,11 @@ int tvh_run(char **out, const char *const *args)
 
 void tvh_init(struct tvh_server *s)
 {
+	tvh_init_db(s, NULL);
+}
+
+void tvh_init_db(struct tvh_server *s, const char *db)
+{
 	char *out = NULL;
 	json_t *j;
 
@@ -80,8 +85,11 @@ void tvh_init(struct tvh_server *s)
 	snprintf(s->dir, sizeof(s->dir), "/tmp/tlsvault-it-XXXXXX");
 	assert_non_null(mkdtemp(s->dir));
 	snprintf(s->log_path, sizeof(s->log_path), "%s/serve.log", s->dir);
+	if (db)
+		snprintf(s->db, sizeof(s->db), "%s", db);
 	{
-		const char *args[] = { TVD_PATH, "init", "--data", s->dir, NULL };
+		const char *args[] = { TVD_PATH, "init", "--data", s->dir, db ? "--db" : NULL, db,
+				       NULL };
 		assert_int_equal(tvh_run(&out, args), 0);
 	}
 	j = json_loads(out, 0, NULL);
@@ -145,6 +153,10 @@ void tvh_start(struct tvh_server *s, const char *const *extra)
 	args[n++] = s->dir;
 	args[n++] = "--listen";
 	args[n++] = "127.0.0.1:0";
+	if (s->db[0]) {
+		args[n++] = "--db";
+		args[n++] = s->db;
+	}
 	while (extra && *extra && n < 63)
 		args[n++] = *extra++;
 	args[n] = NULL;

@@ -22,6 +22,7 @@ struct tvh_server {
 	pid_t pid;
 	int port;
 	const char *cacert; /* set: talk HTTPS to "localhost", trusting this PEM */
+	char db[512];       /* set: --db URL (a PostgreSQL database); else SQLite in dir */
 };
 
 struct tvh_resp {
@@ -39,6 +40,9 @@ struct tvh_resp {
 
 /** Make a data directory and run `tlsvaultd init` in it; fills ids and key. */
 void tvh_init(struct tvh_server *s);
+
+/** tvh_init with --db db (NULL: SQLite in the directory); tvh_start passes it on. */
+void tvh_init_db(struct tvh_server *s, const char *db);
 
 /** Run tlsvaultd with args (NULL-terminated); stdout into out (malloc'd). Exit status. */
 int tvh_run(char **out, const char *const *args);
