@@ -77,6 +77,55 @@ static bool S_passphrase(struct tv_app *app, struct tv_http_resp *resp, const ch
 }
 
 /* Validate the body; false after replying. */
+/* A label the caller gave: UTF-8 (jansson checked that already) that fits
+ * the stored size, and for PKCS#12 only characters of the Basic
+ * Multilingual Plane. */
+static bool S_label_ok(const char *label, bool bmp)
+{
+	size_t len = strlen(label), pos = 0;
+	uint32_t cp;
+
+	if (len > TV_LABEL_MAX)
+		return false;
+	while (pos < len)
+		if (tv__utf8_next((const unsigned char *)label, len, &pos, &cp) != 0 ||
+		    (bmp && cp > 0xffff))
+			return false;
+	return true;
+}
+
+/*
+ * Copy a default label (an import label or the certificate's name): whole
+ * characters only, so truncation never splits one, and U+FFFD for a
+ * character outside the Basic Multilingual Plane, which no friendlyName can
+ * hold (the other formats get the same, so one certificate exports under
+ * one name).
+ */
+static void S_label_copy(char *out, size_t size, const char *label)
+{
+	size_t len = strlen(label), pos = 0, n = 0;
+	uint32_t cp;
+
+	while (pos < len) {
+		size_t start = pos, k;
+
+		if (tv__utf8_next((const unsigned char *)label, len, &pos, &cp) != 0)
+			break;
+		if (cp > 0xffff) {
+			if (n + 3 >= size)
+				break;
+			memcpy(out + n, "\xef\xbf\xbd", 3);
+			n += 3;
+			continue;
+		}
+		if (n + (pos - start) >= size)
+			break;
+		for (k = start; k < pos; k++)
+			out[n++] = label[k];
+	}
+	out[n] = '\0';
+}
+
 static bool S_parse(struct tv_http_resp *resp, json_t *body, struct S_export *x,
 		    const struct tv_cert_record *c)
 {
@@ -111,13 +160,22 @@ static bool S_parse(struct tv_http_resp *resp, json_t *body, struct S_export *x,
 		tv_api_bad_field(resp, "certificateLabel", "must be a string");
 		return false;
 	}
+	if (label && *label && !S_label_ok(label, !strcmp(fmt, "PKCS12"))) {
+		tv_api_bad_field(resp, "certificateLabel",
+				 !strcmp(fmt, "PKCS12")
+					 ? "must be at most 256 bytes of UTF-8, without characters "
+					   "outside the Basic Multilingual Plane (a PKCS#12 "
+					   "friendlyName is a BMPString)"
+					 : "must be at most 256 bytes of UTF-8");
+		return false;
+	}
 	facts = json_loads(c->facts_json, 0, NULL);
-	snprintf(x->label, sizeof(x->label), "%s",
-		 label && *label ? label
-		 : c->label[0]	 ? c->label
-				 : json_string_value(json_object_get(facts, "certificateName"))
-		 ? json_string_value(json_object_get(facts, "certificateName"))
-		 : "certificate");
+	S_label_copy(x->label, sizeof(x->label),
+		     label && *label ? label
+		     : c->label[0]   ? c->label
+				     : json_string_value(json_object_get(facts, "certificateName"))
+		     ? json_string_value(json_object_get(facts, "certificateName"))
+		     : "certificate");
 	json_decref(facts);
 	return true;
 }

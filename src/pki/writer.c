@@ -386,6 +386,22 @@ out:
 	return rc;
 }
 
+/*
+ * A friendlyName is a BMPString: UTF-8 whose every code point is in the
+ * Basic Multilingual Plane (OpenSSL refuses the rest with a crypto error;
+ * the fuzz target found an alias with U+C6229 failing that way).
+ */
+static bool S_bmp_only(const char *s)
+{
+	size_t len = strlen(s), pos = 0;
+	uint32_t cp;
+
+	while (pos < len)
+		if (tv__utf8_next((const unsigned char *)s, len, &pos, &cp) != 0 || cp > 0xffff)
+			return false;
+	return true;
+}
+
 enum tv_err tv_p12_write(struct tv_secbuf **out, struct tv_pki_ctx *ctx,
 			 EVP_PKEY *key, X509 *leaf, STACK_OF(X509) *chain,
 			 const char *alias, const char *passphrase,
@@ -405,7 +421,7 @@ enum tv_err tv_p12_write(struct tv_secbuf **out, struct tv_pki_ctx *ctx,
 	rc = TV_ERR_INVALID;
 	if (!out || !ctx ||
 	    (profile != TV_P12_MODERN && profile != TV_P12_LEGACY) ||
-	    (alias && !tv__utf8_valid(alias, strlen(alias))))
+	    (alias && !S_bmp_only(alias)))
 		goto out;
 	rc = S_pass_dup(&pass, passphrase, passphrase_len);
 	if (rc)

@@ -83,9 +83,10 @@ enum tv_p12_profile {
  * chain may be NULL. ctx: its library context does the work.
  *
  * Errors: TV_ERR_INVALID (a NULL argument, key without its private part, key
- * not leaf's key, a passphrase or alias that is not UTF-8 or holds a NUL, a
- * passphrase over TV_WRITER_MAX_PASSPHRASE, a chain over TV_WRITER_MAX_CHAIN,
- * an unknown profile), TV_ERR_NOMEM, TV_ERR_CRYPTO.
+ * not leaf's key, a passphrase or alias that is not UTF-8 or holds a NUL, an
+ * alias with a character outside the Basic Multilingual Plane (friendlyName
+ * is a BMPString), a passphrase over TV_WRITER_MAX_PASSPHRASE, a chain over
+ * TV_WRITER_MAX_CHAIN, an unknown profile), TV_ERR_NOMEM, TV_ERR_CRYPTO.
  */
 enum tv_err tv_p12_write(struct tv_secbuf **out, struct tv_pki_ctx *ctx,
 			 EVP_PKEY *key, X509 *leaf, STACK_OF(X509) *chain,

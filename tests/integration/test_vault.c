@@ -431,6 +431,32 @@ static void test_exports(void **state)
 	tvh_resp_free(&r);
 	assert_int_equal(S_sh(v, "openssl pkcs12 -legacy -in l.p12 -passin pass:Exp0rt-pass -info"
 				 " -noout 2>&1 | grep -q '3DES\\|TripleDES'"), 0);
+	/* a label beyond the Basic Multilingual Plane (U+1F511): a PKCS#12
+	 * friendlyName can't hold it (400 naming the field, found by the writer
+	 * fuzz target); JKS can */
+	{
+		char *sp = tvh_seal_b64(v->pk, "Exp0rt-pass", 11), path[200], body[1024];
+		static const char *const fmts[] = { "PKCS12", "JKS" };
+		static const long want[] = { 400, 200 };
+		int k;
+
+		snprintf(path, sizeof(path), "/outagedetection/v1/certificates/%s/keystore",
+			 v->ids[0]);
+		for (k = 0; k < 2; k++) {
+			snprintf(body, sizeof(body),
+				 "{\"exportFormat\":\"%s\",\"encryptedPrivateKeyPassphrase\":\"%s\","
+				 "\"certificateLabel\":\"key \\ud83d\\udd11\"}",
+				 fmts[k], sp);
+			tvh_request(&r, &v->s, "POST", path, v->s.api_key, body, strlen(body), NULL);
+			assert_int_equal(r.status, want[k]);
+			if (want[k] == 400) {
+				assert_int_equal(tvh_error_code(&r), 10101);
+				assert_non_null(strstr(r.body, "certificateLabel"));
+			}
+			tvh_resp_free(&r);
+		}
+		free(sp);
+	}
 	assert_int_equal(tvh_stop(&v->s, SIGTERM), 0);
 	assert_false(tvh_file_contains(v->s.log_path, "Exp0rt-pass", 11));
 	tvh_cleanup(&v->s);
