@@ -1,0 +1,210 @@
+/*
+ * DESIGN: import end to end, the way a client sees it. Each run starts a
+ * fresh vault and server (so every run imports into an empty vault, and
+ * VmHWM is this run's), uploads the corpus root as a trusted CA, builds
+ * every request body first (base64 and sealed passwords, as the CLI does
+ * before it sends), then posts the jobs one after another on one
+ * keep-alive connection and waits for each with the waitSeconds long-poll.
+ * The clock runs from the first POST to the moment the last job is seen
+ * final; every item must be IMPORTED. The baseline (ceiling.c) runs on the
+ * same keystores with as many threads as the server has workers, in the
+ * same run, just before.
+ *
+ * Accept latency: 100-item POSTs, one after another, each timed from the
+ * first byte sent to the 201 received, on a server whose workers are busy
+ * importing what the earlier posts queued (that is when a client posts).
+ * Baseline: the same bodies posted to the bare libmicrohttpd server, which
+ * reads them and answers 201 without parsing or storing anything.
+ */
+#define _GNU_SOURCE
+#include "bench.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct S_bodies {
+	char **text;
+	size_t *len;
+	size_t n;
+};
+
+static void S_bodies_make(struct S_bodies *b, const struct tvb_server *s,
+			  const struct tvb_corpus *c, size_t n_bodies, size_t per_body)
+{
+	size_t i;
+
+	b->n = n_bodies;
+	b->text = calloc(n_bodies, sizeof(*b->text));
+	b->len = calloc(n_bodies, sizeof(*b->len));
+	if (!b->text || !b->len)
+		tvb_die("out of memory");
+	for (i = 0; i < n_bodies; i++)
+		b->text[i] = tvb_import_body(s, c, (i * per_body) % c->n, per_body, &b->len[i]);
+}
+
+static void S_bodies_free(struct S_bodies *b)
+{
+	size_t i;
+
+	for (i = 0; i < b->n; i++)
+		free(b->text[i]);
+	free(b->text);
+	free(b->len);
+	memset(b, 0, sizeof(*b));
+}
+
+/* A started server with the corpus root trusted; *idle_mib its VmHWM
+ * before any request. */
+static struct tvb_http *S_fresh_server(struct tvb_server *s, const struct tvb_cfg *cfg,
+				       const struct tvb_corpus *c, double *idle_mib)
+{
+	struct tvb_http *h;
+
+	tvb_server_init(s, cfg, NULL);
+	tvb_server_start(s, cfg);
+	if (idle_mib)
+		*idle_mib = tvb_vmhwm_mib(s->pid);
+	h = tvb_http_new(s->port, s->api_key);
+	tvb_server_fetch_dek(s, h);
+	tvb_server_trust(h, c->root_pem);
+	return h;
+}
+
+/* One end-to-end run of corpus c; items/s, and the server's VmHWM. */
+static double S_e2e_run(const struct tvb_cfg *cfg, const struct tvb_corpus *c, double *idle_mib,
+			double *peak_mib)
+{
+	size_t n_jobs = cfg->items / cfg->job_items, i;
+	struct S_bodies bodies;
+	struct tvb_server s;
+	struct tvb_http *h;
+	char **ids = calloc(n_jobs, sizeof(*ids));
+	double t0, secs;
+
+	if (!ids || n_jobs == 0)
+		tvb_die("e2e: bad job count");
+	h = S_fresh_server(&s, cfg, c, idle_mib);
+	S_bodies_make(&bodies, &s, c, n_jobs, cfg->job_items);
+	t0 = tvb_now();
+	for (i = 0; i < n_jobs; i++)
+		ids[i] = tvb_post_job(h, bodies.text[i], bodies.len[i], NULL);
+	for (i = 0; i < n_jobs; i++)
+		tvb_wait_job(h, ids[i], cfg->job_items, NULL, 0);
+	secs = tvb_now() - t0;
+	*peak_mib = tvb_vmhwm_mib(s.pid);
+	for (i = 0; i < n_jobs; i++)
+		free(ids[i]);
+	free(ids);
+	S_bodies_free(&bodies);
+	tvb_http_free(h);
+	tvb_server_cleanup(&s, false);
+	return (double)(n_jobs * cfg->job_items) / secs;
+}
+
+void tvb_section_import(struct tvb_ctx *x)
+{
+	const struct tvb_cfg *cfg = x->cfg;
+	char sec[96];
+	struct tvb_row *idle = tvb_row("memory (VmHWM of tlsvaultd)", "idle, after start", "MiB",
+				       NULL);
+	struct tvb_row *peak = tvb_row("memory (VmHWM of tlsvaultd)",
+				       "peak during the OpenSSL default RSA import", "MiB", NULL);
+	int r, p;
+
+	snprintf(sec, sizeof(sec), "import end to end (HTTP, %zu jobs of %zu, %u workers)",
+		 cfg->items / cfg->job_items, cfg->job_items, cfg->cores);
+	tvb_row_target(idle, TVB_TARGET_FIGURE_MAX, 20);
+	tvb_row_target(peak, TVB_TARGET_FIGURE_MAX, 150);
+	for (p = 0; p < TVB_PROFILE_COUNT; p++) {
+		const struct tvb_corpus *c = &x->corpora[p];
+		struct tvb_row *row = tvb_row(sec, c->title, "items/s", "stock pipeline, same threads");
+
+		tvb_row_target(row, TVB_TARGET_RATIO_MIN, 0.9);
+		for (r = 0; r < cfg->runs; r++) {
+			double base = tvb_ceiling_run(c, cfg->items, cfg->cores);
+			double idle_mib = 0, peak_mib = 0;
+			double ours = S_e2e_run(cfg, c, &idle_mib, &peak_mib);
+
+			tvb_row_add(row, ours);
+			tvb_row_add_base(row, base);
+			if (p == TVB_OPENSSL_RSA) {
+				tvb_row_add(idle, idle_mib);
+				tvb_row_add(peak, peak_mib);
+			}
+			tvb_note("e2e run %d/%d %s: %.0f items/s (stock %.0f), VmHWM %.1f -> %.1f "
+				 "MiB",
+				 r + 1, cfg->runs, c->name, ours, base, idle_mib, peak_mib);
+		}
+	}
+}
+
+/* Post every body to port (with api_key, or none for the bare server);
+ * per-post seconds into secs. */
+static void S_post_all(int port, const char *api_key, const struct S_bodies *b, double *secs,
+		       bool expect_job)
+{
+	struct tvb_http *h = tvb_http_new(port, api_key);
+	size_t i;
+
+	for (i = 0; i < b->n; i++) {
+		if (expect_job) {
+			free(tvb_post_job(h, b->text[i], b->len[i], &secs[i]));
+		} else {
+			long st = tvb_http(h, "POST", "/outagedetection/v1/certificates/imports",
+					   b->text[i], b->len[i], NULL, &secs[i]);
+
+			if (st != 201)
+				tvb_die("the bare server answered %ld", st);
+		}
+		secs[i] *= 1e3;
+	}
+	tvb_http_free(h);
+}
+
+void tvb_section_accept(struct tvb_ctx *x)
+{
+	const struct tvb_cfg *cfg = x->cfg;
+	const struct tvb_corpus *c = &x->corpora[TVB_OPENSSL_RSA];
+	const char *sec = "accept latency (POST of 100 items to its 201)";
+	char name[96];
+	struct tvb_row *p50, *p99;
+	struct tvb_bare *bare = tvb_bare_start(cfg->cores);
+	double *ours = calloc(cfg->accept_posts, sizeof(double));
+	double *base = calloc(cfg->accept_posts, sizeof(double));
+	int r;
+
+	if (!ours || !base)
+		tvb_die("out of memory");
+	snprintf(name, sizeof(name), "p50 over %zu posts of %zu items, workers busy",
+		 cfg->accept_posts, cfg->job_items);
+	p50 = tvb_row(sec, name, "ms", "bare libmicrohttpd, same bodies");
+	snprintf(name, sizeof(name), "p99 over %zu posts of %zu items, workers busy",
+		 cfg->accept_posts, cfg->job_items);
+	p99 = tvb_row(sec, name, "ms", "bare libmicrohttpd, same bodies");
+	tvb_row_target(p99, TVB_TARGET_FIGURE_MAX, 50);
+	for (r = 0; r < cfg->runs; r++) {
+		struct S_bodies bodies;
+		struct tvb_server s;
+		struct tvb_http *h = S_fresh_server(&s, cfg, c, NULL);
+
+		S_bodies_make(&bodies, &s, c, cfg->accept_posts, cfg->job_items);
+		S_post_all(tvb_bare_port(bare), NULL, &bodies, base, false);
+		S_post_all(s.port, s.api_key, &bodies, ours, true);
+		tvb_row_add(p50, tvb_percentile(ours, cfg->accept_posts, 50));
+		tvb_row_add(p99, tvb_percentile(ours, cfg->accept_posts, 99));
+		tvb_row_add_base(p50, tvb_percentile(base, cfg->accept_posts, 50));
+		tvb_row_add_base(p99, tvb_percentile(base, cfg->accept_posts, 99));
+		tvb_note("accept run %d/%d: p50 %.1f ms p99 %.1f ms (bare %.1f / %.1f ms)", r + 1,
+			 cfg->runs, tvb_percentile(ours, cfg->accept_posts, 50),
+			 tvb_percentile(ours, cfg->accept_posts, 99),
+			 tvb_percentile(base, cfg->accept_posts, 50),
+			 tvb_percentile(base, cfg->accept_posts, 99));
+		S_bodies_free(&bodies);
+		tvb_http_free(h);
+		tvb_server_cleanup(&s, false);
+	}
+	free(ours);
+	free(base);
+	tvb_bare_stop(bare);
+}
