@@ -210,7 +210,7 @@ long tvb_http(struct tvb_http *h, const char *method, const char *path, const ch
 void tvb_server_init(struct tvb_server *s, const struct tvb_cfg *cfg, const char *dir);
 /** `tlsvaultd serve` on 127.0.0.1:0 with --workers cores (and --rate 0 if known). */
 void tvb_server_start(struct tvb_server *s, const struct tvb_cfg *cfg);
-/** SIGKILL every server still running (an atexit handler). */
+/** SIGKILL every server still running (atexit, and signal-safe). */
 void tvb_servers_kill_all(void);
 /** SIGTERM and wait (SIGKILL after 30 s). */
 void tvb_server_stop(struct tvb_server *s);
@@ -240,10 +240,14 @@ void tvb_wait_job(struct tvb_http *h, const char *job_id, size_t expected, char 
 
 struct tvb_ctx {
 	const struct tvb_cfg *cfg;
-	struct tvb_corpus corpora[TVB_PROFILE_COUNT];
+	struct tvb_corpus corpora[TVB_PROFILE_COUNT]; /* use tvb_corpus() */
+	bool loaded[TVB_PROFILE_COUNT];
 	double compression_ns[TVB_MAX_RUNS]; /* per run, from kdf.c */
 	size_t n_compression;
 };
+
+/** Corpus p, loaded (and generated if the cache lacks it) on first use. */
+const struct tvb_corpus *tvb_corpus(struct tvb_ctx *x, enum tvb_profile p);
 
 /** Median SHA-256 compression cost so far (ns); dies if none measured. */
 double tvb_compression_ns(const struct tvb_ctx *x);

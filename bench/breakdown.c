@@ -419,7 +419,7 @@ void tvb_section_breakdown(struct tvb_ctx *x)
 
 	for (r = 0; r < cfg->runs; r++) {
 		for (p = 0; p < TVB_PROFILE_COUNT; p++) {
-			const struct tvb_corpus *c = &x->corpora[p];
+			const struct tvb_corpus *c = tvb_corpus(x, (enum tvb_profile)p);
 			/* one more keystore than timed: the warm-up item */
 			size_t n = cfg->breakdown_items < c->n ? cfg->breakdown_items : c->n - 1;
 			double stock_us = 1e6 / tvb_ceiling_run(c, n, 1);

@@ -23,6 +23,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -185,6 +187,7 @@ static void S_wrk(struct S_wrk *w, int secs, const char *api_key, int port, cons
 	if (pid < 0)
 		tvb_die("fork: %s", strerror(errno));
 	if (pid == 0) {
+		prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
 		dup2(fds[1], 1);
 		close(fds[0]);
 		close(fds[1]);
@@ -236,7 +239,7 @@ static void S_rows_add(const char *sec, const char *what, const struct S_wrk *ou
 void tvb_section_latency(struct tvb_ctx *x)
 {
 	const struct tvb_cfg *cfg = x->cfg;
-	const struct tvb_corpus *c = &x->corpora[TVB_OPENSSL_RSA];
+	const struct tvb_corpus *c = tvb_corpus(x, TVB_OPENSSL_RSA);
 	char sec[96], job_path[160], cert_path[160], cert_id[64], *body, *job_id;
 	struct tvb_bare *bare = tvb_bare_start(cfg->cores);
 	struct tvb_server s;

@@ -14,6 +14,7 @@
 
 #include <curl/curl.h>
 #include <getopt.h>
+#include <signal.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -44,6 +45,35 @@ static const char *const S_sections[] = { "kdf",    "breakdown", "import",
 					  "accept", "latency",   "inventory" };
 
 static char S_tmp_root[256];
+
+const struct tvb_corpus *tvb_corpus(struct tvb_ctx *x, enum tvb_profile p)
+{
+	const struct tvb_cfg *cfg = x->cfg;
+	/* the breakdown times breakdown_items after one warm-up item */
+	size_t n = cfg->items > cfg->breakdown_items + 1 ? cfg->items : cfg->breakdown_items + 1;
+
+	if ((unsigned)p >= TVB_PROFILE_COUNT)
+		tvb_die("no corpus %d", (int)p);
+	if (!x->loaded[p]) {
+		tvb_corpus_load(&x->corpora[p], cfg, p, n);
+		x->loaded[p] = true;
+	}
+	return &x->corpora[p];
+}
+
+/* Ctrl-C or a kill: stop the servers (they would also die with us, by
+ * PR_SET_PDEATHSIG) and leave; only async-signal-safe calls here. */
+static void S_on_signal(int sig)
+{
+	static const char msg[] = "\ntlsvault-bench: interrupted; scratch files may remain in "
+				  "/tmp/tlsvault-bench-*\n";
+
+	tvb_servers_kill_all();
+	if (write(2, msg, sizeof(msg) - 1) < 0) {
+		/* nothing more to do */
+	}
+	_exit(128 + sig);
+}
 
 static void S_at_exit(void)
 {
@@ -172,7 +202,6 @@ int main(int argc, char **argv)
 	struct tvb_ctx x;
 	const char *only;
 	double t0 = tvb_now();
-	size_t n;
 	int p;
 
 	S_parse(&cfg, &only, argc, argv);
@@ -183,17 +212,14 @@ int main(int argc, char **argv)
 		tvb_die("cannot make a scratch directory");
 	snprintf(cfg.tmp_root, sizeof(cfg.tmp_root), "%s", S_tmp_root);
 	atexit(S_at_exit);
+	signal(SIGINT, S_on_signal);
+	signal(SIGTERM, S_on_signal);
+	signal(SIGHUP, S_on_signal);
 	tvb_machine_get(&machine);
 	tvb_note("%s, %u cores; mode %s, %d run(s) per row", machine.cpu, cfg.cores, cfg.mode,
 		 cfg.runs);
 	memset(&x, 0, sizeof(x));
 	x.cfg = &cfg;
-	/* the breakdown times breakdown_items after one warm-up item */
-	n = cfg.items > cfg.breakdown_items + 1 ? cfg.items : cfg.breakdown_items + 1;
-	if (S_wanted(only, "breakdown") || S_wanted(only, "import") ||
-	    S_wanted(only, "accept") || S_wanted(only, "latency"))
-		for (p = 0; p < TVB_PROFILE_COUNT; p++)
-			tvb_corpus_load(&x.corpora[p], &cfg, (enum tvb_profile)p, n);
 	if (S_wanted(only, "kdf") || S_wanted(only, "breakdown"))
 		tvb_section_kdf(&x);
 	if (S_wanted(only, "breakdown"))
@@ -208,7 +234,8 @@ int main(int argc, char **argv)
 		tvb_section_inventory(&x);
 	tvb_report(&cfg, &machine, tvb_now() - t0);
 	for (p = 0; p < TVB_PROFILE_COUNT; p++)
-		tvb_corpus_release(&x.corpora[p]);
+		if (x.loaded[p])
+			tvb_corpus_release(&x.corpora[p]);
 	tvb_rows_free();
 	curl_global_cleanup();
 	return 0;

@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -46,6 +47,7 @@ static void S_live_set(pid_t old, pid_t pid)
 		tvb_die("more than %d servers at once", S_MAX_LIVE);
 }
 
+/* Async-signal-safe: kill() and waitpid() only. */
 void tvb_servers_kill_all(void)
 {
 	size_t i;
@@ -305,6 +307,8 @@ void tvb_server_start(struct tvb_server *s, const struct tvb_cfg *cfg)
 	if (s->pid < 0)
 		tvb_die("fork: %s", strerror(errno));
 	if (s->pid == 0) {
+		/* never outlive the bench, however it ends */
+		prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
 		dup2(fd, 2);
 		close(fd);
 		execv(cfg->tlsvaultd, (char *const *)args);

@@ -65,7 +65,8 @@ void tvb_rmtree(const char *path)
 
 	/* only scratch directories of ours: a path under /tmp named by us, or
 	 * one of the cache's own subdirectories */
-	if (!path || (strncmp(path, "/tmp/tlsvault-bench", 19) && !strstr(path, "/bench-")))
+	if (!path || (strncmp(path, "/tmp/tlsvault-bench", 19) &&
+		      strncmp(path, "/dev/shm/tlsvault-bench", 23) && !strstr(path, "/bench-")))
 		tvb_die("refusing to remove '%s'", path ? path : "(null)");
 	if (lstat(path, &st) != 0)
 		return;
