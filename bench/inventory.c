@@ -21,7 +21,9 @@
 #include "bench.h"
 
 #include <jansson.h>
+#include <pthread.h>
 #include <sodium.h>
+#include <stdatomic.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -57,11 +59,62 @@ static void S_check(enum tv_err rc, const char *what)
 		tvb_die("inventory: %s: %s", what, tv_strerror(rc));
 }
 
+/* Certificates [from, from + n) and their facts, made by several threads. */
+struct S_gen {
+	EVP_PKEY **pool;
+	X509 *ca;
+	EVP_PKEY *ca_key;
+	struct tv_certinfo *infos;
+	size_t from, n;
+	atomic_size_t next;
+	atomic_int failed;
+};
+
+static void *S_gen_thread(void *arg)
+{
+	struct S_gen *g = arg;
+	size_t i;
+
+	while ((i = atomic_fetch_add(&g->next, 1)) < g->n) {
+		size_t k = g->from + i;
+		char cn[64], san[160];
+		X509 *x;
+
+		snprintf(cn, sizeof(cn), "host%06zu.example.com", k);
+		snprintf(san, sizeof(san), "DNS:%s,DNS:www%06zu.inventory.test", cn, k);
+		/* issued up to 2 years ago, for 30 days to 3 years */
+		x = tvb_cert_new(g->pool[k % S_KEY_POOL], cn, g->ca, g->ca_key,
+				 -(long)((k * 7919) % 730), 30 + (long)((k * 104729) % 1066), false,
+				 san);
+		if (tv_certinfo_init(&g->infos[i], x, false) != TV_OK)
+			atomic_store(&g->failed, 1);
+		X509_free(x);
+	}
+	return NULL;
+}
+
+static void S_generate(struct S_gen *g, unsigned threads)
+{
+	pthread_t th[16];
+	unsigned i, n = threads < 1 ? 1 : threads > 16 ? 16 : threads;
+
+	atomic_store(&g->next, 0);
+	atomic_store(&g->failed, 0);
+	for (i = 0; i < n; i++)
+		if (pthread_create(&th[i], NULL, S_gen_thread, g) != 0)
+			tvb_die("inventory: cannot start a thread");
+	for (i = 0; i < n; i++)
+		pthread_join(th[i], NULL);
+	if (atomic_load(&g->failed))
+		tvb_die("inventory: computing certificate facts failed");
+}
+
 /* One transaction's worth: n certificates as the outcomes of one item. */
 static void S_seed_batch(struct tv_store *st, const struct S_inv *inv, size_t from, size_t n,
 			 EVP_PKEY **pool, X509 *ca, EVP_PKEY *ca_key,
-			 const struct tv_cert_row *ca_row)
+			 const struct tv_cert_row *ca_row, unsigned threads)
 {
+	struct S_gen g;
 	struct tv_certinfo *infos = calloc(n, sizeof(*infos));
 	struct tv_item_outcome *outs = calloc(n, sizeof(*outs));
 	unsigned char *keys = malloc(n * S_SEALED_KEY_LEN);
@@ -90,18 +143,15 @@ static void S_seed_batch(struct tv_store *st, const struct S_inv *inv, size_t fr
 		tvb_die("inventory: the seeding job was refused");
 	S_check(st->ops->item_claim(st, owner, now, now + TV_IMPORT_LEASE_MS, &ci), "claim");
 	randombytes_buf(keys, n * S_SEALED_KEY_LEN);
+	memset(&g, 0, sizeof(g));
+	g.pool = pool;
+	g.ca = ca;
+	g.ca_key = ca_key;
+	g.infos = infos;
+	g.from = from;
+	g.n = n;
+	S_generate(&g, threads);
 	for (i = 0; i < n; i++) {
-		size_t k = from + i;
-		char cn[64], san[160];
-		X509 *x;
-
-		snprintf(cn, sizeof(cn), "host%06zu.example.com", k);
-		snprintf(san, sizeof(san), "DNS:%s,DNS:www%06zu.inventory.test", cn, k);
-		/* issued up to 2 years ago, for 30 days to 3 years */
-		x = tvb_cert_new(pool[k % S_KEY_POOL], cn, ca, ca_key, -(long)((k * 7919) % 730),
-				 30 + (long)((k * 104729) % 1066), false, san);
-		S_check(tv_certinfo_init(&infos[i], x, false), "facts");
-		X509_free(x);
 		memcpy(outs[i].fingerprint, infos[i].facts.fingerprint, sizeof(outs[i].fingerprint));
 		outs[i].status = "IMPORTED";
 		outs[i].reason = "";
@@ -128,7 +178,7 @@ static void S_seed_batch(struct tv_store *st, const struct S_inv *inv, size_t fr
 	free(keys);
 }
 
-static void S_seed(const struct S_inv *inv, size_t total)
+static void S_seed(const struct S_inv *inv, size_t total, unsigned threads)
 {
 	EVP_PKEY *pool[S_KEY_POOL], *ca_key = EVP_EC_gen("P-256");
 	struct tv_certinfo ca_info;
@@ -149,7 +199,7 @@ static void S_seed(const struct S_inv *inv, size_t total)
 	S_check(tv_store_open(&st, inv->url, false), "store");
 	for (i = 0; i < total; i += S_PER_ITEM)
 		S_seed_batch(st, inv, i, total - i < S_PER_ITEM ? total - i : S_PER_ITEM, pool, ca,
-			     ca_key, &ca_info.row);
+			     ca_key, &ca_info.row, threads);
 	tv_store_close(st);
 	tv_certinfo_release(&ca_info);
 	for (i = 0; i < S_KEY_POOL; i++)
@@ -194,7 +244,7 @@ static void S_inventory(struct S_inv *inv, const struct tvb_cfg *cfg)
 		snprintf(inv->tenant_id, sizeof(inv->tenant_id), "%s", s.tenant_id);
 		snprintf(inv->edge_id, sizeof(inv->edge_id), "%s", s.edge_id);
 		snprintf(inv->key_id, sizeof(inv->key_id), "%s", s.key_id);
-		S_seed(inv, cfg->inventory);
+		S_seed(inv, cfg->inventory, cfg->cores);
 		tvb_write_file(marker, "ok\n", 3, 0600);
 	}
 	j = json_load_file(ids, 0, NULL);
