@@ -21,6 +21,15 @@ struct tv__sqlite {
 	size_t n_open;
 };
 
+/* Waiting for a lock held by another connection: at most this long, in
+ * polls of at most TV__SQLITE_BUSY_MAX_SLEEP_US (see sqlite_db.c). */
+#define TV__SQLITE_BUSY_TIMEOUT_MS 10000
+#define TV__SQLITE_BUSY_MAX_SLEEP_US 1000
+
+/** The busy handler's sleep before retry number count (0-based), in us;
+ * -1 when it gives up (SQLITE_BUSY, then TV_ERR_BUSY). */
+long tv__sqlite_busy_sleep_us(int count);
+
 /** Take a connection (a pooled one, or a new one). */
 enum tv_err tv__sqlite_acquire(struct tv__sqlite *s, sqlite3 **out) TV_WUR;
 /** Give it back; on a failed transaction pass rollback=true. */
