@@ -220,12 +220,21 @@ void tvb_server_cleanup(struct tvb_server *s, bool keep);
 void tvb_server_fetch_dek(struct tvb_server *s, struct tvb_http *h);
 /** Upload a PEM certificate as a trusted CA (201 or dies). */
 void tvb_server_trust(struct tvb_http *h, const char *pem);
+/**
+ * CPU time (ms) used so far by the threads of pid whose name starts with
+ * comm_prefix ("MHD-worker": libmicrohttpd's pool threads). Only the
+ * difference of two readings means anything. -1 if pid is gone.
+ */
+double tvb_threads_cpu_ms(pid_t pid, const char *comm_prefix);
 /** VmHWM (peak RSS) of pid, in MiB; -1 if unreadable. */
 double tvb_vmhwm_mib(pid_t pid);
 
-/** The import envelope for items [from, from+n) of c, passwords sealed to pk. */
+/**
+ * The import envelope for items [from, from+n) of c (wrapping around), each
+ * password sealed to seal_pk, or to the server's DEK when seal_pk is NULL.
+ */
 char *tvb_import_body(const struct tvb_server *s, const struct tvb_corpus *c, size_t from,
-		      size_t n, size_t *len);
+		      size_t n, const unsigned char *seal_pk, size_t *len);
 /** POST a job body; returns the job id (malloc'd) or dies unless 201. */
 char *tvb_post_job(struct tvb_http *h, const char *body, size_t len, double *seconds);
 /**

@@ -253,7 +253,7 @@ void tvb_section_latency(struct tvb_ctx *x)
 	h = tvb_http_new(s.port, s.api_key);
 	tvb_server_fetch_dek(&s, h);
 	tvb_server_trust(h, c->root_pem);
-	body = tvb_import_body(&s, c, 0, 1, &len);
+	body = tvb_import_body(&s, c, 0, 1, NULL, &len);
 	job_id = tvb_post_job(h, body, len, NULL);
 	tvb_wait_job(h, job_id, 1, cert_id, sizeof(cert_id));
 	snprintf(job_path, sizeof(job_path), "/outagedetection/v1/certificates/imports/%s", job_id);
