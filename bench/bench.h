@@ -264,9 +264,11 @@ double tvb_compression_ns(const struct tvb_ctx *x);
 /**
  * The conventional pipeline on items [0, n) of c with threads threads:
  * d2i_PKCS12, PKCS12_parse, X509_verify_cert, crypto_box_seal. Dies unless
- * every item verifies. Returns items per second.
+ * every item verifies. Returns items per second; *cpu_ms_per_item (may be
+ * NULL) gets the threads' CPU time per item.
  */
-double tvb_ceiling_run(const struct tvb_corpus *c, size_t n, unsigned threads);
+double tvb_ceiling_run(const struct tvb_corpus *c, size_t n, unsigned threads,
+		       double *cpu_ms_per_item);
 
 void tvb_section_kdf(struct tvb_ctx *x);
 void tvb_section_breakdown(struct tvb_ctx *x);

@@ -422,7 +422,7 @@ void tvb_section_breakdown(struct tvb_ctx *x)
 			const struct tvb_corpus *c = tvb_corpus(x, (enum tvb_profile)p);
 			/* one more keystore than timed: the warm-up item */
 			size_t n = cfg->breakdown_items < c->n ? cfg->breakdown_items : c->n - 1;
-			double stock_us = 1e6 / tvb_ceiling_run(c, n, 1);
+			double stock_us = 1e6 / tvb_ceiling_run(c, n, 1, NULL);
 			double bound_us = (double)c->kdf_compressions * tvb_compression_ns(x) / 1e3;
 			struct S_result res;
 			struct tvb_row *row;
@@ -436,7 +436,7 @@ void tvb_section_breakdown(struct tvb_ctx *x)
 			row = tvb_row(sec, name, "us", "KDF compressions x cost");
 			tvb_row_add(row, res.item_us);
 			tvb_row_add_base(row, bound_us);
-			snprintf(name, sizeof(name), "reader KDFs vs hashing bound, %s", c->title);
+			snprintf(name, sizeof(name), "reader KDFs vs bound, %s", c->title);
 			row = tvb_row("KDF ceiling, one core", name, "us", "KDF compressions x cost");
 			tvb_row_add(row, res.pki_us[TV_PKI_PHASE_KDF]);
 			tvb_row_add_base(row, bound_us);

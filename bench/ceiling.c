@@ -16,6 +16,7 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <openssl/pkcs12.h>
 #include <openssl/x509.h>
@@ -31,7 +32,17 @@ struct S_job {
 	atomic_size_t next;
 	atomic_size_t failed;
 	size_t first_failure;
+	pthread_mutex_t lock;
+	double cpu_s; /* CPU time of the threads, summed; guarded by lock */
 };
+
+static double S_thread_cpu(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
 
 /* One keystore through the stock pipeline; false when anything fails. */
 static bool S_one(struct S_job *j, const struct tvb_keystore *ks)
@@ -76,15 +87,20 @@ out:
 static void *S_thread(void *arg)
 {
 	struct S_job *j = arg;
+	double cpu0 = S_thread_cpu();
 	size_t i;
 
 	while ((i = atomic_fetch_add(&j->next, 1)) < j->n)
 		if (!S_one(j, &j->c->ks[i]) && atomic_fetch_add(&j->failed, 1) == 0)
 			j->first_failure = i;
+	pthread_mutex_lock(&j->lock);
+	j->cpu_s += S_thread_cpu() - cpu0;
+	pthread_mutex_unlock(&j->lock);
 	return NULL;
 }
 
-double tvb_ceiling_run(const struct tvb_corpus *c, size_t n, unsigned threads)
+double tvb_ceiling_run(const struct tvb_corpus *c, size_t n, unsigned threads,
+		       double *cpu_ms_per_item)
 {
 	unsigned char sk[crypto_box_SECRETKEYBYTES];
 	pthread_t th[S_MAX_THREADS];
@@ -95,6 +111,7 @@ double tvb_ceiling_run(const struct tvb_corpus *c, size_t n, unsigned threads)
 	if (threads < 1 || threads > S_MAX_THREADS || n > c->n || n == 0)
 		tvb_die("ceiling: bad arguments");
 	memset(&j, 0, sizeof(j));
+	pthread_mutex_init(&j.lock, NULL);
 	j.c = c;
 	j.n = n;
 	j.store = X509_STORE_new();
@@ -114,6 +131,9 @@ double tvb_ceiling_run(const struct tvb_corpus *c, size_t n, unsigned threads)
 		pthread_join(th[i], NULL);
 	secs = tvb_now() - t0;
 	X509_STORE_free(j.store);
+	pthread_mutex_destroy(&j.lock);
+	if (cpu_ms_per_item)
+		*cpu_ms_per_item = j.cpu_s * 1e3 / (double)n;
 	if (atomic_load(&j.failed))
 		tvb_die("ceiling: %zu of %zu %s keystores failed the stock pipeline (first: %zu)",
 			atomic_load(&j.failed), n, c->name, j.first_failure);

@@ -76,11 +76,13 @@ static struct tvb_http *S_fresh_server(struct tvb_server *s, const struct tvb_cf
 	return h;
 }
 
-/* One end-to-end run of corpus c; items/s, and the server's VmHWM. With
- * tmpfs the vault lives in /dev/shm, where fsync costs nothing: the
- * difference to the same run on disk is what durability costs. */
+/* One end-to-end run of corpus c; items/s, the server's VmHWM, and the
+ * CPU the whole server spent per item (all threads: HTTP, workers,
+ * lease renewal). With tmpfs the vault lives in /dev/shm, where fsync
+ * costs nothing: the difference to the same run on disk is what
+ * durability costs. */
 static double S_e2e_run(const struct tvb_cfg *cfg, const struct tvb_corpus *c, double *idle_mib,
-			double *peak_mib, bool tmpfs)
+			double *peak_mib, double *cpu_ms_per_item, bool tmpfs)
 {
 	size_t n_jobs = cfg->items / cfg->job_items, i;
 	char shm[64] = "/dev/shm/tlsvault-bench-XXXXXX", dir[80];
@@ -88,7 +90,7 @@ static double S_e2e_run(const struct tvb_cfg *cfg, const struct tvb_corpus *c, d
 	struct tvb_server s;
 	struct tvb_http *h;
 	char **ids = calloc(n_jobs, sizeof(*ids));
-	double t0, secs;
+	double t0, secs, cpu0;
 
 	if (!ids || n_jobs == 0)
 		tvb_die("e2e: bad job count");
@@ -99,12 +101,15 @@ static double S_e2e_run(const struct tvb_cfg *cfg, const struct tvb_corpus *c, d
 	}
 	h = S_fresh_server(&s, cfg, c, idle_mib, tmpfs ? dir : NULL);
 	S_bodies_make(&bodies, &s, c, n_jobs, cfg->job_items, NULL);
+	cpu0 = tvb_threads_cpu_ms(s.pid, "");
 	t0 = tvb_now();
 	for (i = 0; i < n_jobs; i++)
 		ids[i] = tvb_post_job(h, bodies.text[i], bodies.len[i], NULL);
 	for (i = 0; i < n_jobs; i++)
 		tvb_wait_job(h, ids[i], cfg->job_items, NULL, 0);
 	secs = tvb_now() - t0;
+	*cpu_ms_per_item = (tvb_threads_cpu_ms(s.pid, "") - cpu0) /
+			   (double)(n_jobs * cfg->job_items);
 	*peak_mib = tvb_vmhwm_mib(s.pid);
 	for (i = 0; i < n_jobs; i++)
 		free(ids[i]);
@@ -120,7 +125,7 @@ static double S_e2e_run(const struct tvb_cfg *cfg, const struct tvb_corpus *c, d
 void tvb_section_import(struct tvb_ctx *x)
 {
 	const struct tvb_cfg *cfg = x->cfg;
-	char sec[96];
+	char sec[96], sec_cpu[96];
 	struct tvb_row *idle = tvb_row("memory (VmHWM of tlsvaultd)", "idle, after start", "MiB",
 				       NULL);
 	struct tvb_row *peak = tvb_row("memory (VmHWM of tlsvaultd)",
@@ -129,27 +134,34 @@ void tvb_section_import(struct tvb_ctx *x)
 
 	snprintf(sec, sizeof(sec), "import end to end (HTTP, %zu jobs of %zu, %u workers)",
 		 cfg->items / cfg->job_items, cfg->job_items, cfg->cores);
+	snprintf(sec_cpu, sizeof(sec_cpu),
+		 "import CPU per item (whole server vs the stock pipeline's threads)");
 	tvb_row_target(idle, TVB_TARGET_FIGURE_MAX, 20);
 	tvb_row_target(peak, TVB_TARGET_FIGURE_MAX, 150);
 	for (p = 0; p < TVB_PROFILE_COUNT; p++) {
 		const struct tvb_corpus *c = tvb_corpus(x, (enum tvb_profile)p);
 		struct tvb_row *row = tvb_row(sec, c->title, "items/s", "stock pipeline, same threads");
-		struct tvb_row *shm = NULL;
+		struct tvb_row *shm = NULL, *cpu;
 		char name[96];
 
 		if (p == TVB_OPENSSL_RSA) {
 			snprintf(name, sizeof(name), "%s, vault on tmpfs (no fsync)", c->title);
 			shm = tvb_row(sec, name, "items/s", "stock pipeline, same threads");
 		}
+		snprintf(name, sizeof(name), "CPU per item, %s", c->title);
+		cpu = tvb_row(sec_cpu, name, "ms", "stock pipeline CPU per item");
 
 		tvb_row_target(row, TVB_TARGET_RATIO_MIN, 0.9);
 		for (r = 0; r < cfg->runs; r++) {
-			double base = tvb_ceiling_run(c, cfg->items, cfg->cores);
+			double base_cpu = 0, ours_cpu = 0;
+			double base = tvb_ceiling_run(c, cfg->items, cfg->cores, &base_cpu);
 			double idle_mib = 0, peak_mib = 0;
-			double ours = S_e2e_run(cfg, c, &idle_mib, &peak_mib, false);
+			double ours = S_e2e_run(cfg, c, &idle_mib, &peak_mib, &ours_cpu, false);
 
 			tvb_row_add(row, ours);
 			tvb_row_add_base(row, base);
+			tvb_row_add(cpu, ours_cpu);
+			tvb_row_add_base(cpu, base_cpu);
 			tvb_note("e2e run %d/%d %s: %.0f items/s (stock %.0f), VmHWM %.1f -> %.1f "
 				 "MiB",
 				 r + 1, cfg->runs, c->name, ours, base, idle_mib, peak_mib);
@@ -158,7 +170,7 @@ void tvb_section_import(struct tvb_ctx *x)
 			tvb_row_add(idle, idle_mib);
 			tvb_row_add(peak, peak_mib);
 			/* the same run with the vault on tmpfs: what fsync costs */
-			ours = S_e2e_run(cfg, c, &idle_mib, &peak_mib, true);
+			ours = S_e2e_run(cfg, c, &idle_mib, &peak_mib, &ours_cpu, true);
 			tvb_row_add(shm, ours);
 			tvb_row_add_base(shm, base);
 			tvb_note("e2e run %d/%d %s on tmpfs: %.0f items/s", r + 1, cfg->runs,

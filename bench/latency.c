@@ -117,6 +117,8 @@ void tvb_bare_stop(struct tvb_bare *b)
 
 struct S_wrk {
 	double rps, p50_ms, p99_ms;
+	double requests;   /* completed in the run */
+	double cpu_us;     /* server CPU per request (set by the caller) */
 };
 
 /* "1.23ms", "456.00us", "1.20s" in milliseconds; -1 if unparsable. */
@@ -150,19 +152,25 @@ static void S_parse_wrk(struct S_wrk *w, const char *out, const char *what)
 		tvb_die("wrk %s: socket errors:\n%s", what, out);
 	p = strstr(out, "Requests/sec:");
 	w->rps = p ? strtod(p + 13, NULL) : 0;
+	p = strstr(out, " requests in ");
+	while (p && p > out && p[-1] >= '0' && p[-1] <= '9')
+		p--;
+	w->requests = p ? strtod(p, NULL) : 0;
 	p = strstr(out, "Latency Distribution");
 	p = p ? strstr(p, "50%") : NULL;
 	w->p50_ms = p ? S_ms(p + 3 + strspn(p + 3, " \t")) : -1;
 	p = p ? strstr(p, "99%") : NULL;
 	w->p99_ms = p ? S_ms(p + 3 + strspn(p + 3, " \t")) : -1;
-	if (w->rps <= 0 || w->p50_ms < 0 || w->p99_ms < 0)
+	if (w->rps <= 0 || w->requests <= 0 || w->p50_ms < 0 || w->p99_ms < 0)
 		tvb_die("wrk %s: cannot read its report:\n%s", what, out);
 }
 
-/* wrk -t2 -c64 -d<secs>s --latency [-H key] url */
+/* wrk -t2 -c64 -d<secs>s --latency [-H key] url; the CPU that the threads
+ * of server_pid named thread_prefix spend meanwhile, per request. */
 static void S_wrk(struct S_wrk *w, int secs, const char *api_key, int port, const char *path,
-		  const char *what)
+		  const char *what, pid_t server_pid, const char *thread_prefix)
 {
+	double cpu0 = tvb_threads_cpu_ms(server_pid, thread_prefix);
 	char url[512], dur[16], header[160];
 	const char *args[16] = { "wrk", "-t2", "-c64", dur, "--latency" };
 	struct tvb_buf out = { 0 };
@@ -211,6 +219,7 @@ static void S_wrk(struct S_wrk *w, int secs, const char *api_key, int port, cons
 		tvb_die("wrk failed (status %d): is it installed? (scripts/install-deps)",
 			WIFEXITED(status) ? WEXITSTATUS(status) : -1);
 	S_parse_wrk(w, out.p, what);
+	w->cpu_us = (tvb_threads_cpu_ms(server_pid, thread_prefix) - cpu0) * 1e3 / w->requests;
 	tvb_buf_free(&out);
 }
 
@@ -234,6 +243,10 @@ static void S_rows_add(const char *sec, const char *what, const struct S_wrk *ou
 	r = tvb_row(sec, name, "ms", base);
 	tvb_row_add(r, ours->p99_ms);
 	tvb_row_add_base(r, bare->p99_ms);
+	snprintf(name, sizeof(name), "%s: server CPU per request", what);
+	r = tvb_row(sec, name, "us", base);
+	tvb_row_add(r, ours->cpu_us);
+	tvb_row_add_base(r, bare->cpu_us);
 }
 
 void tvb_section_latency(struct tvb_ctx *x)
@@ -264,9 +277,12 @@ void tvb_section_latency(struct tvb_ctx *x)
 	for (r = 0; r < cfg->runs; r++) {
 		struct S_wrk wb, wj, wc;
 
-		S_wrk(&wb, cfg->wrk_seconds, NULL, tvb_bare_port(bare), "/", "bare");
-		S_wrk(&wj, cfg->wrk_seconds, s.api_key, s.port, job_path, "GET import job");
-		S_wrk(&wc, cfg->wrk_seconds, s.api_key, s.port, cert_path, "GET certificate");
+		S_wrk(&wb, cfg->wrk_seconds, NULL, tvb_bare_port(bare), "/", "bare", getpid(),
+		      "MHD-worker");
+		S_wrk(&wj, cfg->wrk_seconds, s.api_key, s.port, job_path, "GET import job", s.pid,
+		      "");
+		S_wrk(&wc, cfg->wrk_seconds, s.api_key, s.port, cert_path, "GET certificate",
+		      s.pid, "");
 		S_rows_add(sec, "GET import job (1 item)", &wj, &wb);
 		S_rows_add(sec, "GET certificate", &wc, &wb);
 		tvb_note("latency run %d/%d: bare %.0f req/s, job %.0f req/s, cert %.0f req/s",

@@ -190,7 +190,7 @@ static void S_print_row(const struct tvb_row *r)
 	}
 	S_target_text(target, sizeof(target), r);
 	met = S_target_met(r);
-	printf("%-54.54s %-8s %9s %9s %9s %9s %7s  %s%s\n", r->name, r->unit, med, mn, mx, base,
+	printf("%-56.56s %-7s %9s %9s %9s %9s %7s  %s%s\n", r->name, r->unit, med, mn, mx, base,
 	       ratio, target, met < 0 ? "" : met ? "  met" : "  MISSED");
 }
 
@@ -218,7 +218,7 @@ static void S_print_table(const struct tvb_cfg *cfg, const struct tvb_machine *m
 	printf("median/min/max over runs; baseline = median of the same-run baselines;\n"
 	       "ratio = median of per-run figure/baseline (above 1: faster for rates, slower "
 	       "for times)\n\n");
-	printf("%-54s %-8s %9s %9s %9s %9s %7s  %s\n", "row", "unit", "median", "min", "max",
+	printf("%-56s %-7s %9s %9s %9s %9s %7s  %s\n", "row", "unit", "median", "min", "max",
 	       "baseline", "ratio", "target");
 	for (i = 0; i < S_n_rows; i++) {
 		if (S_first(i, false) != i)
