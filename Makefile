@@ -42,8 +42,16 @@ run: build
 format:
 	@find src tests fuzz bench -name '*.[ch]' | xargs clang-format -i
 
+# The benchmarks (docs/PERFORMANCE.md): one table on stdout. The full run
+# writes bench/results.json (committed: the latest full run); BENCH_QUICK=1
+# makes the short run, whose JSON stays in build/. Corpora and the seeded
+# inventory are cached in build/bench-cache.
 bench: build
-	@for b in build/bench_*; do echo "== $$b"; $$b || exit 1; done
+	@if [ -n "$(BENCH_QUICK)" ] && [ "$(BENCH_QUICK)" != 0 ]; then \
+		build/tlsvault-bench --mode quick --json build/bench-results-quick.json; \
+	else \
+		build/tlsvault-bench --mode full --json bench/results.json; \
+	fi
 
 # libFuzzer builds of fuzz/fuzz_*.c (clang-14, ASan+UBSan); `make test`
 # replays the committed corpora with the regular ASan build instead.

@@ -19,6 +19,8 @@
 #include <openssl/objects.h>
 #include <sodium.h>
 
+#include "pki/timing.h"
+
 #define S_PBMAC1_MAX_KEY_LEN 64
 
 typedef struct {
@@ -204,6 +206,7 @@ static enum tv_reason S_hmac(unsigned char *out, size_t out_size,
 	EVP_MAC_CTX *mctx = NULL;
 	OSSL_PARAM params[2];
 	enum tv_reason rc = TV_REASON_INTERNAL_ERROR;
+	uint64_t t0 = tv__timing_begin(ctx);
 
 	params[0] = OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST,
 						     (char *)md, 0);
@@ -216,6 +219,7 @@ static enum tv_reason S_hmac(unsigned char *out, size_t out_size,
 		rc = TV_REASON_OK;
 	EVP_MAC_CTX_free(mctx);
 	EVP_MAC_free(hmac);
+	tv__timing_end(ctx, TV_PKI_PHASE_MAC, t0, 0);
 	return rc;
 }
 

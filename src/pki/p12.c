@@ -35,6 +35,7 @@
 
 #include "pki/mac.h"
 #include "pki/pbe.h"
+#include "pki/timing.h"
 
 /* Nesting of safeContentsBag, and bags in all: far beyond real files. */
 #define S_MAX_BAG_DEPTH 4
@@ -283,9 +284,11 @@ static enum tv_reason S_add_cert(struct S_walk *w, const PKCS12_SAFEBAG *bag)
 	X509 *tmp, *cert = NULL;
 	enum tv_reason rc;
 	int len = -1;
+	uint64_t t0;
 
 	if (PKCS12_SAFEBAG_get_bag_nid(bag) != NID_x509Certificate)
 		return TV_REASON_OK; /* SDSI certificates: not ours to judge */
+	t0 = tv__timing_begin(w->ctx);
 	tmp = PKCS12_SAFEBAG_get1_cert(bag);
 	if (tmp)
 		len = i2d_X509(tmp, &der);
@@ -295,6 +298,7 @@ static enum tv_reason S_add_cert(struct S_walk *w, const PKCS12_SAFEBAG *bag)
 				"certificate bag holds no valid X.509 certificate");
 	rc = tv_pki_cert_parse(&cert, w->ctx, der, (size_t)len, w->msg, w->msz);
 	OPENSSL_free(der);
+	tv__timing_end(w->ctx, TV_PKI_PHASE_CERT_DECODE, t0, 0);
 	if (!rc)
 		rc = tv__cert_sans_check(cert, w->lim->max_sans, w->msg, w->msz);
 	if (rc) {
@@ -493,6 +497,7 @@ static enum tv_reason S_pair(struct tv_p12_contents **out, struct S_walk *w)
 	struct tv_p12_pair *pair;
 	size_t i, j = 0;
 	enum tv_reason rc;
+	uint64_t t0;
 
 	if (w->key_count == 0)
 		return tv__fail(w->msg, w->msz, TV_REASON_NO_PRIVATE_KEY,
@@ -500,14 +505,18 @@ static enum tv_reason S_pair(struct tv_p12_contents **out, struct S_walk *w)
 				w->cert_count);
 	rc = tv__contents_new(&c, w->key_count, w->msg, w->msz);
 	for (i = 0; !rc && i < w->key_count; i++) {
+		t0 = tv__timing_begin(w->ctx);
 		rc = S_find_cert(&j, w, &w->keys[i]);
+		tv__timing_end(w->ctx, TV_PKI_PHASE_PAIRING, t0, 0);
 		if (rc)
 			break;
 		w->certs[j].used = true;
 		pair = &c->pairs[i];
 		pair->key = w->keys[i].key;
 		w->keys[i].key = NULL;
-		pair->cert = X509_dup(w->certs[j].cert);
+		t0 = tv__timing_begin(w->ctx);
+		pair->cert = X509_dup(w->certs[j].cert); /* a re-decode */
+		tv__timing_end(w->ctx, TV_PKI_PHASE_CERT_DECODE, t0, 0);
 		pair->friendly_name = w->keys[i].name ? w->keys[i].name :
 			w->certs[j].name;
 		if (w->keys[i].name)
@@ -518,8 +527,10 @@ static enum tv_reason S_pair(struct tv_p12_contents **out, struct S_walk *w)
 			rc = tv__fail(w->msg, w->msz, TV_REASON_INTERNAL_ERROR,
 				      "out of memory");
 	}
+	t0 = tv__timing_begin(w->ctx);
 	for (i = 0; !rc && i < c->pair_count; i++)
 		rc = tv_pki_key_check(c->pairs[i].key, w->lim->max_key_bits, w->msg, w->msz);
+	tv__timing_end(w->ctx, TV_PKI_PHASE_PAIRING, t0, 0);
 	for (i = 0; !rc && i < w->cert_count; i++) {
 		if (w->certs[i].used)
 			continue;

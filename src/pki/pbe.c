@@ -32,6 +32,8 @@
 #include <openssl/objects.h>
 #include <openssl/params.h>
 
+#include "pki/timing.h"
+
 /* ---- passwords ------------------------------------------------------- */
 
 /* Decode one strict UTF-8 sequence; 0 when s[0..len) doesn't start one. */
@@ -259,6 +261,7 @@ static enum tv_reason S_kdf(unsigned char *out, size_t n,
 	EVP_KDF *kdf = NULL;
 	EVP_KDF_CTX *kctx = NULL;
 	enum tv_reason rc = TV_REASON_OK;
+	uint64_t t0 = tv__timing_begin(ctx);
 
 	kdf = EVP_KDF_fetch(tv_pki_libctx(ctx), kdf_name, NULL);
 	kctx = kdf ? EVP_KDF_CTX_new(kdf) : NULL;
@@ -267,6 +270,7 @@ static enum tv_reason S_kdf(unsigned char *out, size_t n,
 			      "%s key derivation failed", kdf_name);
 	EVP_KDF_CTX_free(kctx);
 	EVP_KDF_free(kdf);
+	tv__timing_end(ctx, TV_PKI_PHASE_KDF, t0, 0);
 	return rc;
 }
 
@@ -550,6 +554,7 @@ enum tv_reason tv__pbe_decrypt(struct tv_secbuf **plain,
 	EVP_CIPHER *cipher = NULL;
 	EVP_CIPHER_CTX *cctx = NULL;
 	enum tv_reason rc;
+	uint64_t t0 = tv__timing_begin(ctx), t_kdf, kdf_ns = 0;
 
 	if (ct_len == 0 || ct_len > INT_MAX - 64) {
 		rc = tv__fail(msg, msz, TV_REASON_MALFORMED_KEYSTORE,
@@ -572,7 +577,9 @@ enum tv_reason tv__pbe_decrypt(struct tv_secbuf **plain,
 			      "out of memory decrypting %s", what);
 		goto out;
 	}
+	t_kdf = tv__timing_begin(ctx);
 	rc = S_derive_key_iv(kiv, ctx, pbe, pw, msg, msz);
+	kdf_ns = tv__timing_since(t_kdf); /* the KDF phase counts it */
 	if (rc)
 		goto out;
 	if (EVP_DecryptInit_ex2(cctx, cipher, kiv->p, kiv->p + pbe->key_len,
@@ -591,5 +598,6 @@ out:
 	EVP_CIPHER_free(cipher);
 	tv_secbuf_free(kiv);
 	tv_secbuf_free(out);
+	tv__timing_end(ctx, TV_PKI_PHASE_DECRYPT, t0, kdf_ns);
 	return rc;
 }

@@ -27,11 +27,13 @@
 #include <openssl/provider.h>
 
 #include "pki/x509.h"
+#include "pki/timing.h"
 
 struct tv_pki_ctx {
 	OSSL_LIB_CTX *libctx;
 	OSSL_PROVIDER *default_provider;
 	OSSL_PROVIDER *legacy_provider;
+	struct tv_pki_timing *timing; /* NULL unless a benchmark set it */
 };
 
 /* A PEM bundle is a leaf and its chain; nobody sends more than this. */
@@ -82,6 +84,16 @@ void tv_pki_ctx_free(struct tv_pki_ctx *ctx)
 OSSL_LIB_CTX *tv_pki_libctx(const struct tv_pki_ctx *ctx)
 {
 	return ctx->libctx;
+}
+
+void tv_pki_ctx_set_timing(struct tv_pki_ctx *ctx, struct tv_pki_timing *t)
+{
+	ctx->timing = t;
+}
+
+struct tv_pki_timing *tv__pki_ctx_timing(const struct tv_pki_ctx *ctx)
+{
+	return ctx ? ctx->timing : NULL;
 }
 
 /* DER of exactly one certificate, decoded in ctx's library context. */
@@ -430,12 +442,15 @@ enum tv_reason tv__key_from_p8(EVP_PKEY **out, struct tv_pki_ctx *ctx,
 	const ASN1_OBJECT *obj = NULL;
 	char oid[80] = "?", name[128];
 	EVP_PKEY *key;
+	uint64_t t0;
 	int nid;
 
 	if (!p8)
 		return tv__fail(msg, msz, TV_REASON_MALFORMED_KEYSTORE,
 				"no PrivateKeyInfo");
+	t0 = tv__timing_begin(ctx);
 	key = EVP_PKCS82PKEY_ex(p8, ctx->libctx, NULL);
+	tv__timing_end(ctx, TV_PKI_PHASE_KEY_DECODE, t0, 0);
 	if (key) {
 		rc = S_check_rsa_max(key, max_rsa_bits, msg, msz);
 		if (rc) {

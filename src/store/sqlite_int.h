@@ -10,8 +10,6 @@
 
 #include "store/store.h"
 
-/* How long a connection waits for SQLite's lock before TV_ERR_BUSY. */
-#define TV__SQLITE_BUSY_MS 10000
 
 #define TV__SQLITE_POOL_MAX 64
 
@@ -24,6 +22,15 @@ struct tv__sqlite {
 	size_t n_open;
 };
 
+/* Waiting for a lock held by another connection: at most this long, in
+ * polls of at most TV__SQLITE_BUSY_MAX_SLEEP_US (see sqlite_db.c). */
+#define TV__SQLITE_BUSY_TIMEOUT_MS 10000
+#define TV__SQLITE_BUSY_MAX_SLEEP_US 1000
+
+/** The busy handler's sleep before retry number count (0-based), in us;
+ * -1 when it gives up (SQLITE_BUSY, then TV_ERR_BUSY). */
+long tv__sqlite_busy_sleep_us(int count);
+
 /** Take a connection (a pooled one, or a new one). */
 enum tv_err tv__sqlite_acquire(struct tv__sqlite *s, sqlite3 **out) TV_WUR;
 /** Give it back; on a failed transaction pass rollback=true. */
@@ -32,6 +39,9 @@ void tv__sqlite_release(struct tv__sqlite *s, sqlite3 *db, bool rollback);
 enum tv_err tv__sqlite_exec(sqlite3 *db, const char *sql) TV_WUR;
 /** Prepare (cached by SQLite's own statement cache is not used: we finalize). */
 enum tv_err tv__sqlite_prepare(sqlite3 *db, sqlite3_stmt **out, const char *sql) TV_WUR;
+/** Put back the connection's busy handler (polls up to the timeout above). */
+void tv__sqlite_busy_default(sqlite3 *db);
+
 /** Map a SQLite result code to tv_err (constraint → TV_ERR_EXISTS, busy → BUSY). */
 enum tv_err tv__sqlite_err(int rc);
 /** Copy a text column into a fixed buffer (truncating safely). */

@@ -803,9 +803,9 @@ enum tv_err tv__sqlite_item_finish(struct tv_store *store, const char *job_id, i
 	 * truncate it, without waiting (busy timeout 0): a busy database is
 	 * left to SQLite's automatic checkpoints and the next job's try. */
 	if (!rc && *job_final) {
-		sqlite3_busy_timeout(f.db, 0);
+		sqlite3_busy_handler(f.db, NULL, NULL);
 		sqlite3_wal_checkpoint_v2(f.db, NULL, SQLITE_CHECKPOINT_TRUNCATE, NULL, NULL);
-		sqlite3_busy_timeout(f.db, TV__SQLITE_BUSY_MS);
+		tv__sqlite_busy_default(f.db);
 	}
 	tv__sqlite_release(S_DB(store), f.db, rc != TV_OK);
 	return rc;
