@@ -378,7 +378,12 @@ static void *S_race(void *arg)
 		bool final = false;
 		int j;
 
+		/* TV_ERR_BUSY (the write lock not had within the busy timeout,
+		 * seen under ThreadSanitizer on a loaded machine) is retried, as
+		 * the importer retries it */
 		r->rc = st->ops->item_claim(st, r->owner, tv_now_ms(), tv_now_ms() + 60000, 0, &c);
+		if (r->rc == TV_ERR_BUSY)
+			continue;
 		if (r->rc == TV_ERR_NOT_FOUND) {
 			r->rc = TV_OK;
 			break;
@@ -389,8 +394,10 @@ static void *S_race(void *arg)
 		r->claimed[j][c.item.index]++;
 		o.issuers = &S_issuer;
 		o.n_issuers = 1;
-		r->rc = st->ops->item_finish(st, c.job_id, c.item.index, r->owner, &o, 1,
-					     tv_now_ms(), &final);
+		do /* the lease is still ours: finishing again is safe */
+			r->rc = st->ops->item_finish(st, c.job_id, c.item.index, r->owner, &o, 1,
+						     tv_now_ms(), &final);
+		while (r->rc == TV_ERR_BUSY);
 		tv_import_item_release(&c.item);
 		if (r->rc)
 			break;
