@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #ifndef TV_BENCH_TLSVAULTD
@@ -62,13 +63,20 @@ const struct tvb_corpus *tvb_corpus(struct tvb_ctx *x, enum tvb_profile p)
 }
 
 /* Ctrl-C or a kill: stop the servers (they would also die with us, by
- * PR_SET_PDEATHSIG) and leave; only async-signal-safe calls here. */
+ * PR_SET_PDEATHSIG), remove the scratch directory with rm(1) (fork, exec
+ * and waitpid are async-signal-safe; nftw is not), and leave. */
 static void S_on_signal(int sig)
 {
-	static const char msg[] = "\ntlsvault-bench: interrupted; scratch files may remain in "
-				  "/tmp/tlsvault-bench-*\n";
+	static const char msg[] = "\ntlsvault-bench: interrupted\n";
+	pid_t pid;
 
 	tvb_servers_kill_all();
+	if (S_tmp_root[0] && (pid = fork()) == 0) {
+		execl("/bin/rm", "rm", "-rf", "--", S_tmp_root, (char *)NULL);
+		_exit(127);
+	} else if (S_tmp_root[0] && pid > 0) {
+		waitpid(pid, NULL, 0);
+	}
 	if (write(2, msg, sizeof(msg) - 1) < 0) {
 		/* nothing more to do */
 	}
