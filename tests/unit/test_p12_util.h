@@ -52,9 +52,8 @@ static inline unsigned char *tvt_read_file(const char *path, size_t *len)
 
 /*
  * How much slower than native this run is: TV_TEST_TIME_SCALE, set by the
- * valgrind runs (make test) where everything runs ~50 times slower. Time
- * bounds that prove "no KDF ran" scale by it; a KDF of the crafted counts
- * would still take far longer.
+ * valgrind runs (make test) where everything runs ~50 times slower. Above 1,
+ * tvt_skip_slow_kdf() skips the keystores whose KDFs would take minutes.
  */
 static inline double tvt_time_scale(void)
 {
@@ -149,19 +148,6 @@ static inline void tvt_fingerprint(char out[41], const X509 *cert)
 	assert_int_equal(n, 20);
 	for (i = 0; i < n; i++)
 		snprintf(out + 2 * i, 3, "%02X", md[i]);
-}
-
-/*
- * CPU time of the calling thread, in ms: what the "no KDF ran" bounds
- * measure, so a loaded machine (other processes on the cores) doesn't make
- * them fail; a KDF of the crafted counts would take seconds of CPU.
- */
-static inline double tvt_cpu_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-	return (double)ts.tv_sec * 1000.0 + (double)ts.tv_nsec / 1e6;
 }
 
 static inline double tvt_now_ms(void)
