@@ -477,6 +477,76 @@ static void test_small_caps(void **state)
 }
 
 /* Every test leaves its count; the matrix must hold 60 or more. */
+/* Every limit has a flag and a variable in --help; out of range is a usage error (2). */
+static void test_limit_flags(void **state)
+{
+	static const char *const names[][2] = {
+	    {"--max-body", "TLSVAULT_MAX_BODY"},
+	    {"--max-items", "TLSVAULT_MAX_ITEMS"},
+	    {"--max-keystore", "TLSVAULT_MAX_KEYSTORE"},
+	    {"--max-iterations", "TLSVAULT_MAX_ITERATIONS"},
+	    {"--max-sans", "TLSVAULT_MAX_SANS"},
+	    {"--max-key-bits", "TLSVAULT_MAX_KEY_BITS"},
+	    {"--max-json-depth", "TLSVAULT_MAX_JSON_DEPTH"},
+	    {"--max-connections", "TLSVAULT_MAX_CONNECTIONS"},
+	    {"--max-connections-per-ip", "TLSVAULT_MAX_CONNECTIONS_PER_IP"},
+	    {"--conn-timeout", "TLSVAULT_CONN_TIMEOUT"},
+	    {"--rate", "TLSVAULT_RATE"},
+	    {"--rate-burst", "TLSVAULT_RATE_BURST"},
+	    {"--max-tenant-queue", "TLSVAULT_MAX_TENANT_QUEUE"},
+	    {"--max-tenant-inflight", "TLSVAULT_MAX_TENANT_INFLIGHT"},
+	};
+	static const char *const bad[][2] = {
+	    {"--max-items", "101"},
+	    {"--max-items", "0"},
+	    {"--max-sans", "0"},
+	    {"--max-key-bits", "16385"},
+	    {"--max-key-bits", "1024"},
+	    {"--max-connections", "0"},
+	    {"--conn-timeout", "0"},
+	    {"--rate", "-1"},
+	    {"--rate-burst", "0"},
+	    {"--max-tenant-queue", "0"},
+	    {"--max-tenant-inflight", "257"},
+	    {"--max-body", "12abc"},
+	};
+	char *out = NULL;
+	size_t i;
+
+	(void)state;
+	{
+		const char *args[] = {TVD_PATH, "serve", "--help", NULL};
+
+		assert_int_equal(tvh_run(&out, args), 0);
+	}
+	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		char flag[64];
+
+		snprintf(flag, sizeof(flag), "%s ", names[i][0]);
+		tvh_case();
+		if (!strstr(out, flag) || !strstr(out, names[i][1]))
+			fail_msg("serve --help lacks %s or %s", names[i][0], names[i][1]);
+	}
+	free(out);
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		const char *args[] = {TVD_PATH,  "serve",   "--data", "/nonexistent-tlsvault",
+		                      bad[i][0], bad[i][1], NULL};
+
+		tvh_case();
+		if (tvh_run(NULL, args) != 2)
+			fail_msg("serve %s %s is not a usage error", bad[i][0], bad[i][1]);
+	}
+	/* the variable is checked like the flag */
+	setenv("TLSVAULT_RATE", "fast", 1);
+	{
+		const char *args[] = {TVD_PATH, "serve", "--data", "/nonexistent-tlsvault", NULL};
+
+		tvh_case();
+		assert_int_equal(tvh_run(NULL, args), 2);
+	}
+	unsetenv("TLSVAULT_RATE");
+}
+
 static void test_case_count(void **state)
 {
 	(void)state;
@@ -486,9 +556,9 @@ static void test_case_count(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_slowloris),  cmocka_unit_test(test_connection_caps),
-	    cmocka_unit_test(test_rate_limit), cmocka_unit_test(test_small_caps),
-	    cmocka_unit_test(test_case_count),
+	    cmocka_unit_test(test_slowloris),   cmocka_unit_test(test_connection_caps),
+	    cmocka_unit_test(test_rate_limit),  cmocka_unit_test(test_small_caps),
+	    cmocka_unit_test(test_limit_flags), cmocka_unit_test(test_case_count),
 	};
 	struct rlimit rl;
 	int failed;
