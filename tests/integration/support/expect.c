@@ -25,6 +25,9 @@ int tvh_case_count(void)
 
 struct tvh_server *tvh_test_server(void)
 {
+	/* a failed test longjmped past its cleanup: stop its server before
+	 * the slot is reused, or tvh_init would forget its pid */
+	tvh_test_server_reap();
 	return &g_server;
 }
 

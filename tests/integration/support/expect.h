@@ -19,7 +19,8 @@
 void tvh_case(void);
 int tvh_case_count(void);
 
-/** The one server slot of a test process (zeroed by tvh_init). */
+/** The one server slot of a test process (zeroed by tvh_init); a server a
+ * failed test left in it is stopped and removed first. */
 struct tvh_server *tvh_test_server(void);
 
 /** Kill and remove the server a failed test left behind, if any. */
