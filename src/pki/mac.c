@@ -3,9 +3,10 @@
  * nor verify PBMAC1, so its parameters are decoded with a small ASN.1
  * template of our own (PBMAC1-params ::= SEQUENCE { keyDerivationFunc
  * AlgorithmIdentifier, messageAuthScheme AlgorithmIdentifier }) and
- * PBKDF2PARAM, and the MAC is computed with EVP_KDF + EVP_MAC in the
- * reader's library context. The classic MAC goes the same way (PKCS12KDF,
- * purpose id 3) so both paths share the key handling: MAC key and computed
+ * PBKDF2PARAM; the MAC key comes from tv__kdf_pbkdf2 (pbe.c, which runs
+ * the fast KDFs of kdf.c) and the MAC from EVP_MAC in the reader's library
+ * context. The classic MAC goes the same way (tv__kdf_pkcs12, purpose id
+ * 3) so both paths share the key handling: MAC key and computed
  * MAC live in secbufs and the comparison is sodium_memcmp.
  */
 #include "pki/mac.h"
