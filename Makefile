@@ -35,7 +35,7 @@ test: build asan
 	@cd build && ctest -L valgrind --no-tests=error --output-on-failure -j $(JOBS)
 
 # The release build (build/, as `make`), then cmake --install: tlsvaultd to
-# PREFIX/sbin, tlsvault to PREFIX/bin, the man page, the systemd unit and its
+# PREFIX/sbin, tlsvault to PREFIX/bin, the man pages, the systemd unit and its
 # sysusers.d user under PREFIX/lib, the example config in /etc/tlsvault
 # (README, "Install"). Only the two programs are built for it.
 install: deps

@@ -27,6 +27,7 @@ layout() {
         "$prefix/bin/tlsvault" \
         "$prefix/sbin/tlsvaultd" \
         "$prefix/share/man/man8/tlsvaultd.8" \
+        "$prefix/share/man/man1/tlsvault.1" \
         "$prefix/lib/systemd/system/tlsvaultd.service" \
         "$prefix/lib/sysusers.d/tlsvault.conf" \
         "$prefix/share/doc/tlsvault/README.md" \
