@@ -4,11 +4,14 @@ JOBS ?= $(shell nproc)
 DATA ?= var
 LISTEN ?= 127.0.0.1:8080
 CMAKE_FLAGS ?=
+# make install: where to (DESTDIR=/tmp/x stages it under /tmp/x)
+PREFIX ?= /usr/local
+DESTDIR ?=
 
 FUZZ_SECONDS ?= 60
 FUZZ_JOBS ?= 1
 
-.PHONY: all deps build run test asan tsan format clean bench fuzz fuzz-run fuzz-merge
+.PHONY: all deps build run test asan tsan format clean bench fuzz fuzz-run fuzz-merge install
 
 all: build
 
@@ -30,6 +33,16 @@ asan: deps
 test: build asan
 	@cd build-asan && ctest --output-on-failure -j $(JOBS)
 	@cd build && ctest -L valgrind --no-tests=error --output-on-failure -j $(JOBS)
+
+# The release build (build/, as `make`), then cmake --install: tlsvaultd to
+# PREFIX/sbin, tlsvault to PREFIX/bin, the man pages, the systemd unit and its
+# sysusers.d user under PREFIX/lib, the example config in /etc/tlsvault
+# (README, "Install"). Only the two programs are built for it.
+install: deps
+	@cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTV_WERROR=ON \
+		-DCMAKE_INSTALL_PREFIX="$(PREFIX)" $(CMAKE_FLAGS) >/dev/null
+	@cmake --build build -j $(JOBS) --target tlsvaultd tlsvault
+	@DESTDIR="$(DESTDIR)" cmake --install build
 
 tsan: deps
 	@cmake -S . -B build-tsan -DCMAKE_BUILD_TYPE=Debug -DTV_WERROR=ON -DTV_TSAN=ON $(CMAKE_FLAGS) >/dev/null

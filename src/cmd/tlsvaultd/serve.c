@@ -302,9 +302,9 @@ static int S_listen(struct S_server *s, const struct tv_serve_opts *o, char *hos
 	return 0;
 }
 
-int tv_cmd_serve(int argc, char **argv)
+static int S_serve(const struct tv_serve_opts *opts)
 {
-	struct tv_serve_opts o;
+	const struct tv_serve_opts o = *opts;
 	struct S_server s;
 	char host[256], addr[300];
 	uint16_t port;
@@ -312,14 +312,6 @@ int tv_cmd_serve(int argc, char **argv)
 	int status, sig = 0;
 	enum tv_err rc;
 
-	if (tv_serve_opts_parse(&o, argc, argv)) {
-		fputs("tlsvaultd: 'tlsvaultd serve --help' lists the options\n", stderr);
-		return EXIT_USAGE;
-	}
-	if (o.help) {
-		tv_serve_usage(stdout);
-		return 0;
-	}
 	if (o.num[TV_SO_WORKERS] == 0 && !(o.db && tv_store_url_is_pg(o.db))) {
 		fprintf(stderr, "tlsvaultd: --workers 0 needs a PostgreSQL --db, where other "
 				"nodes process the jobs\n");
@@ -385,4 +377,24 @@ int tv_cmd_serve(int argc, char **argv)
 	S_server_release(&s);
 	tv_log(TV_LOG_INFO, "stopped", NULL, 0);
 	return 0;
+}
+
+int tv_cmd_serve(int argc, char **argv)
+{
+	struct tv_serve_opts o;
+	int status;
+
+	if (tv_serve_opts_parse(&o, argc, argv)) {
+		fputs("tlsvaultd: 'tlsvaultd serve --help' lists the options\n", stderr);
+		return EXIT_USAGE;
+	}
+	if (o.help) {
+		tv_serve_usage(stdout);
+		return 0;
+	}
+	/* o's strings may point into the config file's buffer: it lives until
+	 * the server has stopped */
+	status = S_serve(&o);
+	tv_serve_opts_release(&o);
+	return status;
 }
