@@ -26,6 +26,7 @@
 #include <unistd.h>
 
 #include "core/log.h"
+#include "core/metrics.h"
 #include "core/secmem.h"
 #include "core/util.h"
 #include "core/wipeheap.h"
@@ -43,6 +44,8 @@ struct tv_http_server {
 	bool wake, stopping;
 	pthread_t waker;
 	bool waker_started;
+	struct S_stats *stats; /* /metrics: one row per route, then the unmatched */
+	_Atomic int64_t open_conns;
 };
 
 struct tv_http_req {
@@ -64,12 +67,108 @@ struct tv_http_req {
 	void *principal;
 	void (*principal_free)(void *);
 	int64_t start_ms;
+	int64_t start_ns; /* for the latency histogram */
 	unsigned status;
 	bool responded;
 	int64_t wait_deadline_ms; /* 0 = not long-polling */
 	bool want_suspend, suspended;
 	bool no_wait; /* suspending failed (stopping, no memory): answer now */
 };
+
+/* ---------- request metrics ---------- */
+
+/*
+ * Counts by status and a latency histogram per route of the table, plus one
+ * row per method for requests that matched no route (their path is never a
+ * label: it is whatever the client sent). A status outside 100..599 can't
+ * happen (we pick them all), so it is not counted.
+ */
+static const char *const S_other_methods[] = { "GET", "POST", "PUT", "DELETE", "PATCH",
+					       "HEAD", "OPTIONS", "OTHER" };
+#define S_N_OTHER (sizeof(S_other_methods) / sizeof(S_other_methods[0]))
+#define S_UNMATCHED "unmatched"
+
+struct S_stats {
+	_Atomic uint64_t by_status[500]; /* index status - 100 */
+	struct tv_hist latency;
+};
+
+static void S_observe(struct tv_http_req *req, unsigned status)
+{
+	struct tv_http_server *srv = req->srv;
+	struct S_stats *row;
+	size_t i;
+
+	if (!srv->stats || status < 100 || status > 599)
+		return;
+	if (req->route) {
+		i = (size_t)(req->route - srv->cfg->routes);
+	} else {
+		for (i = 0; i < S_N_OTHER - 1 && strcmp(S_other_methods[i], req->method); i++)
+			;
+		i += srv->cfg->n_routes;
+	}
+	row = &srv->stats[i];
+	atomic_fetch_add_explicit(&row->by_status[status - 100], 1, memory_order_relaxed);
+	tv_hist_observe(&row->latency, tv_mono_ns() - req->start_ns);
+}
+
+void tv_http_metrics(struct tv_http_server *srv, struct tv_mtext *out)
+{
+	size_t i, n = srv->cfg->n_routes + S_N_OTHER;
+	unsigned s;
+	char status[8];
+
+	tv_mtext_family(out, "tlsvault_http_requests_total", "counter",
+			"HTTP requests answered, by route pattern, method and status");
+	for (i = 0; srv->stats && i < n; i++) {
+		const char *route = i < srv->cfg->n_routes ? srv->cfg->routes[i].pattern
+							  : S_UNMATCHED;
+		const char *method = i < srv->cfg->n_routes ? srv->cfg->routes[i].method
+							   : S_other_methods[i - srv->cfg->n_routes];
+
+		for (s = 0; s < 500; s++) {
+			uint64_t v = atomic_load_explicit(&srv->stats[i].by_status[s],
+							  memory_order_relaxed);
+			if (!v)
+				continue;
+			snprintf(status, sizeof(status), "%u", s + 100);
+			tv_mtext_u64(out, "tlsvault_http_requests_total",
+				     (const char *const[][2]){ { "route", route },
+							       { "method", method },
+							       { "status", status } },
+				     3, v);
+		}
+	}
+	tv_mtext_family(out, "tlsvault_http_request_duration_seconds", "histogram",
+			"Time from a request's first byte to its answer being queued, by route");
+	for (i = 0; srv->stats && i < n; i++) {
+		const char *route = i < srv->cfg->n_routes ? srv->cfg->routes[i].pattern
+							  : S_UNMATCHED;
+		const char *method = i < srv->cfg->n_routes ? srv->cfg->routes[i].method
+							   : S_other_methods[i - srv->cfg->n_routes];
+
+		if (tv_hist_count(&srv->stats[i].latency))
+			tv_mtext_hist(out, "tlsvault_http_request_duration_seconds",
+				      (const char *const[][2]){ { "route", route },
+								{ "method", method } },
+				      2, &srv->stats[i].latency);
+	}
+	tv_mtext_family(out, "tlsvault_http_open_connections", "gauge",
+			"HTTP connections open now");
+	tv_mtext_printf(out, "tlsvault_http_open_connections %lld\n",
+			(long long)atomic_load(&srv->open_conns));
+}
+
+static void S_conn_notify(void *cls, struct MHD_Connection *conn, void **socket_context,
+			  enum MHD_ConnectionNotificationCode toe)
+{
+	struct tv_http_server *srv = cls;
+
+	(void)conn;
+	(void)socket_context;
+	atomic_fetch_add(&srv->open_conns, toe == MHD_CONNECTION_NOTIFY_STARTED ? 1 : -1);
+}
 
 /* ---------- replies ---------- */
 
@@ -440,6 +539,7 @@ static enum MHD_Result S_queue(struct tv_http_req *req, struct tv_http_resp *res
 		MHD_add_response_header(r, "Cache-Control", "no-store");
 	req->status = resp->status;
 	req->responded = true;
+	S_observe(req, resp->status);
 	ret = MHD_queue_response(req->conn, resp->status, r);
 	MHD_destroy_response(r);
 	S_resp_reset(resp);
@@ -616,6 +716,7 @@ static enum MHD_Result S_access(void *cls, struct MHD_Connection *conn, const ch
 		req->conn = conn;
 		req->method = method;
 		req->start_ms = tv_mono_ms();
+		req->start_ns = tv_mono_ns();
 		tv_uuid_new(req->request_id);
 		req->path = strdup(url);
 		if (!req->path) {
@@ -766,6 +867,7 @@ static void S_free_server(struct tv_http_server *srv)
 	pthread_cond_destroy(&srv->wait_cond);
 	pthread_mutex_destroy(&srv->wait_lock);
 	free(srv->waiters);
+	free(srv->stats);
 	free(srv);
 }
 
@@ -808,12 +910,18 @@ enum tv_err tv_http_start(struct tv_http_server **out, const struct tv_http_conf
 	}
 	srv->max_body = cfg->max_body ? cfg->max_body : TV_HTTP_DEFAULT_MAX_BODY;
 	srv->max_depth = cfg->max_depth ? cfg->max_depth : TV_HTTP_DEFAULT_MAX_DEPTH;
+	srv->stats = calloc(cfg->n_routes + S_N_OTHER, sizeof(*srv->stats));
+	if (!srv->stats) {
+		S_free_server(srv);
+		return TV_ERR_NOMEM;
+	}
 	srv->daemon = MHD_start_daemon(
 		flags, 0, NULL, NULL, S_access, srv,
 		MHD_OPTION_EXTERNAL_LOGGER, S_mhd_log, srv,
 		MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
 		MHD_OPTION_THREAD_POOL_SIZE, threads,
 		MHD_OPTION_NOTIFY_COMPLETED, S_completed, srv,
+		MHD_OPTION_NOTIFY_CONNECTION, S_conn_notify, srv,
 		MHD_OPTION_CONNECTION_TIMEOUT,
 		cfg->conn_timeout_s ? cfg->conn_timeout_s : TV_HTTP_DEFAULT_CONN_TIMEOUT_S,
 		MHD_OPTION_CONNECTION_LIMIT,

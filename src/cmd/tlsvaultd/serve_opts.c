@@ -99,7 +99,7 @@ void tv_serve_usage(FILE *f)
 
 	fputs("usage: tlsvaultd serve --data DIR [--db URL] [--listen HOST:PORT]\n"
 	      "                       [--tls-cert F --tls-key F] [--insecure-http]\n"
-	      "                       [--no-system-roots] [--LIMIT N ...]\n"
+	      "                       [--no-system-roots] [--metrics-public] [--LIMIT N ...]\n"
 	      "\n"
 	      "Serve the API. Logs one JSON object per line on stderr.\n"
 	      "\n"
@@ -113,6 +113,8 @@ void tv_serve_usage(FILE *f)
 	      "                      (env TLSVAULT_INSECURE_HTTP)\n"
 	      "  --no-system-roots   don't trust the operating system's root CAs\n"
 	      "                      (env TLSVAULT_NO_SYSTEM_ROOTS)\n"
+	      "  --metrics-public    serve /metrics without an API key (default: an ADMIN\n"
+	      "                      key; env TLSVAULT_METRICS_PUBLIC)\n"
 	      "\n"
 	      "Workers and limits (docs/ARCHITECTURE.md, \"Limits\"):\n"
 	      "\n",
@@ -181,6 +183,7 @@ int tv_serve_opts_parse(struct tv_serve_opts *o, int argc, char **argv)
 		{ "tls-key", required_argument, NULL, 'k' },
 		{ "insecure-http", no_argument, NULL, 'i' },
 		{ "no-system-roots", no_argument, NULL, 'n' },
+		{ "metrics-public", no_argument, NULL, 'm' },
 		{ "help", no_argument, NULL, 'h' },
 	};
 	enum { S_N_FIXED = sizeof(fixed) / sizeof(fixed[0]) };
@@ -203,6 +206,7 @@ int tv_serve_opts_parse(struct tv_serve_opts *o, int argc, char **argv)
 	o->tls_key = S_env("TLSVAULT_TLS_KEY");
 	o->insecure_http = S_env("TLSVAULT_INSECURE_HTTP") != NULL;
 	o->no_system_roots = S_env("TLSVAULT_NO_SYSTEM_ROOTS") != NULL;
+	o->metrics_public = S_env("TLSVAULT_METRICS_PUBLIC") != NULL;
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
 		switch (c) {
@@ -213,6 +217,7 @@ int tv_serve_opts_parse(struct tv_serve_opts *o, int argc, char **argv)
 		case 'k': o->tls_key = optarg; break;
 		case 'i': o->insecure_http = true; break;
 		case 'n': o->no_system_roots = true; break;
+		case 'm': o->metrics_public = true; break;
 		case 'h': o->help = true; break;
 		default:
 			if (c < S_NUM_BASE || c >= S_NUM_BASE + TV_SO_COUNT)

@@ -39,6 +39,7 @@ enum tv_serve_num {
 struct tv_serve_opts {
 	const char *data, *db, *listen, *tls_cert, *tls_key;
 	bool insecure_http, no_system_roots, help;
+	bool metrics_public; /* /metrics without an API key */
 	long num[TV_SO_COUNT]; /* resolved: the given value or the default */
 };
 

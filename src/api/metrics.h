@@ -1,0 +1,14 @@
+/* metrics.h - GET /metrics (Prometheus text format) and GET /v1/openapi.json. */
+#ifndef TV_API_METRICS_H
+#define TV_API_METRICS_H
+
+#include "api/app.h"
+
+/**
+ * GET /metrics. The route carries no auth level: the handler asks for an
+ * ADMIN key itself unless app->metrics_public (docs/ARCHITECTURE.md,
+ * "Metrics").
+ */
+void tv_api_metrics(void *app, struct tv_http_req *req, struct tv_http_resp *resp);
+
+#endif
