@@ -1,4 +1,5 @@
-/* metrics.h - GET /metrics (Prometheus text format) and GET /v1/openapi.json. */
+/* metrics.h - the operator's endpoints: GET /metrics (Prometheus text
+ * format, api/metrics.c) and GET /v1/openapi.json (api/openapi.c). */
 #ifndef TV_API_METRICS_H
 #define TV_API_METRICS_H
 
@@ -10,5 +11,8 @@
  * "Metrics").
  */
 void tv_api_metrics(void *app, struct tv_http_req *req, struct tv_http_resp *resp);
+
+/** GET /v1/openapi.json: docs/openapi.yaml as JSON (no authentication). */
+void tv_api_openapi(void *app, struct tv_http_req *req, struct tv_http_resp *resp);
 
 #endif
