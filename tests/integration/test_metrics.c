@@ -235,8 +235,9 @@ static void S_sample_line(struct S_scrape *m, const char *p, const char *eol, in
 					    strlen(s.name) < 6 ||
 					    strcmp(s.name + strlen(s.name) - 6, "_total")))
 		S_FAIL("line %d: counter %s must be name_total and not negative", line, s.name);
-	if (!strcmp(f->type, "histogram") && !strcmp(s.name + strlen(s.name) - 7, "_bucket") !=
-						     (s.le[0] != '\0'))
+	if (!strcmp(f->type, "histogram") &&
+	    (strlen(s.name) > 7 && !strcmp(s.name + strlen(s.name) - 7, "_bucket")) !=
+		    (s.le[0] != '\0'))
 		S_FAIL("line %d: le belongs on _bucket samples only", line);
 	for (i = 0; i < m->n; i++)
 		if (!strcmp(m->s[i].name, s.name) && !strcmp(m->s[i].labels, s.labels) &&
