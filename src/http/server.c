@@ -26,10 +26,10 @@
 #include <unistd.h>
 
 #include "core/log.h"
-#include "core/metrics.h"
 #include "core/secmem.h"
 #include "core/util.h"
 #include "core/wipeheap.h"
+#include "http/stats.h"
 
 struct tv_http_server {
 	struct MHD_Daemon *daemon;
@@ -44,8 +44,7 @@ struct tv_http_server {
 	bool wake, stopping;
 	pthread_t waker;
 	bool waker_started;
-	struct S_stats *stats; /* /metrics: one row per route, then the unmatched */
-	_Atomic int64_t open_conns;
+	struct tv__http_stats *stats; /* for /metrics */
 };
 
 struct tv_http_req {
@@ -75,91 +74,7 @@ struct tv_http_req {
 	bool no_wait; /* suspending failed (stopping, no memory): answer now */
 };
 
-/* ---------- request metrics ---------- */
-
-/*
- * Counts by status and a latency histogram per route of the table, plus one
- * row per method for requests that matched no route (their path is never a
- * label: it is whatever the client sent). A status outside 100..599 can't
- * happen (we pick them all), so it is not counted.
- */
-static const char *const S_other_methods[] = { "GET", "POST", "PUT", "DELETE", "PATCH",
-					       "HEAD", "OPTIONS", "OTHER" };
-#define S_N_OTHER (sizeof(S_other_methods) / sizeof(S_other_methods[0]))
-#define S_UNMATCHED "unmatched"
-
-struct S_stats {
-	_Atomic uint64_t by_status[500]; /* index status - 100 */
-	struct tv_hist latency;
-};
-
-static void S_observe(struct tv_http_req *req, unsigned status)
-{
-	struct tv_http_server *srv = req->srv;
-	struct S_stats *row;
-	size_t i;
-
-	if (!srv->stats || status < 100 || status > 599)
-		return;
-	if (req->route) {
-		i = (size_t)(req->route - srv->cfg->routes);
-	} else {
-		for (i = 0; i < S_N_OTHER - 1 && strcmp(S_other_methods[i], req->method); i++)
-			;
-		i += srv->cfg->n_routes;
-	}
-	row = &srv->stats[i];
-	atomic_fetch_add_explicit(&row->by_status[status - 100], 1, memory_order_relaxed);
-	tv_hist_observe(&row->latency, tv_mono_ns() - req->start_ns);
-}
-
-void tv_http_metrics(struct tv_http_server *srv, struct tv_mtext *out)
-{
-	size_t i, n = srv->cfg->n_routes + S_N_OTHER;
-	unsigned s;
-	char status[8];
-
-	tv_mtext_family(out, "tlsvault_http_requests_total", "counter",
-			"HTTP requests answered, by route pattern, method and status");
-	for (i = 0; srv->stats && i < n; i++) {
-		const char *route = i < srv->cfg->n_routes ? srv->cfg->routes[i].pattern
-							  : S_UNMATCHED;
-		const char *method = i < srv->cfg->n_routes ? srv->cfg->routes[i].method
-							   : S_other_methods[i - srv->cfg->n_routes];
-
-		for (s = 0; s < 500; s++) {
-			uint64_t v = atomic_load_explicit(&srv->stats[i].by_status[s],
-							  memory_order_relaxed);
-			if (!v)
-				continue;
-			snprintf(status, sizeof(status), "%u", s + 100);
-			tv_mtext_u64(out, "tlsvault_http_requests_total",
-				     (const char *const[][2]){ { "route", route },
-							       { "method", method },
-							       { "status", status } },
-				     3, v);
-		}
-	}
-	tv_mtext_family(out, "tlsvault_http_request_duration_seconds", "histogram",
-			"Time from a request's first byte to its answer being queued, by route");
-	for (i = 0; srv->stats && i < n; i++) {
-		const char *route = i < srv->cfg->n_routes ? srv->cfg->routes[i].pattern
-							  : S_UNMATCHED;
-		const char *method = i < srv->cfg->n_routes ? srv->cfg->routes[i].method
-							   : S_other_methods[i - srv->cfg->n_routes];
-
-		if (tv_hist_count(&srv->stats[i].latency))
-			tv_mtext_hist(out, "tlsvault_http_request_duration_seconds",
-				      (const char *const[][2]){ { "route", route },
-								{ "method", method } },
-				      2, &srv->stats[i].latency);
-	}
-	tv_mtext_family(out, "tlsvault_http_open_connections", "gauge",
-			"HTTP connections open now");
-	tv_mtext_printf(out, "tlsvault_http_open_connections %lld\n",
-			(long long)atomic_load(&srv->open_conns));
-}
-
+/* libmicrohttpd's connection notifications keep the open-connection gauge */
 static void S_conn_notify(void *cls, struct MHD_Connection *conn, void **socket_context,
 			  enum MHD_ConnectionNotificationCode toe)
 {
@@ -167,7 +82,12 @@ static void S_conn_notify(void *cls, struct MHD_Connection *conn, void **socket_
 
 	(void)conn;
 	(void)socket_context;
-	atomic_fetch_add(&srv->open_conns, toe == MHD_CONNECTION_NOTIFY_STARTED ? 1 : -1);
+	tv__http_stats_conn(srv->stats, toe == MHD_CONNECTION_NOTIFY_STARTED ? 1 : -1);
+}
+
+void tv_http_metrics(struct tv_http_server *srv, struct tv_mtext *out)
+{
+	tv__http_stats_render(srv->stats, out);
 }
 
 /* ---------- replies ---------- */
@@ -539,7 +459,8 @@ static enum MHD_Result S_queue(struct tv_http_req *req, struct tv_http_resp *res
 		MHD_add_response_header(r, "Cache-Control", "no-store");
 	req->status = resp->status;
 	req->responded = true;
-	S_observe(req, resp->status);
+	tv__http_stats_observe(req->srv->stats, req->route, req->method, resp->status,
+			       tv_mono_ns() - req->start_ns);
 	ret = MHD_queue_response(req->conn, resp->status, r);
 	MHD_destroy_response(r);
 	S_resp_reset(resp);
@@ -867,7 +788,7 @@ static void S_free_server(struct tv_http_server *srv)
 	pthread_cond_destroy(&srv->wait_cond);
 	pthread_mutex_destroy(&srv->wait_lock);
 	free(srv->waiters);
-	free(srv->stats);
+	tv__http_stats_free(srv->stats);
 	free(srv);
 }
 
@@ -910,7 +831,7 @@ enum tv_err tv_http_start(struct tv_http_server **out, const struct tv_http_conf
 	}
 	srv->max_body = cfg->max_body ? cfg->max_body : TV_HTTP_DEFAULT_MAX_BODY;
 	srv->max_depth = cfg->max_depth ? cfg->max_depth : TV_HTTP_DEFAULT_MAX_DEPTH;
-	srv->stats = calloc(cfg->n_routes + S_N_OTHER, sizeof(*srv->stats));
+	srv->stats = tv__http_stats_new(cfg->routes, cfg->n_routes);
 	if (!srv->stats) {
 		S_free_server(srv);
 		return TV_ERR_NOMEM;
