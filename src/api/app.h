@@ -18,6 +18,7 @@
 #include "pki/pki.h"
 #include "svc/import.h"
 #include "svc/keyring.h"
+#include "svc/metrics.h"
 #include "svc/ratelimit.h"
 #include "svc/trust_cache.h"
 
@@ -48,6 +49,9 @@ struct tv_app {
 	size_t max_items;                   /* importInformation items, 1..TV_IMPORT_MAX_ITEMS */
 	size_t max_sans;                    /* subjectAltNames per uploaded trusted CA */
 	struct tv_ratelimit *ratelimit;     /* per-tenant request rate; NULL = off */
+	struct tv_svc_metrics *metrics;     /* counters for /metrics; NULL = none */
+	bool metrics_public;                /* /metrics without an API key */
+	int64_t start_time_ms;              /* process start, for /metrics */
 	/* Per-tenant fairness limits, parsed and validated by serve (the queue
 	 * and the importer apply them): items not yet final per tenant, and
 	 * items of one tenant processed at once (0 = no cap). */

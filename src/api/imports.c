@@ -235,6 +235,9 @@ void tv_api_imports_create(void *app_ptr, struct tv_http_req *req, struct tv_htt
 	job.dry_run = dry && !strcmp(dry, "true");
 	memcpy(job.tenant_id, p->tenant.id, sizeof(job.tenant_id));
 	rc = tv_import_create(app->store, &job, items, n, app->max_tenant_queue, &verdict);
+	for (i = 0; !rc && verdict == TV_IMPORT_ACCEPTED && i < n; i++)
+		if (items[i].kind == TV_ITEM_REJECTED) /* final at once: FAILED */
+			tv_svc_metrics_result(app->metrics, "FAILED", items[i].reason);
 	for (i = 0; i < n; i++)
 		tv_import_item_release(&items[i]);
 	free(items);

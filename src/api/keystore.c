@@ -348,6 +348,7 @@ void tv_api_cert_keystore(void *app_ptr, struct tv_http_req *req, struct tv_http
 	S_filename(disposition, sizeof(disposition), x.label, ext);
 	tv_http_resp_header(resp, "Content-Disposition", disposition);
 	tv_api_audit(app, req, "certificate.export", c.id, x.format);
+	tv_svc_metrics_export(app->metrics, x.format);
 out:
 	tv_secbuf_free(file);
 	S_export_release(&x);

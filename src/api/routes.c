@@ -7,6 +7,7 @@
 #include "api/certificates.h"
 #include "api/edge.h"
 #include "api/imports.h"
+#include "api/metrics.h"
 #include "api/trustedcas.h"
 #include "api/ops.h"
 #include "api/ui.h"
@@ -19,6 +20,9 @@
 static const struct tv_http_route S_routes[] = {
 	{ "GET", "/healthz", tv_api_healthz, 0, 0 },
 	{ "GET", "/readyz", tv_api_readyz, 0, 0 },
+	/* an ADMIN key unless --metrics-public: the handler decides (api/metrics.c) */
+	{ "GET", "/metrics", tv_api_metrics, 0, 0 },
+	{ "GET", "/v1/openapi.json", tv_api_openapi, 0, 0 },
 	{ "GET", "/v1/useraccounts", tv_api_useraccounts, RO, 0 },
 	{ "GET", "/v1/edgeinstances", tv_api_edge_list, RO, 0 },
 	{ "GET", "/v1/edgeinstances/{id}", tv_api_edge_get, RO, 0 },

@@ -29,6 +29,7 @@
 #include "core/secmem.h"
 #include "core/util.h"
 #include "core/wipeheap.h"
+#include "http/stats.h"
 
 struct tv_http_server {
 	struct MHD_Daemon *daemon;
@@ -43,6 +44,7 @@ struct tv_http_server {
 	bool wake, stopping;
 	pthread_t waker;
 	bool waker_started;
+	struct tv__http_stats *stats; /* for /metrics */
 };
 
 struct tv_http_req {
@@ -64,12 +66,29 @@ struct tv_http_req {
 	void *principal;
 	void (*principal_free)(void *);
 	int64_t start_ms;
+	int64_t start_ns; /* for the latency histogram */
 	unsigned status;
 	bool responded;
 	int64_t wait_deadline_ms; /* 0 = not long-polling */
 	bool want_suspend, suspended;
 	bool no_wait; /* suspending failed (stopping, no memory): answer now */
 };
+
+/* libmicrohttpd's connection notifications keep the open-connection gauge */
+static void S_conn_notify(void *cls, struct MHD_Connection *conn, void **socket_context,
+			  enum MHD_ConnectionNotificationCode toe)
+{
+	struct tv_http_server *srv = cls;
+
+	(void)conn;
+	(void)socket_context;
+	tv__http_stats_conn(srv->stats, toe == MHD_CONNECTION_NOTIFY_STARTED ? 1 : -1);
+}
+
+void tv_http_metrics(struct tv_http_server *srv, struct tv_mtext *out)
+{
+	tv__http_stats_render(srv->stats, out);
+}
 
 /* ---------- replies ---------- */
 
@@ -440,6 +459,8 @@ static enum MHD_Result S_queue(struct tv_http_req *req, struct tv_http_resp *res
 		MHD_add_response_header(r, "Cache-Control", "no-store");
 	req->status = resp->status;
 	req->responded = true;
+	tv__http_stats_observe(req->srv->stats, req->route, req->method, resp->status,
+			       tv_mono_ns() - req->start_ns);
 	ret = MHD_queue_response(req->conn, resp->status, r);
 	MHD_destroy_response(r);
 	S_resp_reset(resp);
@@ -616,6 +637,7 @@ static enum MHD_Result S_access(void *cls, struct MHD_Connection *conn, const ch
 		req->conn = conn;
 		req->method = method;
 		req->start_ms = tv_mono_ms();
+		req->start_ns = tv_mono_ns();
 		tv_uuid_new(req->request_id);
 		req->path = strdup(url);
 		if (!req->path) {
@@ -766,6 +788,7 @@ static void S_free_server(struct tv_http_server *srv)
 	pthread_cond_destroy(&srv->wait_cond);
 	pthread_mutex_destroy(&srv->wait_lock);
 	free(srv->waiters);
+	tv__http_stats_free(srv->stats);
 	free(srv);
 }
 
@@ -808,12 +831,18 @@ enum tv_err tv_http_start(struct tv_http_server **out, const struct tv_http_conf
 	}
 	srv->max_body = cfg->max_body ? cfg->max_body : TV_HTTP_DEFAULT_MAX_BODY;
 	srv->max_depth = cfg->max_depth ? cfg->max_depth : TV_HTTP_DEFAULT_MAX_DEPTH;
+	srv->stats = tv__http_stats_new(cfg->routes, cfg->n_routes);
+	if (!srv->stats) {
+		S_free_server(srv);
+		return TV_ERR_NOMEM;
+	}
 	srv->daemon = MHD_start_daemon(
 		flags, 0, NULL, NULL, S_access, srv,
 		MHD_OPTION_EXTERNAL_LOGGER, S_mhd_log, srv,
 		MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
 		MHD_OPTION_THREAD_POOL_SIZE, threads,
 		MHD_OPTION_NOTIFY_COMPLETED, S_completed, srv,
+		MHD_OPTION_NOTIFY_CONNECTION, S_conn_notify, srv,
 		MHD_OPTION_CONNECTION_TIMEOUT,
 		cfg->conn_timeout_s ? cfg->conn_timeout_s : TV_HTTP_DEFAULT_CONN_TIMEOUT_S,
 		MHD_OPTION_CONNECTION_LIMIT,

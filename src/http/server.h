@@ -99,6 +99,16 @@ struct tv_http_server;
 /** Start listening and serving. cfg (and its routes) must outlive the server. */
 enum tv_err tv_http_start(struct tv_http_server **out, const struct tv_http_config *cfg) TV_WUR;
 
+struct tv_mtext;
+
+/**
+ * Append the server's metrics in the Prometheus text format: requests by
+ * route pattern, method and status, latency by route, open connections.
+ * A request is counted when its answer is queued, so a client that has read
+ * an answer finds it counted. Any thread.
+ */
+void tv_http_metrics(struct tv_http_server *srv, struct tv_mtext *out);
+
 /** The port actually bound (useful with port 0). */
 uint16_t tv_http_port(const struct tv_http_server *srv);
 

@@ -123,6 +123,8 @@ enum tv_err tv__pg_job_create(struct tv_store *st, const struct tv_import_job *j
 			      const struct tv_import_item *items, size_t n, size_t max_queued);
 enum tv_err tv__pg_job_list(struct tv_store *st, const char *tenant_id, size_t limit,
 			    struct tv_import_job **out, size_t *n_out);
+enum tv_err tv__pg_queue_depth(struct tv_store *st, struct tv_queue_depth **out,
+			       size_t *n_out);
 enum tv_err tv__pg_job_get(struct tv_store *st, const char *tenant_id, const char *id,
 			   struct tv_import_job *job, struct tv_import_result **results,
 			   size_t *n_results);

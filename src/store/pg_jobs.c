@@ -579,3 +579,44 @@ enum tv_err tv__pg_item_renew(struct tv_store *store, const char *job_id, int in
 	tv__pg_release(S_DB(store), c);
 	return rc;
 }
+
+enum tv_err tv__pg_queue_depth(struct tv_store *store, struct tv_queue_depth **out,
+			       size_t *n_out)
+{
+	static const struct tv__pg_sql sql = {
+		"SELECT tenant_id, count(*) FILTER (WHERE state = 'WAITING'),"
+		" count(*) FILTER (WHERE state = 'PROCESSING')"
+		" FROM import_items WHERE state <> 'FINAL' GROUP BY tenant_id ORDER BY tenant_id"
+	};
+	struct tv__pg_args a = { .n = 0 };
+	struct tv_queue_depth *rows;
+	struct tv__pg_conn *c;
+	PGresult *r = NULL;
+	enum tv_err rc;
+	int i, n;
+
+	rc = tv__pg_acquire(S_DB(store), &c);
+	if (rc)
+		return rc;
+	rc = tv__pg_run(c, &sql, &a, &r);
+	tv__pg_release(S_DB(store), c);
+	if (rc) {
+		PQclear(r);
+		return rc;
+	}
+	n = PQntuples(r);
+	rows = calloc(n > 0 ? (size_t)n : 1, sizeof(*rows));
+	if (!rows) {
+		PQclear(r);
+		return TV_ERR_NOMEM;
+	}
+	for (i = 0; i < n; i++) {
+		tv__pg_get_text(rows[i].tenant_id, sizeof(rows[i].tenant_id), r, i, 0);
+		rows[i].waiting = tv__pg_get_i64(r, i, 1);
+		rows[i].processing = tv__pg_get_i64(r, i, 2);
+	}
+	PQclear(r);
+	*out = rows;
+	*n_out = (size_t)n;
+	return TV_OK;
+}

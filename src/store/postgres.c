@@ -428,4 +428,5 @@ const struct tv_store_ops tv__pg_ops = {
 	.cert_delete = tv__pg_cert_delete,
 	.audit_list = tv__pg_audit_list,
 	.events_wait = tv__pg_events_wait,
+	.queue_depth = tv__pg_queue_depth,
 };

@@ -509,4 +509,5 @@ const struct tv_store_ops tv__sqlite_ops = {
 	.cert_set_status = tv__sqlite_cert_set_status,
 	.cert_delete = tv__sqlite_cert_delete,
 	.audit_list = tv__sqlite_audit_list,
+	.queue_depth = tv__sqlite_queue_depth,
 };

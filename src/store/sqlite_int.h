@@ -89,6 +89,8 @@ enum tv_err tv__sqlite_job_get(struct tv_store *st, const char *tenant_id, const
 			       size_t *n_results);
 enum tv_err tv__sqlite_job_list(struct tv_store *st, const char *tenant_id, size_t limit,
 				struct tv_import_job **out, size_t *n);
+enum tv_err tv__sqlite_queue_depth(struct tv_store *st, struct tv_queue_depth **out,
+				   size_t *n);
 enum tv_err tv__sqlite_item_claim(struct tv_store *st, const char *owner, int64_t now_ms,
 				  int64_t lease_until_ms, unsigned max_inflight,
 				  struct tv_claimed_item *out);

@@ -810,3 +810,53 @@ enum tv_err tv__sqlite_item_finish(struct tv_store *store, const char *job_id, i
 	tv__sqlite_release(S_DB(store), f.db, rc != TV_OK);
 	return rc;
 }
+
+enum tv_err tv__sqlite_queue_depth(struct tv_store *store, struct tv_queue_depth **out,
+				   size_t *n_out)
+{
+	/* import_items_queue leads with state: only open items are read */
+	static const char sql[] =
+		"SELECT tenant_id, sum(state = 'WAITING'), sum(state = 'PROCESSING')"
+		" FROM import_items WHERE state IN ('WAITING', 'PROCESSING')"
+		" GROUP BY tenant_id ORDER BY tenant_id";
+	struct tv_queue_depth *rows = NULL, *p;
+	const char *tid;
+	size_t n = 0, cap = 0;
+	sqlite3_stmt *st = NULL;
+	sqlite3 *db;
+	enum tv_err rc;
+	int r = SQLITE_DONE;
+
+	rc = tv__sqlite_acquire(S_DB(store), &db);
+	if (rc)
+		return rc;
+	rc = tv__sqlite_prepare(db, &st, sql);
+	while (!rc && (r = sqlite3_step(st)) == SQLITE_ROW) {
+		if (n == cap) {
+			cap = cap ? cap * 2 : 16;
+			p = realloc(rows, cap * sizeof(*rows));
+			if (!p) {
+				rc = TV_ERR_NOMEM;
+				break;
+			}
+			rows = p;
+		}
+		memset(&rows[n], 0, sizeof(rows[n]));
+		tid = (const char *)sqlite3_column_text(st, 0);
+		snprintf(rows[n].tenant_id, sizeof(rows[n].tenant_id), "%s", tid ? tid : "");
+		rows[n].waiting = sqlite3_column_int64(st, 1);
+		rows[n].processing = sqlite3_column_int64(st, 2);
+		n++;
+	}
+	if (!rc && r != SQLITE_DONE)
+		rc = tv__sqlite_err(r);
+	sqlite3_finalize(st);
+	tv__sqlite_release(S_DB(store), db, true);
+	if (rc) {
+		free(rows);
+		return rc;
+	}
+	*out = rows;
+	*n_out = n;
+	return TV_OK;
+}

@@ -265,6 +265,13 @@ struct tv_audit_row {
 	char request_id[TV_ID_SIZE];
 };
 
+/** Import items not yet final of one tenant (store op queue_depth). */
+struct tv_queue_depth {
+	char tenant_id[TV_ID_SIZE];
+	int64_t waiting;    /* WAITING: not claimed yet */
+	int64_t processing; /* PROCESSING: claimed (a lease may have expired) */
+};
+
 struct tv_store;
 
 struct tv_store_ops {
@@ -375,6 +382,11 @@ struct tv_store_ops {
 	 * hints for waking up sooner, never the only way work is found: a
 	 * caller must still poll. One thread at a time may call it. */
 	enum tv_err (*events_wait)(struct tv_store *st, int timeout_ms, unsigned *events);
+
+	/* Optional (NULL when the backend can't): the import items not yet
+	 * final, per tenant that has any, ordered by tenant id; *out is
+	 * malloc'd (free() it), *n may be 0. For /metrics. */
+	enum tv_err (*queue_depth)(struct tv_store *st, struct tv_queue_depth **out, size_t *n);
 };
 
 #define TV_STORE_EV_JOB_NEW 1u   /* a job was created: there is work */
@@ -410,6 +422,22 @@ bool tv_store_url_is_pg(const char *url);
 
 /** Close and free; NULL is a no-op. No other thread may be using it. */
 void tv_store_close(struct tv_store *st);
+
+struct tv_mtext;
+
+/**
+ * Wrap inner so that the latency of every operation is measured (store/
+ * timed.c); *out owns inner from here (tv_store_close closes both), also on
+ * failure. The wrapper is for the server: code that needs the backend's own
+ * handle (migrate) opens the store without it.
+ */
+enum tv_err tv_store_timed_new(struct tv_store **out, struct tv_store *inner) TV_WUR;
+
+/**
+ * Append the latency histograms of a store made by tv_store_timed_new, in
+ * the Prometheus text format (nothing for another store). Any thread.
+ */
+void tv_store_metrics(const struct tv_store *st, struct tv_mtext *out);
 
 const char *tv_role_name(enum tv_role role);
 enum tv_role tv_role_parse(const char *s);

@@ -16,6 +16,7 @@
 #include "core/util.h"
 #include "pki/pkcs8.h"
 #include "svc/certinfo.h"
+#include "svc/metrics.h"
 
 enum tv_err tv_import_create(struct tv_store *store, struct tv_import_job *job,
 			     const struct tv_import_item *items, size_t n, size_t max_queued,
@@ -307,8 +308,11 @@ enum tv_err tv_import_process(struct tv_importer *imp, const struct tv_claimed_i
 	}
 	rc = imp->store->ops->item_finish(imp->store, ci->job_id, ci->item.index, imp->owner, outs,
 					  n, tv_now_ms(), job_final);
-	for (i = 0; !rc && i < n; i++)
+	for (i = 0; !rc && i < n; i++) {
 		S_log_outcome(ci, &outs[i], i);
+		tv_svc_metrics_result(imp->cfg.metrics, outs[i].recorded_status,
+				      outs[i].recorded_code);
+	}
 	for (i = 0; pairs && i < n; i++)
 		S_pair_release(&pairs[i]);
 	free(pairs);

@@ -65,9 +65,11 @@ struct tv_importer_config {
 					    watcher thread when another node
 					    finished a job */
 	void *on_job_final_arg;
+	struct tv_svc_metrics *metrics; /* counters to feed (svc/metrics.h); NULL = none */
 };
 
 struct tv_importer;
+struct tv_svc_metrics;
 
 /** Start the workers. store, keyring and cache are borrowed. */
 enum tv_err tv_importer_start(struct tv_importer **out, struct tv_store *store,

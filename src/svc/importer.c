@@ -24,6 +24,7 @@
 
 #include "core/log.h"
 #include "core/util.h"
+#include "svc/metrics.h"
 
 #define S_IDLE_POLL_MS 500
 #define S_WATCH_MS 500 /* longest wait for store events: the stop latency */
@@ -89,6 +90,7 @@ static void *S_worker(void *arg)
 	struct tv_claimed_item ci;
 	bool final, go_on = true;
 	enum tv_err rc;
+	int64_t busy_ns;
 	int slot;
 
 	while (go_on) {
@@ -114,7 +116,11 @@ static void *S_worker(void *arg)
 		}
 		slot = S_hold(imp, &ci);
 		final = false;
+		if (ci.attempts > 1) /* only an expired lease makes an item claimable again */
+			tv_svc_metrics_reclaim(imp->cfg.metrics);
+		busy_ns = tv_mono_ns();
 		rc = tv_import_process(imp, &ci, &final);
+		tv_svc_metrics_busy(imp->cfg.metrics, tv_mono_ns() - busy_ns);
 		S_unhold(imp, slot);
 		if (rc == TV_ERR_STATE)
 			TV_LOG(TV_LOG_WARN, "import item lease lost; another worker has it",
@@ -247,6 +253,8 @@ enum tv_err tv_importer_start(struct tv_importer **out, struct tv_store *store,
 		long n = sysconf(_SC_NPROCESSORS_ONLN);
 		imp->cfg.workers = n > 0 ? (unsigned)n : 2;
 	}
+	if (imp->cfg.metrics)
+		imp->cfg.metrics->workers = imp->cfg.workers;
 	gethostname(host, sizeof(host) - 1);
 	randombytes_buf(rnd, sizeof(rnd));
 	snprintf(imp->owner, sizeof(imp->owner), "%.31s:%ld:%02x%02x%02x%02x", host,

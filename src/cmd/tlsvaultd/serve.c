@@ -127,6 +127,7 @@ struct S_server {
 	struct tv_edge_agent *agent;
 	struct tv_http_server *http;
 	struct tv_ratelimit *ratelimit;
+	struct tv_svc_metrics metrics;
 	struct tv_app app;
 	struct tv_http_config cfg;
 };
@@ -173,6 +174,12 @@ static int S_open(struct S_server *s, const struct tv_serve_opts *o)
 		snprintf(url, sizeof(url), "sqlite:%s/tlsvault.db", o->data);
 	/* never print url: a PostgreSQL URL may hold a password */
 	rc = tv_store_open_ex(&s->store, url, false, why, sizeof(why));
+	if (!rc) { /* every store op is timed for /metrics */
+		struct tv_store *backend = s->store;
+
+		s->store = NULL;
+		rc = tv_store_timed_new(&s->store, backend);
+	}
 	if (rc) {
 		fprintf(stderr, "tlsvaultd: cannot open the store: %s%s%s\n",
 			rc == TV_ERR_INVALID ? "unsupported database URL (sqlite:PATH or "
@@ -225,6 +232,7 @@ static int S_start_importer(struct S_server *s, const struct tv_serve_opts *o)
 	cfg.lease_ms = (int64_t)o->num[TV_SO_LEASE_SECONDS] * 1000;
 	cfg.on_job_final = tv_api_job_final;
 	cfg.on_job_final_arg = &s->app;
+	cfg.metrics = &s->metrics;
 	rc = tv_importer_start(&s->importer, s->store, s->keyring, s->trust_cache, &cfg);
 	if (rc)
 		return S_fail_rc("the import workers", rc);
@@ -272,6 +280,9 @@ static int S_listen(struct S_server *s, const struct tv_serve_opts *o, char *hos
 	s->app.max_sans = (size_t)o->num[TV_SO_MAX_SANS];
 	s->app.max_tenant_queue = (size_t)o->num[TV_SO_MAX_TENANT_QUEUE];
 	s->app.max_tenant_inflight = (unsigned)o->num[TV_SO_MAX_TENANT_INFLIGHT];
+	s->app.metrics = &s->metrics;
+	s->app.metrics_public = o->metrics_public;
+	s->app.start_time_ms = tv_now_ms();
 	if (o->num[TV_SO_RATE]) {
 		rc = tv_ratelimit_new(&s->ratelimit, (unsigned)o->num[TV_SO_RATE],
 				      (unsigned)o->num[TV_SO_RATE_BURST], 0);
