@@ -37,6 +37,8 @@
 /* A heartbeat older than this makes an edge instance LOST_CONNECTION. */
 #define TV_EDGE_LOST_AFTER_MS 30000
 
+struct tv_authcache;
+
 struct tv_app {
 	struct tv_store *store;
 	struct tv_keyring *keyring;
@@ -48,6 +50,7 @@ struct tv_app {
 	size_t max_items;                   /* importInformation items, 1..TV_IMPORT_MAX_ITEMS */
 	size_t max_sans;                    /* subjectAltNames per uploaded trusted CA */
 	struct tv_ratelimit *ratelimit;     /* per-tenant request rate; NULL = off */
+	struct tv_authcache *authcache;     /* API-key lookups (api/authcache.h); NULL = off */
 	/* Per-tenant fairness limits, parsed and validated by serve (the queue
 	 * and the importer apply them): items not yet final per tenant, and
 	 * items of one tenant processed at once (0 = no cap). */
