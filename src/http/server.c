@@ -100,11 +100,8 @@ void tv_http_resp_header(struct tv_http_resp *resp, const char *name, const char
 	}
 }
 
-void tv_http_reply_json(struct tv_http_resp *resp, unsigned status, json_t *body)
+void tv_http_reply_json_text(struct tv_http_resp *resp, unsigned status, char *text, size_t len)
 {
-	char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
-
-	json_decref(body);
 	if (resp->body)
 		S_resp_reset(resp);
 	if (!text) {
@@ -118,7 +115,51 @@ void tv_http_reply_json(struct tv_http_resp *resp, unsigned status, json_t *body
 	resp->status = status;
 	resp->content_type = NULL;
 	resp->body = text;
-	resp->body_len = strlen(text);
+	resp->body_len = len;
+}
+
+/*
+ * json_dumps, without its small first buffer and its doublings from 16
+ * bytes: the dump goes into a block that starts at 2 KiB (most answers fit)
+ * and grows by moving with a wipe (an answer may hold a new API key).
+ */
+struct S_dump {
+	char *p;
+	size_t len, cap;
+};
+
+static int S_dump_cb(const char *buf, size_t n, void *data)
+{
+	struct S_dump *d = data;
+
+	if (d->len + n + 1 > d->cap) {
+		size_t cap = d->cap ? d->cap : 2048;
+		char *p;
+
+		while (cap < d->len + n + 1)
+			cap *= 2;
+		p = tv_wipeheap_realloc(d->p, cap);
+		if (!p)
+			return -1;
+		d->p = p;
+		d->cap = cap;
+	}
+	memcpy(d->p + d->len, buf, n);
+	d->len += n;
+	d->p[d->len] = '\0';
+	return 0;
+}
+
+void tv_http_reply_json(struct tv_http_resp *resp, unsigned status, json_t *body)
+{
+	struct S_dump d = { NULL, 0, 0 };
+
+	if (body && (json_dump_callback(body, S_dump_cb, &d, JSON_COMPACT) != 0 || !d.p)) {
+		tv_wipeheap_free(d.p);
+		d.p = NULL;
+	}
+	json_decref(body);
+	tv_http_reply_json_text(resp, status, d.p, d.len);
 }
 
 void tv_http_reply_error(struct tv_http_resp *resp, unsigned status, int code, json_t *args,
