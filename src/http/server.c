@@ -17,6 +17,7 @@
 #include <microhttpd.h>
 #include <netdb.h>
 #include <pthread.h>
+#include <sodium.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -56,6 +57,7 @@ struct tv_http_req {
 	size_t n_params;
 	unsigned char *body;
 	size_t body_len, body_cap;
+	size_t declared_len; /* Content-Length, when given and under the cap */
 	bool too_large;
 	bool trailing_slash; /* the raw path ended with '/' (stripped in path) */
 	json_t *json;
@@ -70,6 +72,42 @@ struct tv_http_req {
 	bool want_suspend, suspended;
 	bool no_wait; /* suspending failed (stopping, no memory): answer now */
 };
+
+/* The most a request body is given up front from its Content-Length. */
+#define S_BODY_PREALLOC_MAX ((size_t)4 << 20)
+
+/* ---------- request ids ---------- */
+
+/*
+ * A v4 UUID per request, from a per-thread pool of CSPRNG bytes refilled
+ * 64 ids at a time: uuid_generate_random asked the kernel for 16 bytes on
+ * every request. Ids are not secrets (they are sent in X-Request-Id); they
+ * only have to be unique, which 122 random bits are.
+ */
+static void S_request_id(char out[TV_UUID_STRLEN + 1])
+{
+	static const char hex[] = "0123456789abcdef";
+	static __thread unsigned char pool[16 * 64];
+	static __thread size_t used = sizeof(pool);
+	unsigned char *b;
+	size_t i, o = 0;
+
+	if (used == sizeof(pool)) {
+		randombytes_buf(pool, sizeof(pool));
+		used = 0;
+	}
+	b = pool + used;
+	used += 16;
+	b[6] = (unsigned char)((b[6] & 0x0f) | 0x40); /* version 4 */
+	b[8] = (unsigned char)((b[8] & 0x3f) | 0x80); /* RFC 4122 variant */
+	for (i = 0; i < 16; i++) {
+		if (i == 4 || i == 6 || i == 8 || i == 10)
+			out[o++] = '-';
+		out[o++] = hex[b[i] >> 4];
+		out[o++] = hex[b[i] & 15];
+	}
+	out[o] = '\0';
+}
 
 /* ---------- replies ---------- */
 
@@ -494,7 +532,14 @@ static bool S_append(struct tv_http_req *req, const char *data, size_t len)
 		return true; /* keep draining; 413 at the end */
 	}
 	if (req->body_len + len + 1 > req->body_cap) {
-		size_t cap = req->body_cap ? req->body_cap : 4096;
+		/* the declared length, when there is one, up to a bound (a
+		 * client can declare what it never sends), so that a 450 KB
+		 * import is not moved and wiped seven times on its way in */
+		size_t cap = req->body_cap ? req->body_cap
+			     : req->declared_len ? (req->declared_len < S_BODY_PREALLOC_MAX
+							    ? req->declared_len + 1
+							    : S_BODY_PREALLOC_MAX)
+						 : 4096;
 		unsigned char *p;
 
 		while (cap < req->body_len + len + 1)
@@ -522,6 +567,8 @@ static bool S_declared_too_large(struct tv_http_req *req)
 	if (!cl)
 		return false;
 	n = strtoull(cl, &end, 10);
+	if (*cl && *end == '\0' && n <= req->srv->max_body)
+		req->declared_len = (size_t)n;
 	return *end == '\0' && n > req->srv->max_body;
 }
 
@@ -657,7 +704,7 @@ static enum MHD_Result S_access(void *cls, struct MHD_Connection *conn, const ch
 		req->conn = conn;
 		req->method = method;
 		req->start_ms = tv_mono_ms();
-		tv_uuid_new(req->request_id);
+		S_request_id(req->request_id);
 		req->path = strdup(url);
 		if (!req->path) {
 			free(req);

@@ -5,11 +5,14 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "core/b64.h"
 #include "core/err.h"
+#include "core/log.h"
 #include "core/secmem.h"
 #include "core/util.h"
 
@@ -235,6 +238,67 @@ static void test_b64_groups_and_caps(void **state)
 	assert_int_equal(tv_b64_decode_to(buf, sizeof(buf), &n, "Zm9v\0", 5), TV_ERR_INVALID);
 }
 
+/* Run one TV_LOG call with stderr sent to a file; the line written. */
+static void S_log_line(char *out, size_t size, const char *msg, const char *value)
+{
+	char path[] = "/tmp/tv-test-log-XXXXXX";
+	int fd = mkstemp(path), saved = dup(STDERR_FILENO);
+	ssize_t n;
+
+	assert_true(fd >= 0 && saved >= 0);
+	assert_int_equal(dup2(fd, STDERR_FILENO), STDERR_FILENO);
+	TV_LOG(TV_LOG_WARN, msg, TV_LS("v", value), TV_LI("n", -42), TV_LS("none", NULL));
+	assert_int_equal(dup2(saved, STDERR_FILENO), STDERR_FILENO);
+	close(saved);
+	n = pread(fd, out, size - 1, 0);
+	assert_true(n > 0);
+	out[n] = '\0';
+	close(fd);
+	unlink(path);
+}
+
+/* A log line: its timestamp, its fields, and the JSON escapes of its strings. */
+static void test_log_line(void **state)
+{
+	char line[9000], want[256], *big;
+	int64_t before, after;
+	const char *body;
+
+	(void)state;
+	before = tv_now_ms();
+	S_log_line(line, sizeof(line), "m\"sg", "plain \"q\" \\ \x01\t\n\x1f end \xc3\xa9");
+	after = tv_now_ms();
+	assert_int_equal(strncmp(line, "{\"ts\":\"", 7), 0);
+	/* the timestamp is tv_iso_time of a moment of the call */
+	{
+		char t1[TV_ISO_TIME_STRLEN + 1], t2[TV_ISO_TIME_STRLEN + 1];
+		tv_iso_time(t1, before);
+		tv_iso_time(t2, after);
+		assert_true(memcmp(line + 7, t1, TV_ISO_TIME_STRLEN) >= 0);
+		assert_true(memcmp(line + 7, t2, TV_ISO_TIME_STRLEN) <= 0);
+		assert_int_equal(line[7 + TV_ISO_TIME_STRLEN], '"');
+	}
+	body = line + 7 + TV_ISO_TIME_STRLEN + 1;
+	snprintf(want, sizeof(want), "%s",
+		 ",\"level\":\"warn\",\"msg\":\"m\\\"sg\",\"v\":\"plain \\\"q\\\" \\\\ "
+		 "\\u0001\\u0009\\u000a\\u001f end \xc3\xa9\",\"n\":-42,\"none\":null}\n");
+	assert_string_equal(body, want);
+	/* a value longer than the line is cut, and the line still ends */
+	big = malloc(10000);
+	assert_non_null(big);
+	memset(big, 'x', 9999);
+	big[9999] = '\0';
+	S_log_line(line, sizeof(line), "big", big);
+	assert_int_equal(strlen(line), 8192);
+	assert_memory_equal(line + 8190, "}\n", 2);
+	free(big);
+	/* the cached second moves on: two lines a second apart differ there */
+	S_log_line(line, sizeof(line), "a", "b");
+	usleep(1100000);
+	S_log_line(want, sizeof(want), "a", "b");
+	assert_true(memcmp(line + 7, want + 7, 19) < 0);
+}
+
 static void test_iso_time(void **state)
 {
 	char s[TV_ISO_TIME_STRLEN + 1];
@@ -307,6 +371,7 @@ int main(void)
 		cmocka_unit_test(test_b64_every_byte),
 		cmocka_unit_test(test_b64_matches_reference),
 		cmocka_unit_test(test_b64_groups_and_caps),
+		cmocka_unit_test(test_log_line),
 		cmocka_unit_test(test_iso_time),
 		cmocka_unit_test(test_uuid_and_fingerprint),
 		cmocka_unit_test(test_secbuf),
