@@ -30,6 +30,7 @@
 #include "core/secmem.h"
 #include "core/util.h"
 #include "core/wipeheap.h"
+#include "http/jsonparse.h"
 
 struct tv_http_server {
 	struct MHD_Daemon *daemon;
@@ -414,6 +415,12 @@ static void S_parse_json(struct tv_http_req *req, struct tv_http_resp *resp)
 				    "content type must be application/json");
 		return;
 	}
+	/* the fast path bounds the nesting itself; what it gives up on gets
+	 * the pre-scan and jansson, which word the errors */
+	req->json = tv_json_parse_fast((const char *)req->body, req->body_len,
+				       req->srv->max_depth);
+	if (req->json)
+		return;
 	if (tv_json_depth((const char *)req->body, req->body_len, req->srv->max_depth) >
 	    req->srv->max_depth) {
 		tv_http_reply_error(resp, 400, TV_HTTP_E_BAD_JSON, NULL,
