@@ -23,6 +23,31 @@ static inline bool S_plain(unsigned char c)
 	return (unsigned)(c - 0x20) < 0x60 && c != '"' && c != '\\';
 }
 
+/*
+ * The end of the run of plain bytes in s[i..n): eight bytes at a time while
+ * none of them is a control, a byte over 0x7f, '"' or '\\' (the usual
+ * bit tricks: a byte under 0x20, and a byte equal to a value, show as a
+ * high bit), then byte by byte.
+ */
+static size_t S_plain_run(const unsigned char *s, size_t i, size_t n)
+{
+	const uint64_t ones = 0x0101010101010101ULL, highs = 0x8080808080808080ULL;
+
+	while (i + 8 <= n) {
+		uint64_t x, q, b;
+
+		memcpy(&x, s + i, 8);
+		q = x ^ (ones * '"');
+		b = x ^ (ones * '\\');
+		if ((((x - ones * 0x20) & ~x) | x | ((q - ones) & ~q) | ((b - ones) & ~b)) & highs)
+			break; /* a byte under 0x20 or over 0x7f, a quote or a backslash */
+		i += 8;
+	}
+	while (i < n && S_plain(s[i]))
+		i++;
+	return i;
+}
+
 struct S_p {
 	const unsigned char *s;
 	size_t i, n, max_depth;
@@ -51,8 +76,7 @@ static bool S_string(struct S_p *p, const char **out, size_t *len, char **scratc
 	char *d;
 
 	*scratch = NULL;
-	while (p->i < p->n && S_plain(p->s[p->i]))
-		p->i++;
+	p->i = S_plain_run(p->s, p->i, p->n);
 	if (p->i >= p->n)
 		return false;
 	if (p->s[p->i] == '"') {

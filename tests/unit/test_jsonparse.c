@@ -106,6 +106,34 @@ static void test_depth(void **state)
 	assert_null(tv_json_parse_fast(text, 2 * S_DEPTH + 2, S_DEPTH));
 }
 
+/*
+ * Long strings (the eight-bytes-at-a-time scan) with one special byte at
+ * every offset: a control, DEL, a byte over 0x7f, an escape, a quote that
+ * ends the string early.
+ */
+static void test_long_strings(void **state)
+{
+	static const char *const specials[] = { "\x01", "\x1f", "\x7f", "\x80", "\xc3\xa9",
+						"\xff", "\\\"", "\\\\", "\\/", "\\n",
+						"\\u0041", "\"", " ", "~", "\t" };
+	char text[128];
+	size_t k, off;
+
+	(void)state;
+	for (k = 0; k < sizeof(specials) / sizeof(specials[0]); k++) {
+		for (off = 0; off <= 40; off++) {
+			int n = snprintf(text, sizeof(text), "[\"%.*s%s%.*s\"]", (int)off,
+					 "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnop", specials[k],
+					 (int)(40 - off), "0123456789+/0123456789+/0123456789+/0123");
+			assert_true(n > 0 && (size_t)n < sizeof(text));
+			(void)S_agree(text, (size_t)n);
+		}
+	}
+	/* and the fast path does take the plain ones */
+	assert_true(S_agree_str("[\"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnop~ 0123456789+/\"]"));
+	assert_false(S_agree_str("[\"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnop\x01\"]"));
+}
+
 /* An import request of 100 keystores, as the bench and clients send it. */
 static void test_import_body(void **state)
 {
@@ -286,6 +314,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_edges),
 		cmocka_unit_test(test_depth),
+		cmocka_unit_test(test_long_strings),
 		cmocka_unit_test(test_import_body),
 		cmocka_unit_test(test_generated),
 	};
