@@ -2,8 +2,11 @@
  * fuzz_import_json.c - the import request validator, from raw body bytes.
  *
  * Input: a request body. It goes through what the server does with one: the
- * nesting cap (tv_json_depth), jansson with duplicate keys refused, and
- * tv_api_import_parse (envelope checks, item classification, base64).
+ * fast parser (tv_json_parse_fast), else the nesting cap (tv_json_depth) and
+ * jansson with duplicate keys refused, then tv_api_import_parse (envelope
+ * checks, item classification, base64). The fast parser is also held
+ * against jansson on every input: a tree it builds is jansson's tree, with
+ * the members in the same order, and it takes nothing jansson refuses.
  * Properties: a refusal is a 400 with API.md's error body; an acceptance has
  * 1 to 100 items, each either classified with its inputs or REJECTED with a
  * reason that starts with one of API.md's codes.
@@ -14,6 +17,7 @@
 
 #include "api/imports.h"
 #include "core/secmem.h"
+#include "http/jsonparse.h"
 #include "fuzz.h"
 
 #define S_MAX_KEYSTORE (256u * 1024u)
@@ -81,12 +85,27 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	memset(&resp, 0, sizeof(resp));
 	memset(&job, 0, sizeof(job));
-	if (tv_json_depth((const char *)data, size, TV_HTTP_DEFAULT_MAX_DEPTH) >
-	    TV_HTTP_DEFAULT_MAX_DEPTH)
-		return 0; /* the server answers 400/10100 before parsing */
-	body = json_loadb((const char *)data, size, JSON_REJECT_DUPLICATES, &err);
-	if (!body)
-		return 0;
+	body = tv_json_parse_fast((const char *)data, size, TV_HTTP_DEFAULT_MAX_DEPTH);
+	if (body) {
+		json_t *ref = json_loadb((const char *)data, size, JSON_REJECT_DUPLICATES, &err);
+		char *a, *b;
+
+		FZ_CHECK(ref != NULL, "the fast parser took what jansson refuses");
+		FZ_CHECK(json_equal(body, ref), "the fast parser built another tree");
+		a = json_dumps(body, JSON_COMPACT);
+		b = json_dumps(ref, JSON_COMPACT);
+		FZ_CHECK(a && b && !strcmp(a, b), "the fast parser changed the member order");
+		free(a);
+		free(b);
+		json_decref(ref);
+	} else {
+		if (tv_json_depth((const char *)data, size, TV_HTTP_DEFAULT_MAX_DEPTH) >
+		    TV_HTTP_DEFAULT_MAX_DEPTH)
+			return 0; /* the server answers 400/10100 before parsing */
+		body = json_loadb((const char *)data, size, JSON_REJECT_DUPLICATES, &err);
+		if (!body)
+			return 0;
+	}
 	if (tv_api_import_parse(&resp, body, TV_IMPORT_MAX_ITEMS, S_MAX_KEYSTORE, &job, &items,
 				&n)) {
 		FZ_CHECK(n >= 1 && n <= TV_IMPORT_MAX_ITEMS, "an item count out of range");

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "api/authcache.h"
 #include "core/util.h"
 #include "svc/account.h"
 
@@ -142,6 +143,10 @@ void tv_api_apikeys_delete(void *app_ptr, struct tv_http_req *req, struct tv_htt
 		return;
 	}
 	rc = app->store->ops->apikey_revoke(app->store, p->tenant.id, id, tv_now_ms());
+	/* this node refuses the key from the next request on (other nodes
+	 * within their cache's TTL); even after a store error, which may have
+	 * come after the commit, forgetting costs one lookup */
+	tv_authcache_forget_key(app->authcache, id);
 	if (rc == TV_ERR_NOT_FOUND) {
 		tv_api_not_found(resp);
 		return;

@@ -38,6 +38,8 @@
 /* A heartbeat older than this makes an edge instance LOST_CONNECTION. */
 #define TV_EDGE_LOST_AFTER_MS 30000
 
+struct tv_authcache;
+
 struct tv_app {
 	struct tv_store *store;
 	struct tv_keyring *keyring;
@@ -52,6 +54,7 @@ struct tv_app {
 	struct tv_svc_metrics *metrics;     /* counters for /metrics; NULL = none */
 	bool metrics_public;                /* /metrics without an API key */
 	int64_t start_time_ms;              /* process start, for /metrics */
+	struct tv_authcache *authcache;     /* API-key lookups (api/authcache.h); NULL = off */
 	/* Per-tenant fairness limits, parsed and validated by serve (the queue
 	 * and the importer apply them): items not yet final per tenant, and
 	 * items of one tenant processed at once (0 = no cap). */

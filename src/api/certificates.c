@@ -2,7 +2,11 @@
  * DESIGN: the Certificate object is the stored facts document (computed once
  * at import) plus the row's live columns (status, dekHash, dates, ids). State
  * changes take lists of ids and are all-or-nothing: one unknown id (404) or
- * one certificate in the wrong state (409/10110) changes nothing.
+ * one certificate in the wrong state (409/10110) changes nothing. GET of one
+ * certificate splices the stored facts text into its answer
+ * (tv_api_cert_text, api/jsonw.c) instead of parsing and re-dumping it: the
+ * facts are written only by svc/certinfo.c with json_dumps(JSON_COMPACT),
+ * so the text is already what the dump would give.
  */
 #include "api/certificates.h"
 
@@ -11,6 +15,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "api/jsonw.h"
 #include "core/util.h"
 
 #define S_MAX_IDS 1000
@@ -57,7 +62,12 @@ void tv_api_cert_get(void *app_ptr, struct tv_http_req *req, struct tv_http_resp
 		tv_api_internal(resp, req, rc, "cert_get");
 		return;
 	}
-	tv_http_reply_json(resp, 200, tv_api_cert_json(&c));
+	{
+		size_t len = 0;
+		char *text = tv_api_cert_text(&c, &len);
+
+		tv_http_reply_json_text(resp, 200, text, len);
+	}
 	free(c.der);
 	free(c.facts_json);
 	free(c.issuer_ids_json);

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "api/jsonw.h"
 #include "core/b64.h"
 #include "core/util.h"
 #include "pki/reason.h"
@@ -288,6 +289,33 @@ static json_t *S_result_json(const struct tv_import_result *r)
 	return o;
 }
 
+/*
+ * The job's answer: written straight as text (tv_api_job_text), else, when
+ * the writer fails, as the tree it stands for.
+ */
+static char *S_job_text(const struct tv_import_job *job, const struct tv_import_result *results,
+			size_t n, size_t *len)
+{
+	char *t = tv_api_job_text(job, results, n, len);
+	json_t *arr, *o;
+	size_t i;
+
+	if (t)
+		return t;
+	arr = json_array();
+	for (i = 0; i < n; i++)
+		json_array_append_new(arr, S_result_json(&results[i]));
+	o = json_pack("{s:s,s:s,s:o,s:o,s:b,s:i,s:o}", "id", job->id, "status", job->status,
+		      "creationDate", tv_api_date(job->created_ms), "completionDate",
+		      tv_api_date(job->completed_ms), "dryRun", job->dry_run, "itemCount",
+		      job->n_items, "results", arr);
+	t = o ? json_dumps(o, JSON_COMPACT) : NULL;
+	json_decref(o);
+	if (t)
+		*len = strlen(t);
+	return t;
+}
+
 /* waitSeconds: -1 when malformed. */
 static int S_wait_seconds(struct tv_http_req *req)
 {
@@ -309,8 +337,8 @@ void tv_api_imports_get(void *app_ptr, struct tv_http_req *req, struct tv_http_r
 	struct tv_import_result *results = NULL;
 	struct tv_import_job job;
 	int wait = S_wait_seconds(req);
-	size_t n = 0, i;
-	json_t *arr;
+	size_t n = 0, len = 0;
+	char *text;
 	bool final;
 	enum tv_err rc;
 
@@ -336,15 +364,9 @@ void tv_api_imports_get(void *app_ptr, struct tv_http_req *req, struct tv_http_r
 		tv_import_results_free(results, n);
 		return; /* called again when a job ends, or at the deadline */
 	}
-	arr = json_array();
-	for (i = 0; i < n; i++)
-		json_array_append_new(arr, S_result_json(&results[i]));
+	text = S_job_text(&job, results, n, &len);
 	tv_import_results_free(results, n);
-	tv_http_reply_json(resp, 200,
-			   json_pack("{s:s,s:s,s:o,s:o,s:b,s:i,s:o}", "id", job.id, "status",
-				     job.status, "creationDate", tv_api_date(job.created_ms),
-				     "completionDate", tv_api_date(job.completed_ms), "dryRun",
-				     job.dry_run, "itemCount", job.n_items, "results", arr));
+	tv_http_reply_json_text(resp, 200, text, len);
 }
 
 #define S_LIST_DEFAULT 20

@@ -17,6 +17,7 @@
 #include <microhttpd.h>
 #include <netdb.h>
 #include <pthread.h>
+#include <sodium.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,6 +31,7 @@
 #include "core/util.h"
 #include "core/wipeheap.h"
 #include "http/stats.h"
+#include "http/jsonparse.h"
 
 struct tv_http_server {
 	struct MHD_Daemon *daemon;
@@ -58,6 +60,7 @@ struct tv_http_req {
 	size_t n_params;
 	unsigned char *body;
 	size_t body_len, body_cap;
+	size_t declared_len; /* Content-Length, when given and under the cap */
 	bool too_large;
 	bool trailing_slash; /* the raw path ended with '/' (stripped in path) */
 	json_t *json;
@@ -90,6 +93,42 @@ void tv_http_metrics(struct tv_http_server *srv, struct tv_mtext *out)
 	tv__http_stats_render(srv->stats, out);
 }
 
+/* The most a request body is given up front from its Content-Length. */
+#define S_BODY_PREALLOC_MAX ((size_t)4 << 20)
+
+/* ---------- request ids ---------- */
+
+/*
+ * A v4 UUID per request, from a per-thread pool of CSPRNG bytes refilled
+ * 64 ids at a time: uuid_generate_random asked the kernel for 16 bytes on
+ * every request. Ids are not secrets (they are sent in X-Request-Id); they
+ * only have to be unique, which 122 random bits are.
+ */
+static void S_request_id(char out[TV_UUID_STRLEN + 1])
+{
+	static const char hex[] = "0123456789abcdef";
+	static __thread unsigned char pool[16 * 64];
+	static __thread size_t used = sizeof(pool);
+	unsigned char *b;
+	size_t i, o = 0;
+
+	if (used == sizeof(pool)) {
+		randombytes_buf(pool, sizeof(pool));
+		used = 0;
+	}
+	b = pool + used;
+	used += 16;
+	b[6] = (unsigned char)((b[6] & 0x0f) | 0x40); /* version 4 */
+	b[8] = (unsigned char)((b[8] & 0x3f) | 0x80); /* RFC 4122 variant */
+	for (i = 0; i < 16; i++) {
+		if (i == 4 || i == 6 || i == 8 || i == 10)
+			out[o++] = '-';
+		out[o++] = hex[b[i] >> 4];
+		out[o++] = hex[b[i] & 15];
+	}
+	out[o] = '\0';
+}
+
 /* ---------- replies ---------- */
 
 static void S_resp_reset(struct tv_http_resp *resp)
@@ -119,11 +158,8 @@ void tv_http_resp_header(struct tv_http_resp *resp, const char *name, const char
 	}
 }
 
-void tv_http_reply_json(struct tv_http_resp *resp, unsigned status, json_t *body)
+void tv_http_reply_json_text(struct tv_http_resp *resp, unsigned status, char *text, size_t len)
 {
-	char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
-
-	json_decref(body);
 	if (resp->body)
 		S_resp_reset(resp);
 	if (!text) {
@@ -137,7 +173,51 @@ void tv_http_reply_json(struct tv_http_resp *resp, unsigned status, json_t *body
 	resp->status = status;
 	resp->content_type = NULL;
 	resp->body = text;
-	resp->body_len = strlen(text);
+	resp->body_len = len;
+}
+
+/*
+ * json_dumps, without its small first buffer and its doublings from 16
+ * bytes: the dump goes into a block that starts at 2 KiB (most answers fit)
+ * and grows by moving with a wipe (an answer may hold a new API key).
+ */
+struct S_dump {
+	char *p;
+	size_t len, cap;
+};
+
+static int S_dump_cb(const char *buf, size_t n, void *data)
+{
+	struct S_dump *d = data;
+
+	if (d->len + n + 1 > d->cap) {
+		size_t cap = d->cap ? d->cap : 2048;
+		char *p;
+
+		while (cap < d->len + n + 1)
+			cap *= 2;
+		p = tv_wipeheap_realloc(d->p, cap);
+		if (!p)
+			return -1;
+		d->p = p;
+		d->cap = cap;
+	}
+	memcpy(d->p + d->len, buf, n);
+	d->len += n;
+	d->p[d->len] = '\0';
+	return 0;
+}
+
+void tv_http_reply_json(struct tv_http_resp *resp, unsigned status, json_t *body)
+{
+	struct S_dump d = { NULL, 0, 0 };
+
+	if (body && (json_dump_callback(body, S_dump_cb, &d, JSON_COMPACT) != 0 || !d.p)) {
+		tv_wipeheap_free(d.p);
+		d.p = NULL;
+	}
+	json_decref(body);
+	tv_http_reply_json_text(resp, status, d.p, d.len);
 }
 
 void tv_http_reply_error(struct tv_http_resp *resp, unsigned status, int code, json_t *args,
@@ -354,6 +434,12 @@ static void S_parse_json(struct tv_http_req *req, struct tv_http_resp *resp)
 				    "content type must be application/json");
 		return;
 	}
+	/* the fast path bounds the nesting itself; what it gives up on gets
+	 * the pre-scan and jansson, which word the errors */
+	req->json = tv_json_parse_fast((const char *)req->body, req->body_len,
+				       req->srv->max_depth);
+	if (req->json)
+		return;
 	if (tv_json_depth((const char *)req->body, req->body_len, req->srv->max_depth) >
 	    req->srv->max_depth) {
 		tv_http_reply_error(resp, 400, TV_HTTP_E_BAD_JSON, NULL,
@@ -474,7 +560,14 @@ static bool S_append(struct tv_http_req *req, const char *data, size_t len)
 		return true; /* keep draining; 413 at the end */
 	}
 	if (req->body_len + len + 1 > req->body_cap) {
-		size_t cap = req->body_cap ? req->body_cap : 4096;
+		/* the declared length, when there is one, up to a bound (a
+		 * client can declare what it never sends), so that a 450 KB
+		 * import is not moved and wiped seven times on its way in */
+		size_t cap = req->body_cap ? req->body_cap
+			     : req->declared_len ? (req->declared_len < S_BODY_PREALLOC_MAX
+							    ? req->declared_len + 1
+							    : S_BODY_PREALLOC_MAX)
+						 : 4096;
 		unsigned char *p;
 
 		while (cap < req->body_len + len + 1)
@@ -502,6 +595,8 @@ static bool S_declared_too_large(struct tv_http_req *req)
 	if (!cl)
 		return false;
 	n = strtoull(cl, &end, 10);
+	if (*cl && *end == '\0' && n <= req->srv->max_body)
+		req->declared_len = (size_t)n;
 	return *end == '\0' && n > req->srv->max_body;
 }
 
@@ -638,7 +733,7 @@ static enum MHD_Result S_access(void *cls, struct MHD_Connection *conn, const ch
 		req->method = method;
 		req->start_ms = tv_mono_ms();
 		req->start_ns = tv_mono_ns();
-		tv_uuid_new(req->request_id);
+		S_request_id(req->request_id);
 		req->path = strdup(url);
 		if (!req->path) {
 			free(req);

@@ -160,6 +160,11 @@ void tv_http_wake(struct tv_http_server *srv);
 /* --- replies --- */
 /** Reply with a JSON value (reference stolen; NULL gives a 500). */
 void tv_http_reply_json(struct tv_http_resp *resp, unsigned status, json_t *body);
+/**
+ * Reply with JSON text already written (text malloc'd, ownership taken;
+ * NULL gives a 500, as an out-of-memory tree does above).
+ */
+void tv_http_reply_json_text(struct tv_http_resp *resp, unsigned status, char *text, size_t len);
 /** Reply with API.md's error body; args (stolen, may be NULL) is a JSON array. */
 void tv_http_reply_error(struct tv_http_resp *resp, unsigned status, int code,
 			 json_t *args, const char *fmt, ...)

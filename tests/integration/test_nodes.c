@@ -409,9 +409,101 @@ static void test_trust_cache_across_nodes(void **state)
 	assert_int_equal(tvt_db_drop(&db), 0);
 }
 
+/* GET /v1/useraccounts on s with key: the status. */
+static long S_whoami(const struct tvh_server *s, const char *key)
+{
+	struct tvh_resp r;
+	long status;
+
+	tvh_request(&r, s, "GET", "/v1/useraccounts", key, NULL, 0, NULL);
+	status = r.status;
+	if (status != 200)
+		assert_int_equal(tvh_error_code(&r), 10501);
+	tvh_resp_free(&r);
+	return status;
+}
+
+/*
+ * A key revoked through A: refused by A at once (it forgets its cached
+ * lookup), by C at once (no cache), and by B, which had just used it,
+ * within B's --auth-cache-seconds: no request B receives once its cached
+ * lookup is older than the TTL is let in.
+ */
+static void test_revoke_across_nodes(void **state)
+{
+	const char *a_opts[] = { "--workers", "0", "--no-system-roots", "--auth-cache-seconds",
+				 "2", NULL };
+	const char *b_opts[] = { "--workers", "1", "--no-system-roots", "--auth-cache-seconds",
+				 "2", NULL };
+	const char *c_opts[] = { "--workers", "0", "--no-system-roots", "--auth-cache-seconds",
+				 "0", NULL };
+	const char *new_key = "{\"name\":\"short-lived\",\"role\":\"READ_ONLY\"}";
+	const int64_t ttl_ms = 2000;
+	struct tvh_server *a = &S_nodes[0], *b = &S_nodes[1], *c = &S_nodes[2];
+	struct tvh_resp r;
+	struct tvt_db db;
+	char key[64], path[128];
+	int64_t b_used_end, revoked, last_ok = -1;
+	int ok_after = 0;
+
+	(void)state;
+	S_cluster_init(&db, a);
+	S_node(b, a, 1);
+	S_node(c, a, 2);
+	tvh_start(a, a_opts);
+	tvh_start(b, b_opts);
+	tvh_start(c, c_opts);
+	tvh_request(&r, a, "POST", "/v1/apikeys", a->api_key, new_key, strlen(new_key), NULL);
+	assert_int_equal(r.status, 201);
+	snprintf(key, sizeof(key), "%s", json_string_value(json_object_get(r.json, "key")));
+	snprintf(path, sizeof(path), "/v1/apikeys/%s",
+		 json_string_value(json_object_get(r.json, "id")));
+	tvh_resp_free(&r);
+	assert_int_equal(S_whoami(a, key), 200);
+	assert_int_equal(S_whoami(c, key), 200);
+	assert_int_equal(S_whoami(b, key), 200);
+	/* B's cached lookup was made during that request, so by now at the latest */
+	b_used_end = tv_mono_ms();
+
+	tvh_request(&r, a, "DELETE", path, a->api_key, NULL, 0, NULL);
+	assert_int_equal(r.status, 204);
+	tvh_resp_free(&r);
+	revoked = tv_mono_ms();
+	assert_int_equal(S_whoami(a, key), 401);
+	assert_int_equal(S_whoami(c, key), 401);
+	for (;;) {
+		int64_t start = tv_mono_ms();
+		long status = S_whoami(b, key);
+
+		if (status == 401)
+			break;
+		assert_int_equal(status, 200);
+		/* the bound: 20 ms for the clocks' millisecond rounding */
+		if (start > b_used_end + ttl_ms + 20)
+			fail_msg("B let a revoked key in %lld ms after its lookup (TTL %lld ms)",
+				 (long long)(start - b_used_end), (long long)ttl_ms);
+		last_ok = start;
+		ok_after++;
+		usleep(50000);
+	}
+	print_message("B accepted the revoked key %d time(s), the last %lld ms after the "
+		      "revocation; refused %lld ms after it\n",
+		      ok_after, (long long)(last_ok >= 0 ? last_ok - revoked : -1),
+		      (long long)(tv_mono_ms() - revoked));
+	/* and it stays refused everywhere */
+	assert_int_equal(S_whoami(b, key), 401);
+	assert_int_equal(S_whoami(a, key), 401);
+	assert_int_equal(tvh_stop(c, SIGTERM), 0);
+	assert_int_equal(tvh_stop(b, SIGTERM), 0);
+	assert_int_equal(tvh_stop(a, SIGTERM), 0);
+	tvh_cleanup(a);
+	assert_int_equal(tvt_db_drop(&db), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_teardown(test_revoke_across_nodes, S_teardown),
 		cmocka_unit_test_teardown(test_longpoll_across_nodes, S_teardown),
 		cmocka_unit_test_teardown(test_trust_cache_across_nodes, S_teardown),
 		cmocka_unit_test_teardown(test_kill_a_node, S_teardown),

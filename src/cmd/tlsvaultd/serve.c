@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "api/app.h"
+#include "api/authcache.h"
 #include "core/log.h"
 #include "core/secmem.h"
 #include "dek/dek.h"
@@ -128,6 +129,7 @@ struct S_server {
 	struct tv_http_server *http;
 	struct tv_ratelimit *ratelimit;
 	struct tv_svc_metrics metrics;
+	struct tv_authcache *authcache;
 	struct tv_app app;
 	struct tv_http_config cfg;
 };
@@ -143,6 +145,7 @@ static void S_server_release(struct S_server *s)
 	pthread_mutex_unlock(&s->app.http_lock);
 	tv_http_stop(s->http);
 	tv_ratelimit_free(s->ratelimit);
+	tv_authcache_free(s->authcache);
 	tv_importer_stop(s->importer);
 	tv_trust_cache_free(s->trust_cache);
 	tv_pki_ctx_free(s->pki);
@@ -289,6 +292,12 @@ static int S_listen(struct S_server *s, const struct tv_serve_opts *o, char *hos
 		if (rc)
 			return S_fail_rc("the rate limiter", rc);
 		s->app.ratelimit = s->ratelimit;
+	}
+	if (o->num[TV_SO_AUTH_CACHE_SECONDS]) {
+		rc = tv_authcache_new(&s->authcache, o->num[TV_SO_AUTH_CACHE_SECONDS] * 1000);
+		if (rc)
+			return S_fail_rc("the API-key cache", rc);
+		s->app.authcache = s->authcache;
 	}
 	s->cfg.host = host;
 	s->cfg.port = port;

@@ -15,6 +15,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "api/authcache.h"
 #include "http/server.h"
 #include "pki/p12.h"
 #include "svc/import.h"
@@ -91,6 +92,12 @@ static const struct {
 					"items of one tenant processed at once, on\n"
 					"every node (0: no cap; a free worker takes\n"
 					"the tenant with the fewest in flight)" },
+	[TV_SO_AUTH_CACHE_SECONDS] = { "auth-cache-seconds", "TLSVAULT_AUTH_CACHE_SECONDS",
+				       "SECONDS", 0, TV_AUTHCACHE_MAX_SECONDS,
+				       TV_AUTHCACHE_DEFAULT_SECONDS, NULL,
+				       "how long a node trusts its cached API-key\n"
+				       "lookups (0: no cache); a key revoked on\n"
+				       "another node works here this long at most" },
 };
 
 /* The options that take text: a flag, its variable, its struct member. */
