@@ -1,0 +1,305 @@
+/* tv-test-libs: tv_store */
+/*
+ * test_store_sqlite.c - the SQLite backend's connections: the per-connection
+ * statement cache (a constant SQL text is compiled once per connection and
+ * handed out again, reset and with its bindings cleared; the same text twice
+ * at once gets a private copy; nothing grows with use; everything is
+ * finalized when the store closes, which LeakSanitizer checks), and the
+ * relaxed synchronous setting of a claim (NORMAL inside the claim, FULL
+ * again for whatever runs next on the pooled connection).
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "store/sqlite_int.h"
+#include "store/store.h"
+
+struct S_env {
+	char dir[64];
+	struct tv_store *st;
+	struct tv__sqlite *s;
+};
+
+static int S_setup(void **state)
+{
+	struct S_env *e = calloc(1, sizeof(*e));
+	char url[160];
+
+	if (!e)
+		return -1;
+	snprintf(e->dir, sizeof(e->dir), "/tmp/tlsvault-sqlite-XXXXXX");
+	if (!mkdtemp(e->dir))
+		return -1;
+	snprintf(url, sizeof(url), "sqlite:%s/t.db", e->dir);
+	if (tv_store_open(&e->st, url, true))
+		return -1;
+	e->s = (struct tv__sqlite *)e->st;
+	*state = e;
+	return 0;
+}
+
+static int S_teardown(void **state)
+{
+	struct S_env *e = *state;
+	char cmd[128];
+	int rc;
+
+	tv_store_close(e->st);
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", e->dir);
+	rc = system(cmd);
+	free(e);
+	return rc;
+}
+
+/* Statements currently prepared on db. */
+static int S_n_stmts(sqlite3 *db)
+{
+	sqlite3_stmt *p = NULL;
+	int n = 0;
+
+	while ((p = sqlite3_next_stmt(db, p)) != NULL)
+		n++;
+	return n;
+}
+
+static int S_pragma_int(sqlite3 *db, const char *sql)
+{
+	sqlite3_stmt *st = NULL;
+	int v = -1;
+
+	assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
+	if (sqlite3_step(st) == SQLITE_ROW)
+		v = sqlite3_column_int(st, 0);
+	sqlite3_finalize(st);
+	return v;
+}
+
+static void test_stmt_cached_per_connection(void **state)
+{
+	static const char sql[] = "SELECT ?1, ?2";
+	struct S_env *e = *state;
+	sqlite3_stmt *a = NULL, *b = NULL, *c = NULL;
+	char copy[sizeof(sql)];
+	sqlite3 *db;
+	int base;
+
+	assert_int_equal(tv__sqlite_acquire(e->s, &db), TV_OK);
+	base = S_n_stmts(db);
+	assert_int_equal(tv__sqlite_stmt(db, &a, sql), TV_OK);
+	assert_int_equal(sqlite3_bind_text(a, 1, "secret", -1, SQLITE_STATIC), SQLITE_OK);
+	assert_int_equal(sqlite3_bind_int(a, 2, 7), SQLITE_OK);
+	assert_int_equal(sqlite3_step(a), SQLITE_ROW);
+	assert_string_equal((const char *)sqlite3_column_text(a, 0), "secret");
+	tv__sqlite_stmt_put(a);
+	assert_false(sqlite3_stmt_busy(a)); /* reset: no read transaction left */
+
+	/* the same text (not the same pointer) finds the same statement, with
+	 * nothing of the last use bound */
+	memcpy(copy, sql, sizeof(sql));
+	assert_int_equal(tv__sqlite_stmt(db, &b, copy), TV_OK);
+	assert_ptr_equal(a, b);
+	assert_int_equal(sqlite3_step(b), SQLITE_ROW);
+	assert_int_equal(sqlite3_column_type(b, 0), SQLITE_NULL);
+	assert_int_equal(sqlite3_column_type(b, 1), SQLITE_NULL);
+
+	/* while b is out, the same text gets a private statement that put
+	 * finalizes */
+	assert_int_equal(tv__sqlite_stmt(db, &c, sql), TV_OK);
+	assert_ptr_not_equal(b, c);
+	assert_int_equal(S_n_stmts(db), base + 2);
+	tv__sqlite_stmt_put(c);
+	assert_int_equal(S_n_stmts(db), base + 1);
+	tv__sqlite_stmt_put(b);
+	tv__sqlite_stmt_put(NULL);
+	assert_int_equal(S_n_stmts(db), base + 1);
+	tv__sqlite_release(e->s, db, false);
+
+	/* the pool hands the connection out again with its cache */
+	assert_int_equal(tv__sqlite_acquire(e->s, &db), TV_OK);
+	assert_int_equal(tv__sqlite_stmt(db, &c, sql), TV_OK);
+	assert_ptr_equal(a, c);
+	tv__sqlite_stmt_put(c);
+	tv__sqlite_release(e->s, db, false);
+}
+
+/* Bad SQL is an error and leaves nothing cached. */
+static void test_stmt_bad_sql(void **state)
+{
+	struct S_env *e = *state;
+	sqlite3_stmt *st = NULL;
+	sqlite3 *db;
+	int base;
+
+	assert_int_equal(tv__sqlite_acquire(e->s, &db), TV_OK);
+	base = S_n_stmts(db);
+	assert_int_equal(tv__sqlite_stmt(db, &st, "SELECT * FROM no_such_table"), TV_ERR_STORE);
+	assert_null(st);
+	assert_int_equal(tv__sqlite_stmt(db, &st, "   "), TV_ERR_STORE);
+	assert_null(st);
+	assert_int_equal(S_n_stmts(db), base);
+	tv__sqlite_release(e->s, db, false);
+}
+
+/* Two statements in one text: compiled, run, but never cached (the cache's
+ * key is the whole text), so each use is finalized. */
+static void test_stmt_two_statements_not_cached(void **state)
+{
+	struct S_env *e = *state;
+	sqlite3_stmt *st = NULL;
+	sqlite3 *db;
+	int base;
+
+	assert_int_equal(tv__sqlite_acquire(e->s, &db), TV_OK);
+	base = S_n_stmts(db);
+	assert_int_equal(tv__sqlite_stmt(db, &st, "SELECT 1; SELECT 2"), TV_OK);
+	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+	tv__sqlite_stmt_put(st);
+	assert_int_equal(S_n_stmts(db), base);
+	tv__sqlite_release(e->s, db, false);
+}
+
+/* Operations repeated many times reuse their statements: the number of
+ * statements on the connection stops growing after the first round. */
+static void test_operations_reuse_statements(void **state)
+{
+	struct S_env *e = *state;
+	struct tv_audit a = { .ts_ms = 1, .actor = "test", .action = "cache" };
+	struct tv_audit_row *rows = NULL;
+	struct tv_tenant t;
+	size_t n = 0;
+	sqlite3 *db;
+	int i, after_one = 0;
+
+	for (i = 0; i < 50; i++) {
+		assert_int_equal(e->st->ops->audit_append(e->st, &a), TV_OK);
+		assert_int_equal(e->st->ops->tenant_get(e->st, "none", &t), TV_ERR_NOT_FOUND);
+		assert_int_equal(e->st->ops->audit_list(e->st, NULL, 0, 10, &rows, &n), TV_OK);
+		free(rows);
+		assert_int_equal(e->s->n_open, 1); /* one thread: one connection */
+		assert_int_equal(tv__sqlite_acquire(e->s, &db), TV_OK);
+		if (i == 0)
+			after_one = S_n_stmts(db);
+		assert_int_equal(S_n_stmts(db), after_one);
+		tv__sqlite_release(e->s, db, false);
+	}
+	assert_true(after_one >= 3);
+	assert_true(after_one <= TV__SQLITE_STMT_CACHE_MAX);
+}
+
+/* A connection handed back with a transaction open is not pooled. */
+static void test_open_transaction_not_pooled(void **state)
+{
+	struct S_env *e = *state;
+	sqlite3 *db;
+
+	assert_int_equal(tv__sqlite_acquire(e->s, &db), TV_OK);
+	assert_int_equal(tv__sqlite_exec(db, "BEGIN"), TV_OK);
+	tv__sqlite_release(e->s, db, false);
+	assert_int_equal(e->s->n_open, 0);
+	assert_int_equal(e->s->n_free, 0);
+	assert_int_equal(tv__sqlite_acquire(e->s, &db), TV_OK);
+	assert_true(sqlite3_get_autocommit(db));
+	tv__sqlite_release(e->s, db, false);
+	assert_int_equal(e->s->n_open, 1);
+}
+
+/* tv__sqlite_sync(false) holds only until the connection is released. */
+static void test_relaxed_sync_restored(void **state)
+{
+	struct S_env *e = *state;
+	sqlite3 *db, *db2;
+
+	assert_int_equal(tv__sqlite_acquire(e->s, &db), TV_OK);
+	assert_int_equal(S_pragma_int(db, "PRAGMA synchronous"), 2); /* FULL */
+	assert_int_equal(tv__sqlite_sync(db, false), TV_OK);
+	assert_int_equal(S_pragma_int(db, "PRAGMA synchronous"), 1); /* NORMAL */
+	tv__sqlite_release(e->s, db, false);
+	assert_int_equal(tv__sqlite_acquire(e->s, &db2), TV_OK);
+	assert_ptr_equal(db, db2); /* the pooled connection */
+	assert_int_equal(S_pragma_int(db2, "PRAGMA synchronous"), 2);
+	tv__sqlite_release(e->s, db2, false);
+}
+
+/* A claim commits with synchronous=NORMAL; the connection it used is FULL
+ * again for the next operation (here: the durable item_finish). */
+static void test_claim_leaves_connection_durable(void **state)
+{
+	struct S_env *e = *state;
+	struct tv_tenant t = { .id = "00000000-0000-4000-8000-000000000001", .name = "t",
+			       .created_ms = 1 };
+	struct tv_dek d = { .id = "dek", .wrapped_len = 72, .created_ms = 1 };
+	struct tv_edge ed = { .id = "10000000-0000-4000-8000-000000000001", .dek_id = "dek",
+			      .deployed_ms = 1, .dek_deployed_ms = 1, .modified_ms = 1 };
+	struct tv_apikey k = { .id = "20000000-0000-4000-8000-000000000001",
+			       .role = TV_ROLE_ADMIN, .created_ms = 1 };
+	struct tv_import_job job = { .id = "job-1", .dek_id = "dek", .created_ms = 5,
+				     .n_items = 2 };
+	struct tv_import_item items[2];
+	struct tv_claimed_item ci;
+	struct tv_item_outcome o = { .status = "FAILED", .reason = "BAD_PASSWORD: x" };
+	bool final = false;
+	sqlite3 *db;
+	int i;
+
+	memcpy(d.tenant_id, t.id, sizeof(t.id));
+	memcpy(ed.tenant_id, t.id, sizeof(t.id));
+	memcpy(k.tenant_id, t.id, sizeof(t.id));
+	memcpy(job.tenant_id, t.id, sizeof(t.id));
+	memcpy(job.edge_id, ed.id, sizeof(ed.id));
+	assert_int_equal(e->st->ops->tenant_bootstrap(e->st, &t, &d, &ed, &k), TV_OK);
+	memset(items, 0, sizeof(items));
+	for (i = 0; i < 2; i++) {
+		items[i].index = i;
+		items[i].kind = TV_ITEM_PKCS12;
+		items[i].keystore = (unsigned char *)"ks";
+		items[i].keystore_len = 2;
+		items[i].sealed_password = (unsigned char *)"sealed";
+		items[i].sealed_password_len = 6;
+	}
+	assert_int_equal(e->st->ops->job_create(e->st, &job, items, 2, 0), TV_OK);
+	for (i = 0; i < 2; i++) {
+		assert_int_equal(e->st->ops->item_claim(e->st, "w", 10, 60000, 0, &ci), TV_OK);
+		assert_int_equal(ci.item.index, i);
+		assert_int_equal(e->st->ops->item_renew(e->st, ci.job_id, i, "w", 70000), TV_OK);
+		assert_int_equal(tv__sqlite_acquire(e->s, &db), TV_OK);
+		assert_int_equal(S_pragma_int(db, "PRAGMA synchronous"), 2);
+		tv__sqlite_release(e->s, db, false);
+		assert_int_equal(e->st->ops->item_finish(e->st, ci.job_id, i, "w", &o, 1, 20,
+							 &final),
+				 TV_OK);
+		tv_import_item_release(&ci.item);
+	}
+	assert_true(final);
+	assert_int_equal(e->st->ops->item_claim(e->st, "w", 30, 60000, 0, &ci),
+			 TV_ERR_NOT_FOUND);
+	assert_int_equal(tv__sqlite_acquire(e->s, &db), TV_OK);
+	assert_int_equal(S_pragma_int(db, "PRAGMA synchronous"), 2);
+	tv__sqlite_release(e->s, db, false);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_stmt_cached_per_connection, S_setup,
+						S_teardown),
+		cmocka_unit_test_setup_teardown(test_stmt_bad_sql, S_setup, S_teardown),
+		cmocka_unit_test_setup_teardown(test_stmt_two_statements_not_cached, S_setup,
+						S_teardown),
+		cmocka_unit_test_setup_teardown(test_operations_reuse_statements, S_setup,
+						S_teardown),
+		cmocka_unit_test_setup_teardown(test_open_transaction_not_pooled, S_setup,
+						S_teardown),
+		cmocka_unit_test_setup_teardown(test_relaxed_sync_restored, S_setup, S_teardown),
+		cmocka_unit_test_setup_teardown(test_claim_leaves_connection_durable, S_setup,
+						S_teardown),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
