@@ -23,6 +23,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 /* Version n is S_migrations[n - 1]. Never edit a released step: add one. */
@@ -308,6 +309,19 @@ static uint64_t S_sql_hash(const char *sql, size_t *len)
 	return h;
 }
 
+/*
+ * A PRAGMA that sets something (synchronous=NORMAL) acts while it is
+ * compiled, and SQLite marks every PRAGMA program to run only once (a second
+ * step recompiles it), so a cached one saves nothing and would only take a
+ * slot. PRAGMAs are compiled on every use, in plain sight.
+ */
+static bool S_is_pragma(const char *sql)
+{
+	while (*sql == ' ' || *sql == '\t' || *sql == '\n')
+		sql++;
+	return strncasecmp(sql, "PRAGMA", 6) == 0;
+}
+
 enum tv_err tv__sqlite_stmt(sqlite3 *db, sqlite3_stmt **out, const char *sql)
 {
 	struct tv__sqlite_conn *c = S_held_find(db);
@@ -317,7 +331,7 @@ enum tv_err tv__sqlite_stmt(sqlite3 *db, sqlite3_stmt **out, const char *sql)
 	size_t i, len;
 	int r;
 
-	if (!c)
+	if (!c || S_is_pragma(sql))
 		return tv__sqlite_prepare(db, out, sql);
 	hash = S_sql_hash(sql, &len);
 	for (i = 0; i < c->n_cached; i++) {
@@ -374,8 +388,9 @@ enum tv_err tv__sqlite_exec(sqlite3 *db, const char *sql)
 	enum tv_err rc;
 	int r;
 
-	/* without ';' the text is one statement, which the cache can keep */
-	if (!S_held_find(db) || strchr(sql, ';'))
+	/* without ';' the text is one statement, which the cache can keep
+	 * (unless it is a PRAGMA, see S_is_pragma) */
+	if (!S_held_find(db) || strchr(sql, ';') || S_is_pragma(sql))
 		return tv__sqlite_err(sqlite3_exec(db, sql, NULL, NULL, NULL));
 	rc = tv__sqlite_stmt(db, &st, sql);
 	if (rc)

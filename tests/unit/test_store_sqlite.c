@@ -210,21 +210,50 @@ static void test_open_transaction_not_pooled(void **state)
 	assert_int_equal(e->s->n_open, 1);
 }
 
-/* tv__sqlite_sync(false) holds only until the connection is released. */
+/* tv__sqlite_sync(false) holds only until the connection is released, and
+ * takes effect every time (a PRAGMA acts when compiled: run again from a
+ * statement cache it would do nothing). */
 static void test_relaxed_sync_restored(void **state)
 {
 	struct S_env *e = *state;
 	sqlite3 *db, *db2;
+	int round;
 
+	for (round = 0; round < 3; round++) {
+		assert_int_equal(tv__sqlite_acquire(e->s, &db), TV_OK);
+		assert_int_equal(S_pragma_int(db, "PRAGMA synchronous"), 2); /* FULL */
+		assert_int_equal(tv__sqlite_sync(db, false), TV_OK);
+		assert_int_equal(S_pragma_int(db, "PRAGMA synchronous"), 1); /* NORMAL */
+		tv__sqlite_release(e->s, db, false);
+		assert_int_equal(tv__sqlite_acquire(e->s, &db2), TV_OK);
+		assert_ptr_equal(db, db2); /* the pooled connection */
+		assert_int_equal(S_pragma_int(db2, "PRAGMA synchronous"), 2);
+		/* an explicit FULL inside one operation works too */
+		assert_int_equal(tv__sqlite_sync(db2, false), TV_OK);
+		assert_int_equal(tv__sqlite_sync(db2, true), TV_OK);
+		assert_int_equal(S_pragma_int(db2, "PRAGMA synchronous"), 2);
+		tv__sqlite_release(e->s, db2, false);
+	}
+	/* a PRAGMA through tv__sqlite_exec acts every time as well */
 	assert_int_equal(tv__sqlite_acquire(e->s, &db), TV_OK);
-	assert_int_equal(S_pragma_int(db, "PRAGMA synchronous"), 2); /* FULL */
-	assert_int_equal(tv__sqlite_sync(db, false), TV_OK);
-	assert_int_equal(S_pragma_int(db, "PRAGMA synchronous"), 1); /* NORMAL */
+	for (round = 0; round < 2; round++) {
+		assert_int_equal(tv__sqlite_exec(db, "PRAGMA cache_size=-1000"), TV_OK);
+		assert_int_equal(S_pragma_int(db, "PRAGMA cache_size"), -1000);
+		assert_int_equal(tv__sqlite_exec(db, "PRAGMA cache_size=-2000"), TV_OK);
+		assert_int_equal(S_pragma_int(db, "PRAGMA cache_size"), -2000);
+	}
 	tv__sqlite_release(e->s, db, false);
-	assert_int_equal(tv__sqlite_acquire(e->s, &db2), TV_OK);
-	assert_ptr_equal(db, db2); /* the pooled connection */
-	assert_int_equal(S_pragma_int(db2, "PRAGMA synchronous"), 2);
-	tv__sqlite_release(e->s, db2, false);
+}
+
+/* Counts statements that set synchronous=NORMAL (a trace callback). */
+static int S_trace(unsigned type, void *ctx, void *p, void *x)
+{
+	int *n = ctx;
+
+	(void)p;
+	if (type == SQLITE_TRACE_STMT && strstr((const char *)x, "synchronous=NORMAL"))
+		(*n)++;
+	return 0;
 }
 
 /* A claim commits with synchronous=NORMAL; the connection it used is FULL
@@ -245,8 +274,8 @@ static void test_claim_leaves_connection_durable(void **state)
 	struct tv_claimed_item ci;
 	struct tv_item_outcome o = { .status = "FAILED", .reason = "BAD_PASSWORD: x" };
 	bool final = false;
+	int i, relaxed = 0;
 	sqlite3 *db;
-	int i;
 
 	memcpy(d.tenant_id, t.id, sizeof(t.id));
 	memcpy(ed.tenant_id, t.id, sizeof(t.id));
@@ -264,6 +293,10 @@ static void test_claim_leaves_connection_durable(void **state)
 		items[i].sealed_password_len = 6;
 	}
 	assert_int_equal(e->st->ops->job_create(e->st, &job, items, 2, 0), TV_OK);
+	/* one thread: every operation below runs on this pooled connection */
+	assert_int_equal(tv__sqlite_acquire(e->s, &db), TV_OK);
+	sqlite3_trace_v2(db, SQLITE_TRACE_STMT, S_trace, &relaxed);
+	tv__sqlite_release(e->s, db, false);
 	for (i = 0; i < 2; i++) {
 		assert_int_equal(e->st->ops->item_claim(e->st, "w", 10, 60000, 0, &ci), TV_OK);
 		assert_int_equal(ci.item.index, i);
@@ -279,8 +312,11 @@ static void test_claim_leaves_connection_durable(void **state)
 	assert_true(final);
 	assert_int_equal(e->st->ops->item_claim(e->st, "w", 30, 60000, 0, &ci),
 			 TV_ERR_NOT_FOUND);
+	assert_int_equal(relaxed, 5); /* 3 claims and 2 renewals, each its own */
 	assert_int_equal(tv__sqlite_acquire(e->s, &db), TV_OK);
+	assert_int_equal(e->s->n_open, 1);
 	assert_int_equal(S_pragma_int(db, "PRAGMA synchronous"), 2);
+	sqlite3_trace_v2(db, 0, NULL, NULL);
 	tv__sqlite_release(e->s, db, false);
 }
 
