@@ -381,9 +381,18 @@ enum tv_err tv__sqlite_job_list(struct tv_store *store, const char *tenant_id, s
 /*
  * One statement picks the tenant (fewest items in flight under a live lease,
  * under the cap ?4; then the one served least recently, by queue_turns; then
- * the oldest claimable item) and claims that tenant's oldest item. The
- * subqueries read the queue index by state; queue_turns has a row per tenant
- * that ever had an item claimed.
+ * the oldest claimable item) and claims that tenant's oldest item.
+ * queue_turns has a row per tenant that ever had an item claimed.
+ *
+ * Every step reads an index, never the items' rows: a row holds the
+ * keystore, so its later columns (queued_ms, lease_until_ms) sit on overflow
+ * pages, and the tenant's finished items stay in the table as history. The
+ * claimable tenants come from import_items_queue (state, tenant_id,
+ * lease_until_ms); a tenant's oldest WAITING item is the first entry of
+ * import_items_tenant (tenant_id, state, queued_ms, job_id, item_index), and
+ * its items under an expired lease (rare: a worker died) are few. A claim
+ * so costs the same with 100 or 100,000 finished items behind it; reading
+ * rows made it grow with both the queue and the history.
  */
 static enum tv_err S_claim_row(sqlite3 *db, const char *owner, int64_t now_ms,
 			       int64_t lease_until_ms, unsigned max_inflight,
@@ -392,20 +401,32 @@ static enum tv_err S_claim_row(sqlite3 *db, const char *owner, int64_t now_ms,
 	static const char sql[] =
 		"WITH busy AS (SELECT tenant_id, count(*) AS n FROM import_items"
 		"   WHERE state = 'PROCESSING' AND lease_until_ms >= ?2 GROUP BY tenant_id),"
-		" cand AS (SELECT tenant_id, min(queued_ms) AS oldest FROM import_items"
-		"   WHERE state = 'WAITING' OR (state = 'PROCESSING' AND lease_until_ms < ?2)"
-		"   GROUP BY tenant_id),"
+		" ten AS (SELECT DISTINCT tenant_id FROM import_items"
+		"   WHERE state = 'WAITING' OR (state = 'PROCESSING' AND lease_until_ms < ?2)),"
+		" firsts AS (SELECT tenant_id,"
+		"   (SELECT queued_ms FROM import_items i WHERE i.tenant_id = ten.tenant_id"
+		"     AND i.state = 'WAITING' ORDER BY queued_ms LIMIT 1) AS w,"
+		"   (SELECT min(queued_ms) FROM import_items i WHERE i.tenant_id = ten.tenant_id"
+		"     AND i.state = 'PROCESSING' AND i.lease_until_ms < ?2) AS p FROM ten),"
+		" cand AS (SELECT tenant_id, min(coalesce(w, p), coalesce(p, w)) AS oldest"
+		"   FROM firsts),"
 		" pick AS (SELECT c.tenant_id AS tenant_id FROM cand c"
 		"   LEFT JOIN busy b ON b.tenant_id = c.tenant_id"
 		"   LEFT JOIN queue_turns t ON t.tenant_id = c.tenant_id"
 		"   WHERE ?4 = 0 OR coalesce(b.n, 0) < ?4"
-		"   ORDER BY coalesce(b.n, 0), coalesce(t.seq, 0), c.oldest, c.tenant_id LIMIT 1)"
+		"   ORDER BY coalesce(b.n, 0), coalesce(t.seq, 0), c.oldest, c.tenant_id LIMIT 1),"
+		" item AS (SELECT rowid AS id, queued_ms, job_id, item_index FROM (SELECT * FROM"
+		"   (SELECT rowid, queued_ms, job_id, item_index FROM import_items"
+		"     WHERE tenant_id = (SELECT tenant_id FROM pick) AND state = 'WAITING'"
+		"     ORDER BY queued_ms, job_id, item_index LIMIT 1)"
+		"   UNION ALL SELECT * FROM"
+		"   (SELECT rowid, queued_ms, job_id, item_index FROM import_items"
+		"     WHERE tenant_id = (SELECT tenant_id FROM pick) AND state = 'PROCESSING'"
+		"     AND lease_until_ms < ?2 ORDER BY queued_ms, job_id, item_index LIMIT 1))"
+		"   ORDER BY queued_ms, job_id, item_index LIMIT 1)"
 		" UPDATE import_items SET state = 'PROCESSING', lease_owner = ?1,"
 		" lease_until_ms = ?3, attempts = attempts + 1"
-		" WHERE rowid = (SELECT rowid FROM import_items"
-		"   WHERE tenant_id = (SELECT tenant_id FROM pick)"
-		"   AND (state = 'WAITING' OR (state = 'PROCESSING' AND lease_until_ms < ?2))"
-		"   ORDER BY queued_ms, job_id, item_index LIMIT 1)"
+		" WHERE rowid = (SELECT id FROM item)"
 		" RETURNING job_id, item_index, kind, keystore, key_blob, sealed_password,"
 		" coalesce(label, ''), attempts, tenant_id";
 	struct tv_import_item *it = &out->item;

@@ -245,6 +245,114 @@ static void test_relaxed_sync_restored(void **state)
 	tv__sqlite_release(e->s, db, false);
 }
 
+/* A tenant to import into; job gets its tenant, edge and DEK. */
+static void S_tenant(struct S_env *e, struct tv_import_job *job)
+{
+	struct tv_tenant t = { .id = "00000000-0000-4000-8000-000000000001", .name = "t",
+			       .created_ms = 1 };
+	struct tv_dek d = { .id = "dek", .wrapped_len = 72, .created_ms = 1 };
+	struct tv_edge ed = { .id = "10000000-0000-4000-8000-000000000001", .dek_id = "dek",
+			      .deployed_ms = 1, .dek_deployed_ms = 1, .modified_ms = 1 };
+	struct tv_apikey k = { .id = "20000000-0000-4000-8000-000000000001",
+			       .role = TV_ROLE_ADMIN, .created_ms = 1 };
+
+	memcpy(d.tenant_id, t.id, sizeof(t.id));
+	memcpy(ed.tenant_id, t.id, sizeof(t.id));
+	memcpy(k.tenant_id, t.id, sizeof(t.id));
+	assert_int_equal(e->st->ops->tenant_bootstrap(e->st, &t, &d, &ed, &k), TV_OK);
+	memcpy(job->tenant_id, t.id, sizeof(t.id));
+	memcpy(job->edge_id, ed.id, sizeof(ed.id));
+	snprintf(job->dek_id, sizeof(job->dek_id), "dek");
+}
+
+/* A job of n PKCS#12 items with dummy inputs. */
+static void S_job(struct S_env *e, struct tv_import_job *job, const char *id, int64_t at,
+		  int n)
+{
+	struct tv_import_item *items = calloc((size_t)n, sizeof(*items));
+	int i;
+
+	assert_non_null(items);
+	for (i = 0; i < n; i++) {
+		items[i].index = i;
+		items[i].kind = TV_ITEM_PKCS12;
+		items[i].keystore = (unsigned char *)"keystore";
+		items[i].keystore_len = 8;
+		items[i].sealed_password = (unsigned char *)"sealed";
+		items[i].sealed_password_len = 6;
+	}
+	snprintf(job->id, sizeof(job->id), "%s", id);
+	job->created_ms = at;
+	job->n_items = n;
+	assert_int_equal(e->st->ops->job_create(e->st, job, items, (size_t)n, 0), TV_OK);
+	free(items);
+}
+
+/* Claim one item and report the VM steps of the claim statement. */
+static int S_claim_steps(struct S_env *e, int64_t now, struct tv_claimed_item *ci)
+{
+	sqlite3_stmt *p = NULL;
+	sqlite3 *db;
+	int steps = -1;
+
+	assert_int_equal(e->st->ops->item_claim(e->st, "w", now, now + 60000, 0, ci), TV_OK);
+	assert_int_equal(tv__sqlite_acquire(e->s, &db), TV_OK);
+	while ((p = sqlite3_next_stmt(db, p)) != NULL)
+		if (strstr(sqlite3_sql(p), "WITH busy AS"))
+			steps = sqlite3_stmt_status(p, SQLITE_STMTSTATUS_VM_STEP, 1);
+	tv__sqlite_release(e->s, db, false);
+	assert_true(steps > 0);
+	return steps;
+}
+
+/* A claim's work does not grow with the items finished before it (they stay
+ * in the table as history): the claim reads indexes, not rows. */
+static void test_claim_cost_ignores_history(void **state)
+{
+	struct S_env *e = *state;
+	struct tv_item_outcome o = { .status = "FAILED", .reason = "BAD_PASSWORD: x" };
+	struct tv_import_job a = { .n_items = 0 }, b, c;
+	struct tv_claimed_item c1, c2, ci;
+	int i, before, after;
+	bool final = false;
+
+	S_tenant(e, &a);
+	b = a;
+	c = a;
+	/* no history: one item in flight, two waiting */
+	S_job(e, &a, "job-a", 10, 3);
+	(void)S_claim_steps(e, 100, &c1); /* also resets the counter */
+	before = S_claim_steps(e, 101, &c2);
+	/* 300 items of the tenant finished */
+	S_job(e, &b, "job-b", 20, 300);
+	for (i = 0; i < 301 && !final; i++) {
+		assert_int_equal(e->st->ops->item_claim(e->st, "w", 200 + i, 99999, 0, &ci), TV_OK);
+		assert_int_equal(e->st->ops->item_finish(e->st, ci.job_id, ci.item.index, "w", &o,
+							 1, 200 + i, &final),
+				 TV_OK);
+		final = final && !strcmp(ci.job_id, "job-b");
+		tv_import_item_release(&ci.item);
+	}
+	assert_true(final);
+	assert_int_equal(e->st->ops->item_finish(e->st, c1.job_id, c1.item.index, "w", &o, 1, 600,
+						 &final),
+			 TV_OK);
+	assert_int_equal(e->st->ops->item_finish(e->st, c2.job_id, c2.item.index, "w", &o, 1, 600,
+						 &final),
+			 TV_OK);
+	assert_true(final); /* job-a: its third item went with the 300 */
+	tv_import_item_release(&c1.item);
+	tv_import_item_release(&c2.item);
+	/* the same queue as before: one in flight, two waiting */
+	S_job(e, &c, "job-c", 30, 3);
+	(void)S_claim_steps(e, 1000, &c1);
+	after = S_claim_steps(e, 1001, &c2);
+	tv_import_item_release(&c1.item);
+	tv_import_item_release(&c2.item);
+	/* reading the 300 finished rows would cost thousands of steps */
+	assert_true(after < before + 200);
+}
+
 /* Counts statements that set synchronous=NORMAL (a trace callback). */
 static int S_trace(unsigned type, void *ctx, void *p, void *x)
 {
@@ -261,15 +369,7 @@ static int S_trace(unsigned type, void *ctx, void *p, void *x)
 static void test_claim_leaves_connection_durable(void **state)
 {
 	struct S_env *e = *state;
-	struct tv_tenant t = { .id = "00000000-0000-4000-8000-000000000001", .name = "t",
-			       .created_ms = 1 };
-	struct tv_dek d = { .id = "dek", .wrapped_len = 72, .created_ms = 1 };
-	struct tv_edge ed = { .id = "10000000-0000-4000-8000-000000000001", .dek_id = "dek",
-			      .deployed_ms = 1, .dek_deployed_ms = 1, .modified_ms = 1 };
-	struct tv_apikey k = { .id = "20000000-0000-4000-8000-000000000001",
-			       .role = TV_ROLE_ADMIN, .created_ms = 1 };
-	struct tv_import_job job = { .id = "job-1", .dek_id = "dek", .created_ms = 5,
-				     .n_items = 2 };
+	struct tv_import_job job = { .id = "job-1", .created_ms = 5, .n_items = 2 };
 	struct tv_import_item items[2];
 	struct tv_claimed_item ci;
 	struct tv_item_outcome o = { .status = "FAILED", .reason = "BAD_PASSWORD: x" };
@@ -277,12 +377,7 @@ static void test_claim_leaves_connection_durable(void **state)
 	int i, relaxed = 0;
 	sqlite3 *db;
 
-	memcpy(d.tenant_id, t.id, sizeof(t.id));
-	memcpy(ed.tenant_id, t.id, sizeof(t.id));
-	memcpy(k.tenant_id, t.id, sizeof(t.id));
-	memcpy(job.tenant_id, t.id, sizeof(t.id));
-	memcpy(job.edge_id, ed.id, sizeof(ed.id));
-	assert_int_equal(e->st->ops->tenant_bootstrap(e->st, &t, &d, &ed, &k), TV_OK);
+	S_tenant(e, &job);
 	memset(items, 0, sizeof(items));
 	for (i = 0; i < 2; i++) {
 		items[i].index = i;
@@ -334,6 +429,8 @@ int main(void)
 						S_teardown),
 		cmocka_unit_test_setup_teardown(test_relaxed_sync_restored, S_setup, S_teardown),
 		cmocka_unit_test_setup_teardown(test_claim_leaves_connection_durable, S_setup,
+						S_teardown),
+		cmocka_unit_test_setup_teardown(test_claim_cost_ignores_history, S_setup,
 						S_teardown),
 	};
 
