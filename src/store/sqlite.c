@@ -32,7 +32,7 @@ enum tv_err tv__sqlite_query_one(struct tv__sqlite *s, const char *sql, const ch
 
 	if (rc)
 		return rc;
-	rc = tv__sqlite_prepare(db, &st, sql);
+	rc = tv__sqlite_stmt(db, &st, sql);
 	if (!rc) {
 		if (a)
 			tv__sqlite_bind_text(st, 1, a);
@@ -44,7 +44,7 @@ enum tv_err tv__sqlite_query_one(struct tv__sqlite *s, const char *sql, const ch
 		else
 			rc = r == SQLITE_DONE ? TV_ERR_NOT_FOUND : tv__sqlite_err(r);
 	}
-	sqlite3_finalize(st);
+	tv__sqlite_stmt_put(st);
 	tv__sqlite_release(s, db, false);
 	return rc;
 }
@@ -91,7 +91,7 @@ static enum tv_err S_ping(struct tv_store *st)
 static enum tv_err S_insert_dek(sqlite3 *db, const struct tv_dek *d)
 {
 	sqlite3_stmt *st = NULL;
-	enum tv_err rc = tv__sqlite_prepare(db, &st,
+	enum tv_err rc = tv__sqlite_stmt(db, &st,
 		"INSERT INTO deks (id, tenant_id, public_key, wrapped_secret_key, created_ms,"
 		" last_backup_ms) VALUES (?, ?, ?, ?, ?, ?)");
 	if (rc)
@@ -103,14 +103,14 @@ static enum tv_err S_insert_dek(sqlite3 *db, const struct tv_dek *d)
 	sqlite3_bind_int64(st, 5, d->created_ms);
 	tv__sqlite_bind_ms(st, 6, d->last_backup_ms);
 	rc = S_step_done(st);
-	sqlite3_finalize(st);
+	tv__sqlite_stmt_put(st);
 	return rc;
 }
 
 static enum tv_err S_insert_edge(sqlite3 *db, const struct tv_edge *e)
 {
 	sqlite3_stmt *st = NULL;
-	enum tv_err rc = tv__sqlite_prepare(db, &st,
+	enum tv_err rc = tv__sqlite_stmt(db, &st,
 		"INSERT INTO edge_instances (id, tenant_id, name, environment_id, dek_id,"
 		" deployed_ms, dek_deployed_ms, last_seen_ms, modified_ms)"
 		" VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)");
@@ -126,14 +126,14 @@ static enum tv_err S_insert_edge(sqlite3 *db, const struct tv_edge *e)
 	tv__sqlite_bind_ms(st, 8, e->last_seen_ms);
 	sqlite3_bind_int64(st, 9, e->modified_ms);
 	rc = S_step_done(st);
-	sqlite3_finalize(st);
+	tv__sqlite_stmt_put(st);
 	return rc;
 }
 
 static enum tv_err S_insert_apikey(sqlite3 *db, const struct tv_apikey *k)
 {
 	sqlite3_stmt *st = NULL;
-	enum tv_err rc = tv__sqlite_prepare(db, &st,
+	enum tv_err rc = tv__sqlite_stmt(db, &st,
 		"INSERT INTO api_keys (id, tenant_id, name, role, key_hash, created_ms,"
 		" expires_ms, last_used_ms, revoked_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)");
 	if (rc)
@@ -148,7 +148,7 @@ static enum tv_err S_insert_apikey(sqlite3 *db, const struct tv_apikey *k)
 	tv__sqlite_bind_ms(st, 8, k->last_used_ms);
 	tv__sqlite_bind_ms(st, 9, k->revoked_ms);
 	rc = S_step_done(st);
-	sqlite3_finalize(st);
+	tv__sqlite_stmt_put(st);
 	return rc;
 }
 
@@ -165,7 +165,7 @@ static enum tv_err S_tenant_bootstrap(struct tv_store *store, const struct tv_te
 	rc = tv__sqlite_exec(db, "BEGIN IMMEDIATE");
 	if (rc)
 		goto out;
-	rc = tv__sqlite_prepare(db, &st,
+	rc = tv__sqlite_stmt(db, &st,
 				"INSERT INTO tenants (id, name, created_ms) VALUES (?, ?, ?)");
 	if (rc)
 		goto out;
@@ -182,7 +182,7 @@ static enum tv_err S_tenant_bootstrap(struct tv_store *store, const struct tv_te
 	if (!rc)
 		rc = tv__sqlite_exec(db, "COMMIT");
 out:
-	sqlite3_finalize(st);
+	tv__sqlite_stmt_put(st);
 	tv__sqlite_release(S_DB(store), db, rc != TV_OK);
 	return rc;
 }
@@ -212,12 +212,12 @@ static enum tv_err S_tenant_count(struct tv_store *store, size_t *n)
 
 	if (rc)
 		return rc;
-	rc = tv__sqlite_prepare(db, &st, "SELECT count(*) FROM tenants");
+	rc = tv__sqlite_stmt(db, &st, "SELECT count(*) FROM tenants");
 	if (!rc && sqlite3_step(st) == SQLITE_ROW)
 		*n = (size_t)sqlite3_column_int64(st, 0);
 	else if (!rc)
 		rc = TV_ERR_STORE;
-	sqlite3_finalize(st);
+	tv__sqlite_stmt_put(st);
 	tv__sqlite_release(S_DB(store), db, false);
 	return rc;
 }
@@ -268,7 +268,7 @@ static enum tv_err S_apikey_by_hash(struct tv_store *store,
 
 	if (rc)
 		return rc;
-	rc = tv__sqlite_prepare(db, &st, S_APIKEY_COLS "WHERE key_hash = ?");
+	rc = tv__sqlite_stmt(db, &st, S_APIKEY_COLS "WHERE key_hash = ?");
 	if (rc)
 		goto out;
 	sqlite3_bind_blob(st, 1, hash, TV_APIKEY_HASH_BYTES, SQLITE_STATIC);
@@ -278,7 +278,7 @@ static enum tv_err S_apikey_by_hash(struct tv_store *store,
 	else
 		rc = r == SQLITE_DONE ? TV_ERR_NOT_FOUND : tv__sqlite_err(r);
 out:
-	sqlite3_finalize(st);
+	tv__sqlite_stmt_put(st);
 	tv__sqlite_release(S_DB(store), db, false);
 	return rc;
 }
@@ -330,12 +330,12 @@ static enum tv_err S_list(struct tv_store *store, const char *sql, const char *t
 
 	if (rc)
 		return rc;
-	rc = tv__sqlite_prepare(db, &st, sql);
+	rc = tv__sqlite_stmt(db, &st, sql);
 	if (!rc) {
 		tv__sqlite_bind_text(st, 1, tenant_id);
 		rc = S_collect(st, item_size, fn, out, n);
 	}
-	sqlite3_finalize(st);
+	tv__sqlite_stmt_put(st);
 	tv__sqlite_release(S_DB(store), db, false);
 	return rc;
 }
@@ -356,7 +356,7 @@ static enum tv_err S_update(struct tv_store *store, const char *sql, const char 
 
 	if (rc)
 		return rc;
-	rc = tv__sqlite_prepare(db, &st, sql);
+	rc = tv__sqlite_stmt(db, &st, sql);
 	if (rc)
 		goto out;
 	sqlite3_bind_int64(st, 1, ms);
@@ -367,7 +367,7 @@ static enum tv_err S_update(struct tv_store *store, const char *sql, const char 
 	if (!rc && sqlite3_changes(db) == 0)
 		rc = TV_ERR_NOT_FOUND;
 out:
-	sqlite3_finalize(st);
+	tv__sqlite_stmt_put(st);
 	tv__sqlite_release(S_DB(store), db, false);
 	return rc;
 }
@@ -456,7 +456,7 @@ static enum tv_err S_audit_append(struct tv_store *store, const struct tv_audit 
 
 	if (rc)
 		return rc;
-	rc = tv__sqlite_prepare(db, &st,
+	rc = tv__sqlite_stmt(db, &st,
 				"INSERT INTO audit_log (ts_ms, tenant_id, actor, action, object_id,"
 				" detail, outcome, request_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?)");
 	if (!rc) {
@@ -470,7 +470,7 @@ static enum tv_err S_audit_append(struct tv_store *store, const struct tv_audit 
 		tv__sqlite_bind_text(st, 8, a->request_id);
 		rc = S_step_done(st);
 	}
-	sqlite3_finalize(st);
+	tv__sqlite_stmt_put(st);
 	tv__sqlite_release(S_DB(store), db, false);
 	return rc;
 }

@@ -311,7 +311,7 @@ enum tv_err tv__sqlite_cert_key(struct tv_store *store, const char *tenant_id, c
 
 	if (rc)
 		return rc;
-	rc = tv__sqlite_prepare(db, &st, "SELECT sealed_key FROM certificates"
+	rc = tv__sqlite_stmt(db, &st, "SELECT sealed_key FROM certificates"
 					 " WHERE tenant_id = ? AND id = ?");
 	if (!rc) {
 		tv__sqlite_bind_text(st, 1, tenant_id);
@@ -324,7 +324,7 @@ enum tv_err tv__sqlite_cert_key(struct tv_store *store, const char *tenant_id, c
 		if (!rc && !*sealed)
 			rc = TV_ERR_NOT_FOUND;
 	}
-	sqlite3_finalize(st);
+	tv__sqlite_stmt_put(st);
 	tv__sqlite_release(S_DB(store), db, false);
 	return rc;
 }
@@ -334,7 +334,7 @@ static enum tv_err S_each(sqlite3 *db, const char *sql, const char *tenant_id,
 			  const char *const *ids, size_t n, const char *status, int64_t now)
 {
 	sqlite3_stmt *st = NULL;
-	enum tv_err rc = tv__sqlite_prepare(db, &st, sql);
+	enum tv_err rc = tv__sqlite_stmt(db, &st, sql);
 	size_t i;
 
 	for (i = 0; !rc && i < n; i++) {
@@ -349,7 +349,7 @@ static enum tv_err S_each(sqlite3 *db, const char *sql, const char *tenant_id,
 		if (!rc && sqlite3_changes(db) != 1)
 			rc = TV_ERR_NOT_FOUND;
 	}
-	sqlite3_finalize(st);
+	tv__sqlite_stmt_put(st);
 	return rc;
 }
 
@@ -429,7 +429,7 @@ enum tv_err tv__sqlite_audit_list(struct tv_store *store, const char *tenant_id,
 		free(rows);
 		return rc;
 	}
-	rc = tv__sqlite_prepare(db, &st,
+	rc = tv__sqlite_stmt(db, &st,
 				"SELECT id, ts_ms, coalesce(actor, ''), action, coalesce(object_id, ''),"
 				" coalesce(detail, ''), outcome, coalesce(request_id, '')"
 				" FROM audit_log WHERE tenant_id = ? AND id > ? ORDER BY id LIMIT ?");
@@ -449,7 +449,7 @@ enum tv_err tv__sqlite_audit_list(struct tv_store *store, const char *tenant_id,
 			tv__sqlite_text(a->request_id, sizeof(a->request_id), st, 7);
 		}
 	}
-	sqlite3_finalize(st);
+	tv__sqlite_stmt_put(st);
 	tv__sqlite_release(S_DB(store), db, false);
 	if (rc) {
 		free(rows);

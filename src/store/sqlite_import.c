@@ -18,14 +18,14 @@
 static enum tv_err S_bump_trust(sqlite3 *db, const char *tenant_id)
 {
 	sqlite3_stmt *st = NULL;
-	enum tv_err rc = tv__sqlite_prepare(
+	enum tv_err rc = tv__sqlite_stmt(
 		db, &st, "UPDATE tenants SET trust_version = trust_version + 1 WHERE id = ?");
 
 	if (rc)
 		return rc;
 	tv__sqlite_bind_text(st, 1, tenant_id);
 	rc = tv__sqlite_step_done(st);
-	sqlite3_finalize(st);
+	tv__sqlite_stmt_put(st);
 	return rc;
 }
 
@@ -39,7 +39,7 @@ enum tv_err tv__sqlite_ca_insert(struct tv_store *store, const struct tv_trusted
 		return rc;
 	rc = tv__sqlite_exec(db, "BEGIN IMMEDIATE");
 	if (!rc)
-		rc = tv__sqlite_prepare(db, &st,
+		rc = tv__sqlite_stmt(db, &st,
 					"INSERT INTO trusted_cas (id, tenant_id, fingerprint,"
 					" certificate_type, der, facts, created_ms)"
 					" VALUES (?, ?, ?, ?, ?, ?, ?)");
@@ -57,7 +57,7 @@ enum tv_err tv__sqlite_ca_insert(struct tv_store *store, const struct tv_trusted
 		rc = S_bump_trust(db, ca->tenant_id);
 	if (!rc)
 		rc = tv__sqlite_exec(db, "COMMIT");
-	sqlite3_finalize(st);
+	tv__sqlite_stmt_put(st);
 	tv__sqlite_release(S_DB(store), db, rc != TV_OK);
 	return rc;
 }
@@ -95,7 +95,7 @@ enum tv_err tv__sqlite_ca_list(struct tv_store *store, const char *tenant_id,
 
 	if (rc)
 		return rc;
-	rc = tv__sqlite_prepare(db, &st, S_CA_COLS "WHERE tenant_id = ? ORDER BY created_ms, id");
+	rc = tv__sqlite_stmt(db, &st, S_CA_COLS "WHERE tenant_id = ? ORDER BY created_ms, id");
 	if (!rc) {
 		tv__sqlite_bind_text(st, 1, tenant_id);
 		while (!rc && (r = sqlite3_step(st)) == SQLITE_ROW) {
@@ -114,7 +114,7 @@ enum tv_err tv__sqlite_ca_list(struct tv_store *store, const char *tenant_id,
 		if (!rc && r != SQLITE_DONE)
 			rc = tv__sqlite_err(r);
 	}
-	sqlite3_finalize(st);
+	tv__sqlite_stmt_put(st);
 	tv__sqlite_release(S_DB(store), db, false);
 	if (rc) {
 		tv_trusted_cas_free(cas, n);
@@ -149,7 +149,7 @@ enum tv_err tv__sqlite_ca_delete(struct tv_store *store, const char *tenant_id,
 		return rc;
 	rc = tv__sqlite_exec(db, "BEGIN IMMEDIATE");
 	if (!rc)
-		rc = tv__sqlite_prepare(db, &st, "DELETE FROM trusted_cas"
+		rc = tv__sqlite_stmt(db, &st, "DELETE FROM trusted_cas"
 						 " WHERE tenant_id = ? AND fingerprint = ?");
 	for (i = 0; !rc && i < n; i++) {
 		sqlite3_reset(st);
@@ -162,7 +162,7 @@ enum tv_err tv__sqlite_ca_delete(struct tv_store *store, const char *tenant_id,
 		rc = S_bump_trust(db, tenant_id);
 	if (!rc)
 		rc = tv__sqlite_exec(db, "COMMIT");
-	sqlite3_finalize(st);
+	tv__sqlite_stmt_put(st);
 	tv__sqlite_release(S_DB(store), db, rc != TV_OK);
 	if (!rc)
 		*deleted = count;

@@ -6,18 +6,43 @@
 #define TV_STORE_SQLITE_INT_H
 
 #include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
 #include <sqlite3.h>
 
 #include "store/store.h"
 
 
 #define TV__SQLITE_POOL_MAX 64
+/* Statements kept compiled per connection: more than the backend's constant
+ * SQL texts (about 60), so in practice every one stays. */
+#define TV__SQLITE_STMT_CACHE_MAX 96
+/* Connections one thread may hold at once (acquired, not yet released). */
+#define TV__SQLITE_HELD_MAX 8
+
+/* One compiled statement of a connection's cache, keyed by its SQL text
+ * (sqlite3_sql() gives the text back; hash and len make the lookup cheap). */
+struct tv__sqlite_cached {
+	sqlite3_stmt *st;
+	uint64_t hash;
+	size_t len;
+	bool in_use; /* handed out by tv__sqlite_stmt, not yet put back */
+};
+
+/* A pooled connection and what belongs to it. Only the thread that holds it
+ * (between tv__sqlite_acquire and tv__sqlite_release) touches it. */
+struct tv__sqlite_conn {
+	sqlite3 *db;
+	bool sync_relaxed; /* synchronous=NORMAL is set: restore before reuse */
+	size_t n_cached;
+	struct tv__sqlite_cached cached[TV__SQLITE_STMT_CACHE_MAX];
+};
 
 struct tv__sqlite {
 	struct tv_store base; /* must be first */
 	char *path;
 	pthread_mutex_t lock; /* guards the pool arrays only */
-	sqlite3 *free_conns[TV__SQLITE_POOL_MAX];
+	struct tv__sqlite_conn *free_conns[TV__SQLITE_POOL_MAX];
 	size_t n_free;
 	size_t n_open;
 };
@@ -31,14 +56,37 @@ struct tv__sqlite {
  * -1 when it gives up (SQLITE_BUSY, then TV_ERR_BUSY). */
 long tv__sqlite_busy_sleep_us(int count);
 
-/** Take a connection (a pooled one, or a new one). */
+/**
+ * Take a connection (a pooled one, or a new one) for the calling thread. The
+ * same thread gives it back with tv__sqlite_release; a thread holds at most
+ * TV__SQLITE_HELD_MAX at once (TV_ERR_LIMIT beyond).
+ */
 enum tv_err tv__sqlite_acquire(struct tv__sqlite *s, sqlite3 **out) TV_WUR;
-/** Give it back; on a failed transaction pass rollback=true. */
+/** Give it back; on a failed transaction pass rollback=true. Statements
+ * from tv__sqlite_stmt must have been put back first. */
 void tv__sqlite_release(struct tv__sqlite *s, sqlite3 *db, bool rollback);
-/** Run SQL with no result rows. */
+/** Run SQL with no result rows (a single statement runs from the cache). */
 enum tv_err tv__sqlite_exec(sqlite3 *db, const char *sql) TV_WUR;
-/** Prepare (cached by SQLite's own statement cache is not used: we finalize). */
+/** Prepare a statement the caller finalizes (for SQL built per call). */
 enum tv_err tv__sqlite_prepare(sqlite3 *db, sqlite3_stmt **out, const char *sql) TV_WUR;
+/**
+ * A compiled statement for the constant SQL text sql from the connection's
+ * cache (compiled on first use with SQLITE_PREPARE_PERSISTENT), to be given
+ * back with tv__sqlite_stmt_put, never finalized. On a connection not held
+ * through tv__sqlite_acquire, or when the cached one is already out, a fresh
+ * statement is prepared and tv__sqlite_stmt_put finalizes it.
+ */
+enum tv_err tv__sqlite_stmt(sqlite3 *db, sqlite3_stmt **out, const char *sql) TV_WUR;
+/** Give back a statement from tv__sqlite_stmt: reset, bindings cleared
+ * (nothing the caller bound stays referenced). NULL is a no-op. */
+void tv__sqlite_stmt_put(sqlite3_stmt *st);
+/**
+ * durable=false: commits on this connection skip the fsync (WAL with
+ * synchronous=NORMAL) until it is released, which restores FULL (or closes
+ * the connection when it cannot). Only for transactions whose loss in a
+ * power cut is harmless: see the durability note in sqlite_jobs.c.
+ */
+enum tv_err tv__sqlite_sync(sqlite3 *db, bool durable) TV_WUR;
 /** Put back the connection's busy handler (polls up to the timeout above). */
 void tv__sqlite_busy_default(sqlite3 *db);
 

@@ -14,6 +14,20 @@
  * later item got there first, its result is rewritten. Outside the job, a
  * certificate the tenant holds with a key gives SKIPPED/ALREADY_IMPORTED, and
  * one it holds without a key gets this key attached.
+ *
+ * Durability. job_create (before the 201) and item_finish (a final status a
+ * client may read) commit with synchronous=FULL: the WAL is fsynced before
+ * COMMIT returns. item_claim and item_renew commit with synchronous=NORMAL
+ * (no fsync), because a lease is worth nothing after a power cut: the worker
+ * that held it is gone, and the item is claimable again once the lease ends
+ * (or at once, if the claim itself was lost). Losing one can't lose or
+ * duplicate an import: item_finish re-checks the lease in its own
+ * transaction, and the WAL is one append-only file, so the fsync of a later
+ * FULL commit makes every earlier frame durable too, the claim's included:
+ * a durable finish never sits on a claim that a power cut undid. What a
+ * client can see move back is a job shown PROCESSING that returns to
+ * WAITING, a state that promised nothing. A process crash (not a power cut)
+ * loses nothing either way: the data is in the OS's page cache.
  */
 #include "store/sqlite_int.h"
 
@@ -29,7 +43,7 @@
 static enum tv_err S_exec1(sqlite3 *db, const char *sql, const char *a, const char *b)
 {
 	sqlite3_stmt *st = NULL;
-	enum tv_err rc = tv__sqlite_prepare(db, &st, sql);
+	enum tv_err rc = tv__sqlite_stmt(db, &st, sql);
 
 	if (rc)
 		return rc;
@@ -37,23 +51,22 @@ static enum tv_err S_exec1(sqlite3 *db, const char *sql, const char *a, const ch
 	if (b)
 		tv__sqlite_bind_text(st, 2, b);
 	rc = tv__sqlite_step_done(st);
-	sqlite3_finalize(st);
+	tv__sqlite_stmt_put(st);
 	return rc;
 }
 
-static enum tv_err S_insert_result(sqlite3 *db, const char *job_id, int index, int seq,
-				   const char *status, const char *reason, const char *fp,
-				   const unsigned char *der, size_t der_len, const char *cert_id,
-				   const char *label)
-{
-	sqlite3_stmt *st = NULL;
-	enum tv_err rc = tv__sqlite_prepare(
-		db, &st,
-		"INSERT INTO import_results (job_id, item_index, seq, status, reason,"
-		" fingerprint, der, certificate_id, label) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)");
+#define S_INSERT_RESULT_SQL                                                          \
+	"INSERT INTO import_results (job_id, item_index, seq, status, reason,"         \
+	" fingerprint, der, certificate_id, label) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
 
-	if (rc)
-		return rc;
+/* Bind and run the result insert st (S_INSERT_RESULT_SQL); st is reset after. */
+static enum tv_err S_run_insert_result(sqlite3_stmt *st, const char *job_id, int index,
+				       int seq, const char *status, const char *reason,
+				       const char *fp, const unsigned char *der, size_t der_len,
+				       const char *cert_id, const char *label)
+{
+	enum tv_err rc;
+
 	tv__sqlite_bind_text(st, 1, job_id);
 	sqlite3_bind_int(st, 2, index);
 	sqlite3_bind_int(st, 3, seq);
@@ -64,23 +77,42 @@ static enum tv_err S_insert_result(sqlite3 *db, const char *job_id, int index, i
 	tv__sqlite_bind_text(st, 8, cert_id && *cert_id ? cert_id : NULL);
 	tv__sqlite_bind_text(st, 9, label && *label ? label : NULL);
 	rc = tv__sqlite_step_done(st);
-	sqlite3_finalize(st);
+	sqlite3_reset(st);
 	return rc;
 }
 
-static enum tv_err S_insert_item(sqlite3 *db, const struct tv_import_job *job,
-				 const struct tv_import_item *it)
+static enum tv_err S_insert_result(sqlite3 *db, const char *job_id, int index, int seq,
+				   const char *status, const char *reason, const char *fp,
+				   const unsigned char *der, size_t der_len, const char *cert_id,
+				   const char *label)
 {
 	sqlite3_stmt *st = NULL;
-	bool rejected = it->kind == TV_ITEM_REJECTED;
-	enum tv_err rc = tv__sqlite_prepare(
-		db, &st,
-		"INSERT INTO import_items (job_id, item_index, kind, keystore, key_blob,"
-		" sealed_password, label, state, queued_ms, tenant_id)"
-		" VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+	enum tv_err rc = tv__sqlite_stmt(db, &st, S_INSERT_RESULT_SQL);
 
 	if (rc)
 		return rc;
+	rc = S_run_insert_result(st, job_id, index, seq, status, reason, fp, der, der_len,
+				 cert_id, label);
+	tv__sqlite_stmt_put(st);
+	return rc;
+}
+
+/* The accept path's statements, compiled once per job_create (the cache
+ * keeps them across calls) and run once per item. */
+struct S_item_stmts {
+	sqlite3_stmt *item;
+	sqlite3_stmt *result;
+};
+
+static enum tv_err S_insert_item(struct S_item_stmts *q, const struct tv_import_job *job,
+				 const struct tv_import_item *it)
+{
+	sqlite3_stmt *st = q->item;
+	bool rejected = it->kind == TV_ITEM_REJECTED;
+	enum tv_err rc;
+
+	/* every parameter is bound on every run: nothing of the previous item
+	 * stays bound */
 	tv__sqlite_bind_text(st, 1, job->id);
 	sqlite3_bind_int(st, 2, it->index);
 	sqlite3_bind_int(st, 3, (int)it->kind);
@@ -93,10 +125,10 @@ static enum tv_err S_insert_item(sqlite3 *db, const struct tv_import_job *job,
 	sqlite3_bind_int64(st, 9, job->created_ms);
 	tv__sqlite_bind_text(st, 10, job->tenant_id);
 	rc = tv__sqlite_step_done(st);
-	sqlite3_finalize(st);
+	sqlite3_reset(st);
 	if (!rc && rejected)
-		rc = S_insert_result(db, job->id, it->index, 0, "FAILED", it->reason, NULL, NULL,
-				     0, NULL, it->label);
+		rc = S_run_insert_result(q->result, job->id, it->index, 0, "FAILED", it->reason,
+					 NULL, NULL, 0, NULL, it->label);
 	return rc;
 }
 
@@ -109,7 +141,7 @@ static enum tv_err S_queue_room(sqlite3 *db, const char *tenant_id, size_t addin
 
 	if (!max)
 		return TV_OK;
-	rc = tv__sqlite_prepare(db, &st, "SELECT count(*) FROM import_items"
+	rc = tv__sqlite_stmt(db, &st, "SELECT count(*) FROM import_items"
 					 " WHERE tenant_id = ? AND state IN ('WAITING', 'PROCESSING')");
 	if (rc)
 		return rc;
@@ -118,7 +150,7 @@ static enum tv_err S_queue_room(sqlite3 *db, const char *tenant_id, size_t addin
 		open = sqlite3_column_int64(st, 0);
 	else
 		rc = TV_ERR_STORE;
-	sqlite3_finalize(st);
+	tv__sqlite_stmt_put(st);
 	if (!rc && (size_t)open + adding > max)
 		rc = TV_ERR_LIMIT;
 	return rc;
@@ -127,6 +159,7 @@ static enum tv_err S_queue_room(sqlite3 *db, const char *tenant_id, size_t addin
 enum tv_err tv__sqlite_job_create(struct tv_store *store, const struct tv_import_job *job,
 				  const struct tv_import_item *items, size_t n, size_t max_queued)
 {
+	struct S_item_stmts q = { NULL, NULL };
 	sqlite3_stmt *st = NULL;
 	size_t i, rejected = 0;
 	sqlite3 *db;
@@ -140,7 +173,7 @@ enum tv_err tv__sqlite_job_create(struct tv_store *store, const struct tv_import
 	if (!rc)
 		rc = S_queue_room(db, job->tenant_id, n - rejected, max_queued);
 	if (!rc)
-		rc = tv__sqlite_prepare(db, &st,
+		rc = tv__sqlite_stmt(db, &st,
 					"INSERT INTO import_jobs (id, tenant_id, edge_id, dek_id,"
 					" dry_run, status, n_items, n_final, created_ms,"
 					" completed_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
@@ -158,11 +191,20 @@ enum tv_err tv__sqlite_job_create(struct tv_store *store, const struct tv_import
 		tv__sqlite_bind_ms(st, 10, all_failed ? job->created_ms : 0);
 		rc = tv__sqlite_step_done(st);
 	}
+	if (!rc)
+		rc = tv__sqlite_stmt(db, &q.item,
+				     "INSERT INTO import_items (job_id, item_index, kind, keystore,"
+				     " key_blob, sealed_password, label, state, queued_ms, tenant_id)"
+				     " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+	if (!rc && rejected)
+		rc = tv__sqlite_stmt(db, &q.result, S_INSERT_RESULT_SQL);
 	for (i = 0; !rc && i < n; i++)
-		rc = S_insert_item(db, job, &items[i]);
+		rc = S_insert_item(&q, job, &items[i]);
 	if (!rc)
 		rc = tv__sqlite_exec(db, "COMMIT");
-	sqlite3_finalize(st);
+	tv__sqlite_stmt_put(q.result);
+	tv__sqlite_stmt_put(q.item);
+	tv__sqlite_stmt_put(st);
 	tv__sqlite_release(S_DB(store), db, rc != TV_OK);
 	return rc;
 }
@@ -196,7 +238,7 @@ static enum tv_err S_results(sqlite3 *db, const char *job_id, struct tv_import_r
 	struct tv_import_result *res = NULL;
 	sqlite3_stmt *st = NULL;
 	size_t n = 0, cap = 0;
-	enum tv_err rc = tv__sqlite_prepare(db, &st, sql);
+	enum tv_err rc = tv__sqlite_stmt(db, &st, sql);
 	int r = SQLITE_DONE;
 
 	if (rc)
@@ -230,7 +272,7 @@ static enum tv_err S_results(sqlite3 *db, const char *job_id, struct tv_import_r
 	}
 	if (!rc && r != SQLITE_DONE)
 		rc = tv__sqlite_err(r);
-	sqlite3_finalize(st);
+	tv__sqlite_stmt_put(st);
 	if (rc) {
 		tv_import_results_free(res, n);
 		return rc;
@@ -257,7 +299,7 @@ enum tv_err tv__sqlite_job_get(struct tv_store *store, const char *tenant_id, co
 	/* one read transaction: the job and its results are one snapshot */
 	rc = tv__sqlite_exec(db, "BEGIN");
 	if (!rc)
-		rc = tv__sqlite_prepare(db, &st, S_JOB_COLS "WHERE tenant_id = ? AND id = ?");
+		rc = tv__sqlite_stmt(db, &st, S_JOB_COLS "WHERE tenant_id = ? AND id = ?");
 	if (!rc) {
 		tv__sqlite_bind_text(st, 1, tenant_id);
 		tv__sqlite_bind_text(st, 2, id);
@@ -269,7 +311,7 @@ enum tv_err tv__sqlite_job_get(struct tv_store *store, const char *tenant_id, co
 	}
 	if (!rc && results)
 		rc = S_results(db, id, results, n_results);
-	sqlite3_finalize(st);
+	tv__sqlite_stmt_put(st);
 	if (!rc)
 		rc = tv__sqlite_exec(db, "COMMIT");
 	tv__sqlite_release(S_DB(store), db, true);
@@ -310,7 +352,7 @@ enum tv_err tv__sqlite_job_list(struct tv_store *store, const char *tenant_id, s
 		free(jobs);
 		return rc;
 	}
-	rc = tv__sqlite_prepare(db, &st, sql);
+	rc = tv__sqlite_stmt(db, &st, sql);
 	if (!rc) {
 		tv__sqlite_bind_text(st, 1, tenant_id);
 		sqlite3_bind_int64(st, 2, (sqlite3_int64)limit);
@@ -325,7 +367,7 @@ enum tv_err tv__sqlite_job_list(struct tv_store *store, const char *tenant_id, s
 		if (r != SQLITE_ROW && r != SQLITE_DONE)
 			rc = tv__sqlite_err(r);
 	}
-	sqlite3_finalize(st);
+	tv__sqlite_stmt_put(st);
 	tv__sqlite_release(S_DB(store), db, true);
 	if (rc) {
 		free(jobs);
@@ -339,9 +381,18 @@ enum tv_err tv__sqlite_job_list(struct tv_store *store, const char *tenant_id, s
 /*
  * One statement picks the tenant (fewest items in flight under a live lease,
  * under the cap ?4; then the one served least recently, by queue_turns; then
- * the oldest claimable item) and claims that tenant's oldest item. The
- * subqueries read the queue index by state; queue_turns has a row per tenant
- * that ever had an item claimed.
+ * the oldest claimable item) and claims that tenant's oldest item.
+ * queue_turns has a row per tenant that ever had an item claimed.
+ *
+ * Every step reads an index, never the items' rows: a row holds the
+ * keystore, so its later columns (queued_ms, lease_until_ms) sit on overflow
+ * pages, and the tenant's finished items stay in the table as history. The
+ * claimable tenants come from import_items_queue (state, tenant_id,
+ * lease_until_ms); a tenant's oldest WAITING item is the first entry of
+ * import_items_tenant (tenant_id, state, queued_ms, job_id, item_index), and
+ * its items under an expired lease (rare: a worker died) are few. A claim
+ * so costs the same with 100 or 100,000 finished items behind it; reading
+ * rows made it grow with both the queue and the history.
  */
 static enum tv_err S_claim_row(sqlite3 *db, const char *owner, int64_t now_ms,
 			       int64_t lease_until_ms, unsigned max_inflight,
@@ -350,25 +401,37 @@ static enum tv_err S_claim_row(sqlite3 *db, const char *owner, int64_t now_ms,
 	static const char sql[] =
 		"WITH busy AS (SELECT tenant_id, count(*) AS n FROM import_items"
 		"   WHERE state = 'PROCESSING' AND lease_until_ms >= ?2 GROUP BY tenant_id),"
-		" cand AS (SELECT tenant_id, min(queued_ms) AS oldest FROM import_items"
-		"   WHERE state = 'WAITING' OR (state = 'PROCESSING' AND lease_until_ms < ?2)"
-		"   GROUP BY tenant_id),"
+		" ten AS (SELECT DISTINCT tenant_id FROM import_items"
+		"   WHERE state = 'WAITING' OR (state = 'PROCESSING' AND lease_until_ms < ?2)),"
+		" firsts AS (SELECT tenant_id,"
+		"   (SELECT queued_ms FROM import_items i WHERE i.tenant_id = ten.tenant_id"
+		"     AND i.state = 'WAITING' ORDER BY queued_ms LIMIT 1) AS w,"
+		"   (SELECT min(queued_ms) FROM import_items i WHERE i.tenant_id = ten.tenant_id"
+		"     AND i.state = 'PROCESSING' AND i.lease_until_ms < ?2) AS p FROM ten),"
+		" cand AS (SELECT tenant_id, min(coalesce(w, p), coalesce(p, w)) AS oldest"
+		"   FROM firsts),"
 		" pick AS (SELECT c.tenant_id AS tenant_id FROM cand c"
 		"   LEFT JOIN busy b ON b.tenant_id = c.tenant_id"
 		"   LEFT JOIN queue_turns t ON t.tenant_id = c.tenant_id"
 		"   WHERE ?4 = 0 OR coalesce(b.n, 0) < ?4"
-		"   ORDER BY coalesce(b.n, 0), coalesce(t.seq, 0), c.oldest, c.tenant_id LIMIT 1)"
+		"   ORDER BY coalesce(b.n, 0), coalesce(t.seq, 0), c.oldest, c.tenant_id LIMIT 1),"
+		" item AS (SELECT rowid AS id, queued_ms, job_id, item_index FROM (SELECT * FROM"
+		"   (SELECT rowid, queued_ms, job_id, item_index FROM import_items"
+		"     WHERE tenant_id = (SELECT tenant_id FROM pick) AND state = 'WAITING'"
+		"     ORDER BY queued_ms, job_id, item_index LIMIT 1)"
+		"   UNION ALL SELECT * FROM"
+		"   (SELECT rowid, queued_ms, job_id, item_index FROM import_items"
+		"     WHERE tenant_id = (SELECT tenant_id FROM pick) AND state = 'PROCESSING'"
+		"     AND lease_until_ms < ?2 ORDER BY queued_ms, job_id, item_index LIMIT 1))"
+		"   ORDER BY queued_ms, job_id, item_index LIMIT 1)"
 		" UPDATE import_items SET state = 'PROCESSING', lease_owner = ?1,"
 		" lease_until_ms = ?3, attempts = attempts + 1"
-		" WHERE rowid = (SELECT rowid FROM import_items"
-		"   WHERE tenant_id = (SELECT tenant_id FROM pick)"
-		"   AND (state = 'WAITING' OR (state = 'PROCESSING' AND lease_until_ms < ?2))"
-		"   ORDER BY queued_ms, job_id, item_index LIMIT 1)"
+		" WHERE rowid = (SELECT id FROM item)"
 		" RETURNING job_id, item_index, kind, keystore, key_blob, sealed_password,"
 		" coalesce(label, ''), attempts, tenant_id";
 	struct tv_import_item *it = &out->item;
 	sqlite3_stmt *st = NULL;
-	enum tv_err rc = tv__sqlite_prepare(db, &st, sql);
+	enum tv_err rc = tv__sqlite_stmt(db, &st, sql);
 	int r;
 
 	if (rc)
@@ -379,7 +442,7 @@ static enum tv_err S_claim_row(sqlite3 *db, const char *owner, int64_t now_ms,
 	sqlite3_bind_int64(st, 4, (int64_t)max_inflight);
 	r = sqlite3_step(st);
 	if (r != SQLITE_ROW) {
-		sqlite3_finalize(st);
+		tv__sqlite_stmt_put(st);
 		return r == SQLITE_DONE ? TV_ERR_NOT_FOUND : tv__sqlite_err(r);
 	}
 	tv__sqlite_text(out->job_id, sizeof(out->job_id), st, 0);
@@ -396,7 +459,7 @@ static enum tv_err S_claim_row(sqlite3 *db, const char *owner, int64_t now_ms,
 	/* step to the end so the UPDATE completes */
 	if (!rc && sqlite3_step(st) != SQLITE_DONE)
 		rc = TV_ERR_STORE;
-	sqlite3_finalize(st);
+	tv__sqlite_stmt_put(st);
 	return rc;
 }
 
@@ -411,11 +474,15 @@ enum tv_err tv__sqlite_item_claim(struct tv_store *store, const char *owner, int
 	if (rc)
 		return rc;
 	memset(out, 0, sizeof(*out));
-	rc = tv__sqlite_exec(db, "BEGIN IMMEDIATE");
+	/* a lease need not survive a power cut (see the DESIGN note): this
+	 * commit skips the fsync; tv__sqlite_release restores FULL */
+	rc = tv__sqlite_sync(db, false);
+	if (!rc)
+		rc = tv__sqlite_exec(db, "BEGIN IMMEDIATE");
 	if (!rc)
 		rc = S_claim_row(db, owner, now_ms, lease_until_ms, max_inflight, out);
 	if (!rc)
-		rc = tv__sqlite_prepare(db, &st, "SELECT tenant_id, dek_id, dry_run"
+		rc = tv__sqlite_stmt(db, &st, "SELECT tenant_id, dek_id, dry_run"
 						 " FROM import_jobs WHERE id = ?");
 	if (!rc) {
 		tv__sqlite_bind_text(st, 1, out->job_id);
@@ -437,7 +504,7 @@ enum tv_err tv__sqlite_item_claim(struct tv_store *store, const char *owner, int
 			     out->tenant_id, NULL);
 	if (!rc)
 		rc = tv__sqlite_exec(db, "COMMIT");
-	sqlite3_finalize(st);
+	tv__sqlite_stmt_put(st);
 	tv__sqlite_release(S_DB(store), db, rc != TV_OK);
 	if (rc)
 		tv_import_item_release(&out->item);
@@ -453,7 +520,10 @@ enum tv_err tv__sqlite_item_renew(struct tv_store *store, const char *job_id, in
 
 	if (rc)
 		return rc;
-	rc = tv__sqlite_prepare(db, &st,
+	/* a renewed lease is as volatile as the claim that took it */
+	rc = tv__sqlite_sync(db, false);
+	if (!rc)
+		rc = tv__sqlite_stmt(db, &st,
 				"UPDATE import_items SET lease_until_ms = ? WHERE job_id = ?"
 				" AND item_index = ? AND state = 'PROCESSING' AND lease_owner = ?");
 	if (!rc) {
@@ -465,7 +535,7 @@ enum tv_err tv__sqlite_item_renew(struct tv_store *store, const char *job_id, in
 		if (!rc && sqlite3_changes(db) == 0)
 			rc = TV_ERR_STATE;
 	}
-	sqlite3_finalize(st);
+	tv__sqlite_stmt_put(st);
 	tv__sqlite_release(S_DB(store), db, false);
 	return rc;
 }
@@ -491,14 +561,14 @@ static enum tv_err S_hold_check(struct S_finish *f, const char *owner)
 		" WHERE i.job_id = ? AND i.item_index = ?";
 	char state[16], held_by[128];
 	sqlite3_stmt *st = NULL;
-	enum tv_err rc = tv__sqlite_prepare(f->db, &st, sql);
+	enum tv_err rc = tv__sqlite_stmt(f->db, &st, sql);
 
 	if (rc)
 		return rc;
 	tv__sqlite_bind_text(st, 1, f->job_id);
 	sqlite3_bind_int(st, 2, f->index);
 	if (sqlite3_step(st) != SQLITE_ROW) {
-		sqlite3_finalize(st);
+		tv__sqlite_stmt_put(st);
 		return TV_ERR_NOT_FOUND;
 	}
 	tv__sqlite_text(state, sizeof(state), st, 0);
@@ -507,7 +577,7 @@ static enum tv_err S_hold_check(struct S_finish *f, const char *owner)
 	tv__sqlite_text(f->tenant_id, sizeof(f->tenant_id), st, 3);
 	tv__sqlite_text(f->dek_id, sizeof(f->dek_id), st, 4);
 	f->dry_run = sqlite3_column_int(st, 5) != 0;
-	sqlite3_finalize(st);
+	tv__sqlite_stmt_put(st);
 	return strcmp(state, "PROCESSING") || strcmp(held_by, owner) ? TV_ERR_STATE : TV_OK;
 }
 
@@ -517,7 +587,7 @@ static enum tv_err S_job_dup(struct S_finish *f, const char *fp, int seq, int *o
 			     int *o_index, int *o_seq, char *cert_id)
 {
 	sqlite3_stmt *st = NULL;
-	enum tv_err rc = tv__sqlite_prepare(
+	enum tv_err rc = tv__sqlite_stmt(
 		f->db, &st,
 		"SELECT item_index, seq, coalesce(certificate_id, '') FROM import_results"
 		" WHERE job_id = ? AND fingerprint = ? AND status IN ('IMPORTED', 'VALID')"
@@ -534,7 +604,7 @@ static enum tv_err S_job_dup(struct S_finish *f, const char *fp, int seq, int *o
 		tv__sqlite_text(cert_id, TV_ID_SIZE, st, 2);
 		*order = (*o_index < f->index || (*o_index == f->index && *o_seq < seq)) ? -1 : 1;
 	}
-	sqlite3_finalize(st);
+	tv__sqlite_stmt_put(st);
 	return TV_OK;
 }
 
@@ -542,7 +612,7 @@ static enum tv_err S_job_dup(struct S_finish *f, const char *fp, int seq, int *o
 static enum tv_err S_cert_find(struct S_finish *f, const char *fp, char *id, bool *has_key)
 {
 	sqlite3_stmt *st = NULL;
-	enum tv_err rc = tv__sqlite_prepare(
+	enum tv_err rc = tv__sqlite_stmt(
 		f->db, &st, "SELECT id, sealed_key IS NOT NULL FROM certificates"
 			    " WHERE tenant_id = ? AND fingerprint = ?");
 	int r;
@@ -558,7 +628,7 @@ static enum tv_err S_cert_find(struct S_finish *f, const char *fp, char *id, boo
 	} else {
 		rc = r == SQLITE_DONE ? TV_ERR_NOT_FOUND : tv__sqlite_err(r);
 	}
-	sqlite3_finalize(st);
+	tv__sqlite_stmt_put(st);
 	return rc;
 }
 
@@ -567,7 +637,7 @@ static enum tv_err S_cert_insert(struct S_finish *f, const struct tv_cert_row *c
 				 const char *issuer_ids, char *id)
 {
 	sqlite3_stmt *st = NULL;
-	enum tv_err rc = tv__sqlite_prepare(
+	enum tv_err rc = tv__sqlite_stmt(
 		f->db, &st,
 		"INSERT INTO certificates (id, tenant_id, fingerprint, der, facts,"
 		" certificate_name, subject_cn, san_dns, serial_number, issuer_dn,"
@@ -600,7 +670,7 @@ static enum tv_err S_cert_insert(struct S_finish *f, const struct tv_cert_row *c
 	sqlite3_bind_int64(st, 20, f->now);
 	sqlite3_bind_int64(st, 21, f->now);
 	rc = tv__sqlite_step_done(st);
-	sqlite3_finalize(st);
+	tv__sqlite_stmt_put(st);
 	return rc;
 }
 
@@ -608,7 +678,7 @@ static enum tv_err S_cert_attach_key(struct S_finish *f, const char *id,
 				     const unsigned char *sealed_key, size_t sealed_len)
 {
 	sqlite3_stmt *st = NULL;
-	enum tv_err rc = tv__sqlite_prepare(
+	enum tv_err rc = tv__sqlite_stmt(
 		f->db, &st,
 		"UPDATE certificates SET sealed_key = ?, dek_id = ?, import_job_id = ?,"
 		" label = coalesce(?, label), modified_ms = ? WHERE id = ? AND sealed_key IS NULL");
@@ -622,7 +692,7 @@ static enum tv_err S_cert_attach_key(struct S_finish *f, const char *id,
 	sqlite3_bind_int64(st, 5, f->now);
 	tv__sqlite_bind_text(st, 6, id);
 	rc = tv__sqlite_step_done(st);
-	sqlite3_finalize(st);
+	tv__sqlite_stmt_put(st);
 	return rc;
 }
 
@@ -686,7 +756,7 @@ static enum tv_err S_place(struct S_finish *f, const struct tv_item_outcome *o, 
 		snprintf(text, sizeof(text),
 			 "DUPLICATE_IN_REQUEST: item %d of this request has the same certificate",
 			 f->index);
-		rc = tv__sqlite_prepare(f->db, &st,
+		rc = tv__sqlite_stmt(f->db, &st,
 					"UPDATE import_results SET status = 'SKIPPED', reason = ?"
 					" WHERE job_id = ? AND item_index = ? AND seq = ?");
 		if (rc)
@@ -696,7 +766,7 @@ static enum tv_err S_place(struct S_finish *f, const struct tv_item_outcome *o, 
 		sqlite3_bind_int(st, 3, o_index);
 		sqlite3_bind_int(st, 4, o_seq);
 		rc = tv__sqlite_step_done(st);
-		sqlite3_finalize(st);
+		tv__sqlite_stmt_put(st);
 		snprintf(cert_id, TV_ID_SIZE, "%s", other_id);
 		*status = o->status; /* IMPORTED or VALID: the certificate is in place */
 		return rc;
@@ -728,7 +798,7 @@ static enum tv_err S_place(struct S_finish *f, const struct tv_item_outcome *o, 
 static enum tv_err S_finish_job(struct S_finish *f, bool *job_final)
 {
 	sqlite3_stmt *st = NULL;
-	enum tv_err rc = tv__sqlite_prepare(
+	enum tv_err rc = tv__sqlite_stmt(
 		f->db, &st,
 		"UPDATE import_jobs SET n_final = n_final + 1,"
 		" status = CASE WHEN n_final + 1 < n_items THEN 'PROCESSING'"
@@ -748,7 +818,7 @@ static enum tv_err S_finish_job(struct S_finish *f, bool *job_final)
 		rc = TV_ERR_STORE;
 	if (!rc && sqlite3_step(st) != SQLITE_DONE)
 		rc = TV_ERR_STORE;
-	sqlite3_finalize(st);
+	tv__sqlite_stmt_put(st);
 	return rc;
 }
 
@@ -784,7 +854,7 @@ enum tv_err tv__sqlite_item_finish(struct tv_store *store, const char *job_id, i
 	}
 	/* the inputs are erased (secure_delete overwrites the freed pages) */
 	if (!rc)
-		rc = tv__sqlite_prepare(f.db, &st,
+		rc = tv__sqlite_stmt(f.db, &st,
 					"UPDATE import_items SET state = 'FINAL', keystore = NULL,"
 					" key_blob = NULL, sealed_password = NULL, lease_owner = NULL,"
 					" lease_until_ms = NULL WHERE job_id = ? AND item_index = ?");
@@ -793,7 +863,7 @@ enum tv_err tv__sqlite_item_finish(struct tv_store *store, const char *job_id, i
 		sqlite3_bind_int(st, 2, index);
 		rc = tv__sqlite_step_done(st);
 	}
-	sqlite3_finalize(st);
+	tv__sqlite_stmt_put(st);
 	if (!rc)
 		rc = S_finish_job(&f, job_final);
 	if (!rc)

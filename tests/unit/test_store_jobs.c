@@ -274,6 +274,83 @@ static void test_claim_is_fair_across_tenants(void **state)
 	tv_import_item_release(&a2.item);
 }
 
+/* Items under an expired lease compete with WAITING ones by age: within a
+ * tenant the oldest claimable item comes first, whichever its state, and a
+ * tenant whose only claimable item is an expired one is still a candidate
+ * (and, with nothing live in flight, the first). */
+static void test_claim_expired_lease_by_age(void **state)
+{
+	struct S_env *e = *state;
+	struct tv_import_item item = { .kind = TV_ITEM_PKCS12, .keystore = (unsigned char *)"ks",
+				       .keystore_len = 2 };
+	struct tv_claimed_item a0, b0, b0again, a1, x;
+	struct tv_import_job jb;
+
+	S_new_job(e, "30000000-0000-4000-8000-0000000000a1", 2); /* queued at 1000 */
+	S_tenant_b(e, &jb);                                      /* queued at 3000 */
+	assert_int_equal(e->st->ops->job_create(e->st, &jb, &item, 1, 0), TV_OK);
+	assert_int_equal(e->st->ops->item_claim(e->st, "w1", 4000, 4100, 0, &a0), TV_OK);
+	assert_string_equal(a0.tenant_id, e->job.tenant_id);
+	assert_int_equal(a0.item.index, 0);
+	assert_int_equal(e->st->ops->item_claim(e->st, "w2", 4001, 4050, 0, &b0), TV_OK);
+	assert_string_equal(b0.tenant_id, jb.tenant_id);
+	/* at 4060 B's lease has ended, A's runs: B has nothing live in flight
+	 * and its one claimable item is the expired one */
+	assert_int_equal(e->st->ops->item_claim(e->st, "w3", 4060, 99999, 0, &b0again), TV_OK);
+	assert_string_equal(b0again.job_id, jb.id);
+	assert_int_equal(b0again.item.index, 0);
+	assert_int_equal(b0again.attempts, 2);
+	/* one live each; A was served longer ago */
+	assert_int_equal(e->st->ops->item_claim(e->st, "w4", 4061, 99999, 0, &a1), TV_OK);
+	assert_string_equal(a1.tenant_id, e->job.tenant_id);
+	assert_int_equal(a1.item.index, 1);
+	/* at 5000 A's first lease has ended: item 0 again, its only claimable */
+	assert_int_equal(e->st->ops->item_claim(e->st, "w5", 5000, 99999, 0, &x), TV_OK);
+	assert_string_equal(x.tenant_id, e->job.tenant_id);
+	assert_int_equal(x.item.index, 0);
+	assert_int_equal(x.attempts, 2);
+	tv_import_item_release(&x.item);
+	assert_int_equal(e->st->ops->item_claim(e->st, "w6", 5001, 99999, 0, &x),
+			 TV_ERR_NOT_FOUND);
+	tv_import_item_release(&a0.item);
+	tv_import_item_release(&b0.item);
+	tv_import_item_release(&b0again.item);
+	tv_import_item_release(&a1.item);
+}
+
+/* Within a tenant, an expired item that was queued earlier comes before a
+ * WAITING item of a later job. */
+static void test_claim_oldest_first_across_states(void **state)
+{
+	struct S_env *e = *state;
+	struct tv_import_item item = { .kind = TV_ITEM_PKCS12, .keystore = (unsigned char *)"ks",
+				       .keystore_len = 2 };
+	struct tv_claimed_item a0, a1, c;
+	struct tv_import_job later;
+
+	S_new_job(e, "30000000-0000-4000-8000-0000000000a1", 2); /* queued at 1000 */
+	later = e->job;
+	snprintf(later.id, sizeof(later.id), "30000000-0000-4000-8000-0000000000a2");
+	later.created_ms = 2000;
+	later.n_items = 1;
+	assert_int_equal(e->st->ops->job_create(e->st, &later, &item, 1, 0), TV_OK);
+	assert_int_equal(e->st->ops->item_claim(e->st, "w1", 4000, 4100, 0, &a0), TV_OK);
+	assert_int_equal(e->st->ops->item_claim(e->st, "w2", 4001, 99999, 0, &a1), TV_OK);
+	assert_string_equal(a1.job_id, "30000000-0000-4000-8000-0000000000a1");
+	assert_int_equal(a1.item.index, 1);
+	assert_int_equal(e->st->ops->item_claim(e->st, "w3", 5000, 99999, 0, &c), TV_OK);
+	assert_string_equal(c.job_id, "30000000-0000-4000-8000-0000000000a1");
+	assert_int_equal(c.item.index, 0);
+	tv_import_item_release(&c.item);
+	assert_int_equal(e->st->ops->item_claim(e->st, "w4", 5001, 99999, 0, &c), TV_OK);
+	assert_string_equal(c.job_id, later.id);
+	tv_import_item_release(&c.item);
+	assert_int_equal(e->st->ops->item_claim(e->st, "w5", 5002, 99999, 0, &c),
+			 TV_ERR_NOT_FOUND);
+	tv_import_item_release(&a0.item);
+	tv_import_item_release(&a1.item);
+}
+
 /* Two tenants with equal work and nothing in flight take turns. */
 static void test_claim_round_robin(void **state)
 {
@@ -605,6 +682,10 @@ int main(void)
 		cmocka_unit_test(test_lease_lost_and_reclaimed),
 		cmocka_unit_test_setup_teardown(test_claim_is_fair_across_tenants, S_setup, S_teardown),
 		cmocka_unit_test_setup_teardown(test_claim_round_robin, S_setup, S_teardown),
+		cmocka_unit_test_setup_teardown(test_claim_expired_lease_by_age, S_setup,
+						S_teardown),
+		cmocka_unit_test_setup_teardown(test_claim_oldest_first_across_states, S_setup,
+						S_teardown),
 		cmocka_unit_test_setup_teardown(test_queue_cap, S_setup, S_teardown),
 		cmocka_unit_test_setup_teardown(test_job_list, S_setup, S_teardown),
 		cmocka_unit_test_setup_teardown(test_parallel_workers, S_setup, S_teardown),
