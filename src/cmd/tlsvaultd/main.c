@@ -17,6 +17,7 @@
 
 #include <openssl/crypto.h>
 
+#include "cmd/tlsvaultd/keys_cmds.h"
 #include "cmd/tlsvaultd/serve.h"
 #include "core/harden.h"
 #include "core/log.h"
@@ -38,6 +39,10 @@ static const char S_usage[] =
 	"  tenant create  add a tenant (company) with its DEK, edge instance and admin key\n"
 	"  apikey create  add an API key to a tenant\n"
 	"  migrate        copy a SQLite vault into PostgreSQL\n"
+	"  backup         copy a running SQLite vault to a file (not master.key)\n"
+	"  restore        lay out a vault directory from a backup file\n"
+	"  rotate-master-key  re-wrap every DEK under a new master key (server stopped)\n"
+	"  dek rotate     give a tenant a new DEK and reseal its stored keys to it\n"
 	"  version        print the version\n"
 	"\n"
 	"Run 'tlsvaultd <command> --help' for a command's options.\n";
@@ -485,6 +490,14 @@ int main(int argc, char **argv)
 		return S_cmd_apikey(argc - 1, argv + 1);
 	if (!strcmp(cmd, "migrate"))
 		return S_cmd_migrate(argc - 1, argv + 1);
+	if (!strcmp(cmd, "backup"))
+		return tv_cmd_backup(argc - 1, argv + 1);
+	if (!strcmp(cmd, "restore"))
+		return tv_cmd_restore(argc - 1, argv + 1);
+	if (!strcmp(cmd, "rotate-master-key"))
+		return tv_cmd_rotate_master_key(argc - 1, argv + 1);
+	if (!strcmp(cmd, "dek"))
+		return tv_cmd_dek(argc - 1, argv + 1);
 	fprintf(stderr, "tlsvaultd: unknown command '%s'\n\n%s", cmd, S_usage);
 	return EXIT_USAGE;
 }
