@@ -57,7 +57,7 @@ static bool S_passphrase(struct tv_app *app, struct tv_http_resp *resp, const ch
 				    "%s: not base64", field);
 		return false;
 	}
-	rc = tv_keyring_unseal(app->keyring, out, tenant, dek_id, sealed, len);
+	rc = tv_keyring_unseal_tenant(app->keyring, out, tenant, dek_id, sealed, len);
 	free(sealed);
 	if (rc == TV_ERR_DENIED || rc == TV_ERR_NOMEM || rc == TV_ERR_STORE) {
 		/* the server can't open its own DEK: not the caller's fault */

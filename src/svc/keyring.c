@@ -260,3 +260,30 @@ enum tv_err tv_keyring_seal(struct tv_keyring *kr, unsigned char *out, const cha
 		return TV_ERR_NOT_FOUND;
 	return tv_seal(out, msg, len, pk);
 }
+
+enum tv_err tv_keyring_unseal_tenant(struct tv_keyring *kr, struct tv_secbuf **out,
+				     const char *tenant_id, const char *dek_id,
+				     const unsigned char *sealed, size_t len)
+{
+	struct tv_dek *deks = NULL;
+	size_t n = 0, i;
+	enum tv_err rc, r;
+
+	rc = tv_keyring_unseal(kr, out, tenant_id, dek_id, sealed, len);
+	if (rc != TV_ERR_CRYPTO)
+		return rc;
+	/* a DEK rotation moved the key meanwhile: the caller sealed to the
+	 * DEK it saw a moment ago, which is still one of the tenant's */
+	if (kr->store->ops->dek_list(kr->store, tenant_id, &deks, &n) != TV_OK)
+		return rc;
+	for (i = 0; i < n && rc; i++) {
+		if (!strcmp(deks[i].id, dek_id))
+			continue;
+		r = tv_keyring_unseal(kr, out, tenant_id, deks[i].id, sealed, len);
+		if (r == TV_OK || r != TV_ERR_CRYPTO)
+			rc = r == TV_OK ? TV_OK : rc;
+	}
+	tv_wipe(deks, n * sizeof(*deks));
+	free(deks);
+	return rc;
+}

@@ -53,6 +53,15 @@ enum tv_err tv_keyring_unseal(struct tv_keyring *kr, struct tv_secbuf **out,
 			      const unsigned char *sealed, size_t len) TV_WUR;
 
 /**
+ * tv_keyring_unseal with dek_id first, then, when the box does not open with
+ * it, with the tenant's other DEKs: for a secret a client sealed to the DEK
+ * a certificate was on just before a DEK rotation moved it.
+ */
+enum tv_err tv_keyring_unseal_tenant(struct tv_keyring *kr, struct tv_secbuf **out,
+				     const char *tenant_id, const char *dek_id,
+				     const unsigned char *sealed, size_t len) TV_WUR;
+
+/**
  * Seal msg to the DEK dek_id of tenant tenant_id; out has room for
  * len + TV_SEAL_OVERHEAD bytes. TV_ERR_NOT_FOUND when there is no such DEK,
  * TV_ERR_DENIED as for tv_keyring_unseal.

@@ -519,6 +519,61 @@ static void test_rotate_master_key(void **state)
 	assert_non_null(strstr(err, "master.key.old"));
 	free(err);
 
+	/* a rotation that stopped after its transaction, before the renames:
+	 * master.key is the previous key, master.key.new the one the store
+	 * needs. A rerun finishes it. */
+	{
+		char k[400], o[400], nw[400];
+
+		snprintf(k, sizeof(k), "%s/master.key", s.dir);
+		snprintf(o, sizeof(o), "%s/master.key.old", s.dir);
+		snprintf(nw, sizeof(nw), "%s/master.key.new", s.dir);
+		assert_int_equal(rename(k, nw), 0);
+		assert_int_equal(rename(o, k), 0);
+		assert_int_equal(S_dek_ok(s.dir, "master.key", &total), 0);
+		assert_int_equal(S_run(&out, &err, rotate), 0);
+		assert_non_null(strstr(out, "\"resumed\":true"));
+		free(out);
+		free(err);
+		assert_int_equal(access(nw, F_OK), -1);
+		assert_int_equal(S_dek_ok(s.dir, "master.key", &total), (int64_t)total);
+		new_key = tvh_read_file(o, &len);
+		assert_memory_equal(old_key, new_key, 32);
+		free(new_key);
+
+		/* a master.key.new from a run that never committed is junk: removed,
+		 * and the rotation goes ahead (master.key.old moved away first) */
+		assert_int_equal(unlink(o), 0);
+		{
+			FILE *f = fopen(nw, "wb");
+			unsigned char junk[32];
+
+			randombytes_buf(junk, sizeof(junk));
+			assert_non_null(f);
+			assert_int_equal(fwrite(junk, 1, 32, f), 32);
+			fclose(f);
+			assert_int_equal(chmod(nw, 0600), 0);
+		}
+		assert_int_equal(S_run(&out, &err, rotate), 0);
+		assert_non_null(strstr(out, "\"rotated\":true"));
+		assert_null(strstr(out, "resumed"));
+		free(out);
+		free(err);
+		assert_int_equal(S_dek_ok(s.dir, "master.key", &total), (int64_t)total);
+		assert_int_equal(S_dek_ok(s.dir, "master.key.old", &total), 0);
+		/* the very first key opens nothing either */
+		assert_int_equal(unlink(o), 0);
+		{
+			FILE *f = fopen(o, "wb");
+
+			assert_non_null(f);
+			assert_int_equal(fwrite(old_key, 1, 32, f), 32);
+			fclose(f);
+			assert_int_equal(chmod(o, 0600), 0);
+		}
+		assert_int_equal(S_dek_ok(s.dir, "master.key.old", &total), 0);
+	}
+
 	tvh_start(&s, NULL);
 	S_current_dek(&s, pk, dek);
 	S_check_store_keys(&s, ids, dek);

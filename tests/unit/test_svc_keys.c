@@ -304,6 +304,33 @@ static void test_dek_rotation(void **state)
 	assert_int_equal(rot.keys_elsewhere, 0);
 	assert_int_equal(rot.items_elsewhere, 2);
 	assert_true(tv_svc_dek_rotation_unfinished(&rot));
+
+	/* a passphrase sealed to D1 by a client that saw the certificate
+	 * before it moved still opens when D2 is named */
+	{
+		unsigned char box[6 + TV_SEAL_OVERHEAD];
+		struct tv_secbuf *pw = NULL;
+
+		assert_int_equal(tv_keyring_seal(e->kr, box, e->t.tenant_id, d1,
+						 (const unsigned char *)"secret", 6),
+				 TV_OK);
+		assert_int_equal(tv_keyring_unseal(e->kr, &pw, e->t.tenant_id, d2, box,
+						   sizeof(box)),
+				 TV_ERR_CRYPTO);
+		assert_int_equal(tv_keyring_unseal_tenant(e->kr, &pw, e->t.tenant_id, d2, box,
+							  sizeof(box)),
+				 TV_OK);
+		assert_memory_equal(pw->p, "secret", 6);
+		tv_secbuf_free(pw);
+		/* another tenant's DEK is never tried */
+		assert_int_equal(tv_keyring_unseal_tenant(e->kr, &pw, b.tenant_id,
+							  b.encryption_key_id, box, sizeof(box)),
+				 TV_ERR_CRYPTO);
+		box[10] ^= 1;
+		assert_int_equal(tv_keyring_unseal_tenant(e->kr, &pw, e->t.tenant_id, d2, box,
+							  sizeof(box)),
+				 TV_ERR_CRYPTO);
+	}
 	tv_sealed_keys_free(keys, n);
 }
 
