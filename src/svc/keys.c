@@ -133,6 +133,8 @@ enum tv_err tv_svc_dek_rotation_get(struct tv_store *store, const char *tenant_i
 	if (!rc) {
 		/* dek_list is ordered by created_ms, id: the last is the newest */
 		memcpy(out->newest, deks[n_deks - 1].id, sizeof(out->newest));
+		if (n_deks > 1)
+			memcpy(out->before, deks[n_deks - 2].id, sizeof(out->before));
 		memcpy(out->edge_dek, edges[0].dek_id, sizeof(out->edge_dek));
 		out->n_deks = n_deks;
 		rc = store->ops->cert_keys_not_on(store, tenant_id, out->newest, 1, &keys,

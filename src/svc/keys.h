@@ -35,6 +35,7 @@ enum tv_err tv_svc_master_check(struct tv_store *store, const struct tv_secbuf *
 struct tv_dek_rotation {
 	char edge_dek[TV_DEK_ID_SIZE]; /* what clients seal to now */
 	char newest[TV_DEK_ID_SIZE];   /* the tenant's newest DEK: the target */
+	char before[TV_DEK_ID_SIZE];   /* the one made just before it ("" if none) */
 	size_t n_deks;
 	size_t keys_elsewhere; /* 1 when a stored key is sealed to another DEK than newest */
 	size_t items_elsewhere; /* import items not final on another DEK than newest */

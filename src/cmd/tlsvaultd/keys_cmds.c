@@ -631,6 +631,10 @@ int tv_cmd_dek(int argc, char **argv)
 	}
 	memcpy(previous, rot.edge_dek, sizeof(previous));
 	if (tv_svc_dek_rotation_unfinished(&rot)) {
+		/* resumed after the edge moved: the previous DEK is the one
+		 * made before the target */
+		if (!strcmp(previous, rot.newest))
+			memcpy(previous, rot.before, sizeof(previous));
 		/* the state says where it stopped: the newest DEK is the target */
 		memcpy(target, rot.newest, sizeof(target));
 		resumed = true;
