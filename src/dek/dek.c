@@ -245,7 +245,7 @@ enum tv_err tv_master_swap(const char *dir)
 	snprintf(old, sizeof(old), "%s.old", cur);
 	snprintf(nw, sizeof(nw), "%s.new", cur);
 	if (link(cur, old) != 0 && errno != EEXIST)
-		return TV_ERR_IO;
+		return errno == ENOENT ? TV_ERR_NOT_FOUND : TV_ERR_IO;
 	if (S_sync_dir(cur) != 0)
 		return TV_ERR_IO;
 	if (rename(nw, cur) != 0)

@@ -95,7 +95,7 @@ void tv_vault_unlock(int fd);
  * The last step of a master-key rotation: hard-link DIR/master.key to
  * DIR/master.key.old (kept if it is there already), then rename
  * DIR/master.key.new over DIR/master.key, fsyncing the directory after
- * each. TV_ERR_NOT_FOUND when there is no master.key.new.
+ * each. TV_ERR_NOT_FOUND when there is no master.key or no master.key.new.
  */
 enum tv_err tv_master_swap(const char *dir) TV_WUR;
 

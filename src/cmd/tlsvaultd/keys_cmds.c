@@ -582,7 +582,7 @@ int tv_cmd_dek(int argc, char **argv)
 	struct tv_store *st = NULL;
 	char key_path[S_PATH], target[TV_DEK_ID_SIZE], previous[TV_DEK_ID_SIZE];
 	size_t moved = 0;
-	bool resumed = false;
+	bool resumed = false, said_wait = false;
 	int64_t deadline;
 	struct S_opts o;
 	enum tv_err rc;
@@ -663,6 +663,12 @@ int tv_cmd_dek(int argc, char **argv)
 			rc = tv_svc_dek_rotation_get(st, o.tenant, &rot);
 		if (rc || !tv_svc_dek_rotation_unfinished(&rot))
 			break;
+		if (!said_wait) {
+			fprintf(stderr, "tlsvaultd: waiting for %zu import item(s) posted with an "
+					"older DEK (a running server finishes them)\n",
+				rot.items_elsewhere);
+			said_wait = true;
+		}
 		if (tv_now_ms() >= deadline) {
 			fprintf(stderr, "tlsvaultd: %zu import item(s) posted with an older DEK are "
 					"not final yet; run 'tlsvaultd dek rotate' again to finish "

@@ -300,7 +300,7 @@ static int S_cmd_tenant(int argc, char **argv)
 	struct tv_store *store = NULL;
 	struct S_opts o;
 	enum tv_err rc;
-	int status;
+	int status, lock = -1;
 
 	if (argc == 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
 		fputs(S_tenant_usage, stdout);
@@ -315,9 +315,18 @@ static int S_cmd_tenant(int argc, char **argv)
 		fputs(S_tenant_usage, stdout);
 		return 0;
 	}
+	/* a new DEK is wrapped with master.key: not while a rotation replaces it */
+	rc = tv_vault_lock(o.data, false, &lock);
+	if (rc == TV_ERR_BUSY) {
+		fprintf(stderr, "tlsvaultd: a master-key rotation holds '%s'; try again after "
+				"it\n", o.data);
+		return EXIT_FAILURE;
+	}
 	status = S_open_vault(&o, &master, &store);
-	if (status)
+	if (status) {
+		tv_vault_unlock(lock);
 		return status;
+	}
 	rc = tv_svc_tenant_create(&created, store, master, o.name);
 	if (rc == TV_ERR_EXISTS)
 		fprintf(stderr, "tlsvaultd: a tenant named '%s' already exists\n", o.name);
@@ -330,6 +339,7 @@ static int S_cmd_tenant(int argc, char **argv)
 	tv_secbuf_free(created.api_key);
 	tv_store_close(store);
 	tv_secbuf_free(master);
+	tv_vault_unlock(lock);
 	return rc ? EXIT_FAILURE : 0;
 }
 
