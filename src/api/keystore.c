@@ -57,8 +57,15 @@ static bool S_passphrase(struct tv_app *app, struct tv_http_resp *resp, const ch
 				    "%s: not base64", field);
 		return false;
 	}
-	rc = tv_keyring_unseal(app->keyring, out, tenant, dek_id, sealed, len);
+	rc = tv_keyring_unseal_tenant(app->keyring, out, tenant, dek_id, sealed, len);
 	free(sealed);
+	if (rc == TV_ERR_DENIED || rc == TV_ERR_NOMEM || rc == TV_ERR_STORE) {
+		/* the server can't open its own DEK: not the caller's fault */
+		tv_http_reply_error(resp, 500, TV_HTTP_E_INTERNAL, NULL,
+				    "%s: the server can't open the key %s (see its log)", field,
+				    dek_id);
+		return false;
+	}
 	if (rc) {
 		tv_http_reply_error(resp, 400, 10111, json_pack("[s]", field),
 				    "%s: does not open with the key %s (seal it to the certificate's "

@@ -11,6 +11,7 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -189,4 +190,79 @@ enum tv_err tv_unseal(struct tv_secbuf **out, const unsigned char *sealed, size_
 	}
 	*out = plain;
 	return TV_OK;
+}
+
+/*
+ * The vault lock: DIR/tlsvaultd.lock, held with flock() for as long as a
+ * process uses the vault. serve and `dek rotate` hold it shared;
+ * rotate-master-key holds it exclusive, so it can't run while a server on
+ * this directory holds the master key in memory. The file is never removed
+ * (removing a lock file others may have open would split the lock).
+ */
+enum tv_err tv_vault_lock(const char *dir, bool exclusive, int *fd_out)
+{
+	char path[4096];
+	int fd, n;
+
+	*fd_out = -1;
+	n = snprintf(path, sizeof(path), "%s/tlsvaultd.lock", dir);
+	if (n < 0 || (size_t)n >= sizeof(path))
+		return TV_ERR_INVALID;
+	fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return errno == ENOENT ? TV_ERR_NOT_FOUND : TV_ERR_IO;
+	if (flock(fd, (exclusive ? LOCK_EX : LOCK_SH) | LOCK_NB) != 0) {
+		int e = errno;
+
+		close(fd);
+		return e == EWOULDBLOCK ? TV_ERR_BUSY : TV_ERR_IO;
+	}
+	*fd_out = fd;
+	return TV_OK;
+}
+
+void tv_vault_unlock(int fd)
+{
+	if (fd >= 0)
+		close(fd); /* releases the flock */
+}
+
+/*
+ * Keep the current key as master.key.old (a hard link: the same inode,
+ * mode 0600, no copy of the key made), then move master.key.new over
+ * master.key. Both steps are atomic and each is made durable before the
+ * next. A crash between them leaves master.key (old), master.key.old (the
+ * same) and master.key.new: the rotation command finishes that state.
+ */
+enum tv_err tv_master_swap(const char *dir)
+{
+	char cur[4096], old[4200], nw[4200];
+	int n;
+
+	n = snprintf(cur, sizeof(cur), "%s/master.key", dir);
+	if (n < 0 || (size_t)n >= sizeof(cur))
+		return TV_ERR_INVALID;
+	snprintf(old, sizeof(old), "%s.old", cur);
+	snprintf(nw, sizeof(nw), "%s.new", cur);
+	if (link(cur, old) != 0 && errno != EEXIST)
+		return errno == ENOENT ? TV_ERR_NOT_FOUND : TV_ERR_IO;
+	if (S_sync_dir(cur) != 0)
+		return TV_ERR_IO;
+	if (rename(nw, cur) != 0)
+		return errno == ENOENT ? TV_ERR_NOT_FOUND : TV_ERR_IO;
+	return S_sync_dir(cur) == 0 ? TV_OK : TV_ERR_IO;
+}
+
+enum tv_err tv_fsync_path(const char *path, bool and_dir)
+{
+	int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	int r;
+
+	if (fd < 0)
+		return errno == ENOENT ? TV_ERR_NOT_FOUND : TV_ERR_IO;
+	r = fsync(fd);
+	close(fd);
+	if (r != 0)
+		return TV_ERR_IO;
+	return !and_dir || S_sync_dir(path) == 0 ? TV_OK : TV_ERR_IO;
 }

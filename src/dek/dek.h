@@ -15,6 +15,7 @@
 #ifndef TV_DEK_DEK_H
 #define TV_DEK_DEK_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <sodium.h>
 
@@ -80,5 +81,25 @@ enum tv_err tv_seal(unsigned char *out, const unsigned char *msg, size_t len,
 enum tv_err tv_unseal(struct tv_secbuf **out, const unsigned char *sealed, size_t len,
 		      const unsigned char pk[TV_DEK_PK_BYTES],
 		      const struct tv_secbuf *sk) TV_WUR;
+
+/**
+ * Take the vault lock DIR/tlsvaultd.lock (created 0600 if missing) shared
+ * or exclusive, without waiting: TV_ERR_BUSY when another process holds it
+ * in a conflicting mode. *fd is the lock; tv_vault_unlock() releases it.
+ * serve and `dek rotate` hold it shared, rotate-master-key exclusive.
+ */
+enum tv_err tv_vault_lock(const char *dir, bool exclusive, int *fd) TV_WUR;
+void tv_vault_unlock(int fd);
+
+/**
+ * The last step of a master-key rotation: hard-link DIR/master.key to
+ * DIR/master.key.old (kept if it is there already), then rename
+ * DIR/master.key.new over DIR/master.key, fsyncing the directory after
+ * each. TV_ERR_NOT_FOUND when there is no master.key or no master.key.new.
+ */
+enum tv_err tv_master_swap(const char *dir) TV_WUR;
+
+/** fsync a file, and with and_dir its directory too. */
+enum tv_err tv_fsync_path(const char *path, bool and_dir) TV_WUR;
 
 #endif

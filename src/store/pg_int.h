@@ -158,6 +158,20 @@ enum tv_err tv__pg_cert_delete(struct tv_store *st, const char *tenant_id,
 enum tv_err tv__pg_audit_list(struct tv_store *st, const char *tenant_id, int64_t after,
 			      size_t limit, struct tv_audit_row **out, size_t *n);
 
+/* Key rotation (pg_keys.c) */
+enum tv_err tv__pg_dek_insert(struct tv_store *st, const struct tv_dek *d);
+enum tv_err tv__pg_dek_rewrap_all(struct tv_store *st, const struct tv_dek_rewrap *r, size_t n);
+enum tv_err tv__pg_edge_set_dek(struct tv_store *st, const char *tenant_id, const char *dek_id,
+				int64_t now_ms);
+enum tv_err tv__pg_cert_keys_not_on(struct tv_store *st, const char *tenant_id,
+				    const char *dek_id, size_t limit, struct tv_sealed_key **out,
+				    size_t *n);
+enum tv_err tv__pg_cert_keys_reseal(struct tv_store *st, const char *tenant_id,
+				    const char *dek_id, const struct tv_sealed_key *k, size_t n,
+				    size_t *changed);
+enum tv_err tv__pg_items_pending_not_on(struct tv_store *st, const char *tenant_id,
+					const char *dek_id, size_t *n);
+
 /* The search compiler: SQL text with $n placeholders ($1 is the tenant),
  * and the values to bind in order. Exposed for tests. */
 struct tv__pg_query {

@@ -429,4 +429,10 @@ const struct tv_store_ops tv__pg_ops = {
 	.audit_list = tv__pg_audit_list,
 	.events_wait = tv__pg_events_wait,
 	.queue_depth = tv__pg_queue_depth,
+	.dek_insert = tv__pg_dek_insert,
+	.dek_rewrap_all = tv__pg_dek_rewrap_all,
+	.edge_set_dek = tv__pg_edge_set_dek,
+	.cert_keys_not_on = tv__pg_cert_keys_not_on,
+	.cert_keys_reseal = tv__pg_cert_keys_reseal,
+	.items_pending_not_on = tv__pg_items_pending_not_on,
 };

@@ -510,4 +510,10 @@ const struct tv_store_ops tv__sqlite_ops = {
 	.cert_delete = tv__sqlite_cert_delete,
 	.audit_list = tv__sqlite_audit_list,
 	.queue_depth = tv__sqlite_queue_depth,
+	.dek_insert = tv__sqlite_dek_insert,
+	.dek_rewrap_all = tv__sqlite_dek_rewrap_all,
+	.edge_set_dek = tv__sqlite_edge_set_dek,
+	.cert_keys_not_on = tv__sqlite_cert_keys_not_on,
+	.cert_keys_reseal = tv__sqlite_cert_keys_reseal,
+	.items_pending_not_on = tv__sqlite_items_pending_not_on,
 };

@@ -113,3 +113,15 @@ void tv_cert_records_free(struct tv_cert_record *r, size_t n)
 	}
 	free(r);
 }
+
+void tv_sealed_keys_free(struct tv_sealed_key *k, size_t n)
+{
+	size_t i;
+
+	for (i = 0; k && i < n; i++) {
+		if (k[i].sealed)
+			tv_wipe(k[i].sealed, k[i].sealed_len);
+		free(k[i].sealed);
+	}
+	free(k);
+}

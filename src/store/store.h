@@ -272,6 +272,28 @@ struct tv_queue_depth {
 	int64_t processing; /* PROCESSING: claimed (a lease may have expired) */
 };
 
+/* ---- key rotation (issue 11) ---- */
+
+/** A DEK's new wrapped secret (master-key rotation). */
+struct tv_dek_rewrap {
+	char id[TV_DEK_ID_SIZE];
+	unsigned char old_wrapped[TV_DEK_WRAPPED_MAX]; /* what was read: must still be there */
+	size_t old_len;
+	unsigned char new_wrapped[TV_DEK_WRAPPED_MAX];
+	size_t new_len;
+};
+
+/** A certificate's stored key: what it is sealed to, and the sealed bytes. */
+struct tv_sealed_key {
+	char cert_id[TV_ID_SIZE];
+	char dek_id[TV_DEK_ID_SIZE];
+	unsigned char *sealed; /* malloc'd */
+	size_t sealed_len;
+};
+
+/** Free the sealed buffers of n records and the array itself. */
+void tv_sealed_keys_free(struct tv_sealed_key *k, size_t n);
+
 struct tv_store;
 
 struct tv_store_ops {
@@ -387,6 +409,35 @@ struct tv_store_ops {
 	 * final, per tenant that has any, ordered by tenant id; *out is
 	 * malloc'd (free() it), *n may be 0. For /metrics. */
 	enum tv_err (*queue_depth)(struct tv_store *st, struct tv_queue_depth **out, size_t *n);
+	/* Key rotation (issue 11). Each is one transaction. */
+	/* Add a DEK to its tenant (DEK rotation). TV_ERR_NOT_FOUND: no tenant. */
+	enum tv_err (*dek_insert)(struct tv_store *st, const struct tv_dek *d);
+	/* Master-key rotation: replace the wrapped secret of every DEK of the
+	 * store at once. TV_ERR_STATE, and nothing changed, unless r[] names
+	 * exactly the store's DEKs, each still holding r[i].old_wrapped. */
+	enum tv_err (*dek_rewrap_all)(struct tv_store *st, const struct tv_dek_rewrap *r,
+				      size_t n);
+	/* Point every edge instance of the tenant at its DEK dek_id (the key
+	 * clients seal to). TV_ERR_NOT_FOUND: no such DEK in this tenant. */
+	enum tv_err (*edge_set_dek)(struct tv_store *st, const char *tenant_id,
+				    const char *dek_id, int64_t now_ms);
+	/* Up to limit stored keys of the tenant sealed to a DEK other than
+	 * dek_id, oldest certificate first. *out is malloc'd (may be NULL when
+	 * *n is 0); tv_sealed_keys_free() it. */
+	enum tv_err (*cert_keys_not_on)(struct tv_store *st, const char *tenant_id,
+					const char *dek_id, size_t limit,
+					struct tv_sealed_key **out, size_t *n);
+	/* Store resealed keys: for each k[i], the certificate's key becomes
+	 * k[i].sealed under dek_id, only while it is still sealed to
+	 * k[i].dek_id (a row deleted or resealed meanwhile is left alone).
+	 * *changed counts the rows written. */
+	enum tv_err (*cert_keys_reseal)(struct tv_store *st, const char *tenant_id,
+					const char *dek_id, const struct tv_sealed_key *k,
+					size_t n, size_t *changed);
+	/* Items not yet final of the tenant's jobs whose passwords are sealed
+	 * to a DEK other than dek_id (imports still in flight on an older DEK). */
+	enum tv_err (*items_pending_not_on)(struct tv_store *st, const char *tenant_id,
+					    const char *dek_id, size_t *n);
 };
 
 #define TV_STORE_EV_JOB_NEW 1u   /* a job was created: there is work */

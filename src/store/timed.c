@@ -113,7 +113,24 @@
 	   struct tv_audit_row **out, size_t *n),                                           \
 	  (IN, tenant_id, after, limit, out, n))                                            \
 	X(queue_depth, (struct tv_store * st, struct tv_queue_depth **out, size_t *n),      \
-	  (IN, out, n))
+	  (IN, out, n))                                                                     \
+	X(dek_insert, (struct tv_store * st, const struct tv_dek *d), (IN, d))              \
+	X(dek_rewrap_all, (struct tv_store * st, const struct tv_dek_rewrap *r, size_t n),  \
+	  (IN, r, n))                                                                       \
+	X(edge_set_dek,                                                                     \
+	  (struct tv_store * st, const char *tenant_id, const char *dek_id, int64_t now_ms), \
+	  (IN, tenant_id, dek_id, now_ms))                                                  \
+	X(cert_keys_not_on,                                                                 \
+	  (struct tv_store * st, const char *tenant_id, const char *dek_id, size_t limit,   \
+	   struct tv_sealed_key **out, size_t *n),                                          \
+	  (IN, tenant_id, dek_id, limit, out, n))                                           \
+	X(cert_keys_reseal,                                                                 \
+	  (struct tv_store * st, const char *tenant_id, const char *dek_id,                 \
+	   const struct tv_sealed_key *k, size_t n, size_t *changed),                       \
+	  (IN, tenant_id, dek_id, k, n, changed))                                           \
+	X(items_pending_not_on,                                                             \
+	  (struct tv_store * st, const char *tenant_id, const char *dek_id, size_t *n),     \
+	  (IN, tenant_id, dek_id, n))
 
 #define S_ENUM(op, params, args) S_OP_##op,
 enum { S_OPS(S_ENUM) S_N_OPS };

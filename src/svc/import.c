@@ -174,6 +174,13 @@ static enum tv_reason S_read(struct tv_importer *imp, const struct tv_claimed_it
 				 ci->dek_id);
 			return TV_REASON_PASSWORD_DECRYPTION_FAILED;
 		}
+		if (rc == TV_ERR_DENIED) {
+			/* the server's fault, said as such: not the client's password */
+			snprintf(msg, msg_size, "the server's master key does not unwrap DEK %s "
+				 "(the operator must restart it with the vault's current "
+				 "master.key)", ci->dek_id);
+			return TV_REASON_INTERNAL_ERROR;
+		}
 		if (rc) {
 			snprintf(msg, msg_size, "could not open the sealed password");
 			return TV_REASON_INTERNAL_ERROR;
@@ -200,6 +207,10 @@ static enum tv_reason S_read(struct tv_importer *imp, const struct tv_claimed_it
 			reason = rc == TV_ERR_CRYPTO || rc == TV_ERR_NOT_FOUND
 					 ? TV_REASON_PASSWORD_DECRYPTION_FAILED
 					 : TV_REASON_INTERNAL_ERROR;
+			if (rc == TV_ERR_DENIED)
+				snprintf(msg, msg_size, "the server's master key does not unwrap "
+					 "DEK %s (the operator must restart it with the vault's "
+					 "current master.key)", ci->dek_id);
 			break;
 		}
 		reason = tv_pkcs8_read_der(contents, imp->pki, p8->p, p8->len, it->keystore,

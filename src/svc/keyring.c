@@ -12,6 +12,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/log.h"
+
 struct S_key {
 	char id[TV_DEK_ID_SIZE];
 	char tenant_id[TV_ID_SIZE];
@@ -131,12 +133,17 @@ enum tv_err tv_keyring_load_all(struct tv_keyring *kr)
 	rc = kr->store->ops->dek_list(kr->store, NULL, &deks, &n);
 	if (rc)
 		return rc;
-	for (i = 0; i < n && !rc; i++) {
+	/* one DEK that doesn't unwrap must not keep the others out: load what
+	 * opens, report the first failure */
+	for (i = 0; i < n; i++) {
 		pthread_rwlock_rdlock(&kr->lock);
 		bool have = S_find(kr, deks[i].id) != NULL;
 		pthread_rwlock_unlock(&kr->lock);
-		if (!have)
-			rc = S_load(kr, &deks[i]);
+		if (!have) {
+			enum tv_err r = S_load(kr, &deks[i]);
+			if (r && !rc)
+				rc = r;
+		}
 	}
 	tv_wipe(deks, n * sizeof(*deks));
 	free(deks);
@@ -168,6 +175,48 @@ bool tv_keyring_has(struct tv_keyring *kr, const char *dek_id)
 	return have;
 }
 
+/*
+ * Make sure the tenant's DEK dek_id is loaded: a DEK made after start (a new
+ * tenant, a DEK rotation) is read from the store on its first use. A DEK
+ * that is in the store but doesn't unwrap with this process's master key
+ * is TV_ERR_DENIED, never "not found": the fault is the server's (its
+ * master.key is not the vault's current one), not the client's.
+ */
+static enum tv_err S_ensure(struct tv_keyring *kr, const char *tenant_id, const char *dek_id)
+{
+	struct tv_dek *deks = NULL;
+	size_t n = 0, i;
+	enum tv_err rc;
+	bool have;
+
+	pthread_rwlock_rdlock(&kr->lock);
+	have = S_find(kr, dek_id) != NULL;
+	pthread_rwlock_unlock(&kr->lock);
+	if (have)
+		return TV_OK;
+	rc = kr->store->ops->dek_list(kr->store, tenant_id, &deks, &n);
+	if (rc)
+		return rc;
+	rc = TV_ERR_NOT_FOUND;
+	for (i = 0; i < n; i++)
+		if (!strcmp(deks[i].id, dek_id))
+			break;
+	if (i < n) {
+		rc = S_load(kr, &deks[i]);
+		if (rc == TV_ERR_CRYPTO) {
+			TV_LOG(TV_LOG_ERROR, "the master key does not unwrap a DEK of the store: "
+					     "this server's master.key is not the vault's current "
+					     "one (rotated or replaced?); restart it with the "
+					     "current master.key",
+			       TV_LS("dek", dek_id), TV_LS("tenant", tenant_id));
+			rc = TV_ERR_DENIED;
+		}
+	}
+	tv_wipe(deks, n * sizeof(*deks));
+	free(deks);
+	return rc;
+}
+
 enum tv_err tv_keyring_unseal(struct tv_keyring *kr, struct tv_secbuf **out,
 			      const char *tenant_id, const char *dek_id,
 			      const unsigned char *sealed, size_t len)
@@ -175,8 +224,9 @@ enum tv_err tv_keyring_unseal(struct tv_keyring *kr, struct tv_secbuf **out,
 	struct S_key *k;
 	enum tv_err rc;
 
-	if (!tv_keyring_has(kr, dek_id))
-		return TV_ERR_NOT_FOUND;
+	rc = S_ensure(kr, tenant_id, dek_id);
+	if (rc)
+		return rc;
 	pthread_rwlock_rdlock(&kr->lock);
 	k = S_find(kr, dek_id);
 	if (!k || strcmp(k->tenant_id, tenant_id))
@@ -192,10 +242,12 @@ enum tv_err tv_keyring_seal(struct tv_keyring *kr, unsigned char *out, const cha
 {
 	unsigned char pk[TV_DEK_PK_BYTES];
 	struct S_key *k;
+	enum tv_err rc;
 	bool ok;
 
-	if (!tv_keyring_has(kr, dek_id))
-		return TV_ERR_NOT_FOUND;
+	rc = S_ensure(kr, tenant_id, dek_id);
+	if (rc)
+		return rc;
 	/* decide under the lock: once it is released, a tenant created
 	 * meanwhile may move the key table (k would dangle) */
 	pthread_rwlock_rdlock(&kr->lock);
@@ -207,4 +259,31 @@ enum tv_err tv_keyring_seal(struct tv_keyring *kr, unsigned char *out, const cha
 	if (!ok)
 		return TV_ERR_NOT_FOUND;
 	return tv_seal(out, msg, len, pk);
+}
+
+enum tv_err tv_keyring_unseal_tenant(struct tv_keyring *kr, struct tv_secbuf **out,
+				     const char *tenant_id, const char *dek_id,
+				     const unsigned char *sealed, size_t len)
+{
+	struct tv_dek *deks = NULL;
+	size_t n = 0, i;
+	enum tv_err rc, r;
+
+	rc = tv_keyring_unseal(kr, out, tenant_id, dek_id, sealed, len);
+	if (rc != TV_ERR_CRYPTO)
+		return rc;
+	/* a DEK rotation moved the key meanwhile: the caller sealed to the
+	 * DEK it saw a moment ago, which is still one of the tenant's */
+	if (kr->store->ops->dek_list(kr->store, tenant_id, &deks, &n) != TV_OK)
+		return rc;
+	for (i = 0; i < n && rc; i++) {
+		if (!strcmp(deks[i].id, dek_id))
+			continue;
+		r = tv_keyring_unseal(kr, out, tenant_id, deks[i].id, sealed, len);
+		if (r == TV_OK || r != TV_ERR_CRYPTO)
+			rc = r == TV_OK ? TV_OK : rc;
+	}
+	tv_wipe(deks, n * sizeof(*deks));
+	free(deks);
+	return rc;
 }

@@ -44,15 +44,27 @@ bool tv_keyring_has(struct tv_keyring *kr, const char *dek_id);
 /**
  * Open a box sealed to the DEK dek_id of tenant tenant_id into a new secbuf.
  * TV_ERR_NOT_FOUND when that tenant has no such DEK; TV_ERR_CRYPTO when the
- * box does not open with it.
+ * box does not open with it; TV_ERR_DENIED when the DEK is in the store but
+ * this keyring's master key does not unwrap it (the server's fault: its
+ * master.key is not the vault's current one).
  */
 enum tv_err tv_keyring_unseal(struct tv_keyring *kr, struct tv_secbuf **out,
 			      const char *tenant_id, const char *dek_id,
 			      const unsigned char *sealed, size_t len) TV_WUR;
 
 /**
+ * tv_keyring_unseal with dek_id first, then, when the box does not open with
+ * it, with the tenant's other DEKs: for a secret a client sealed to the DEK
+ * a certificate was on just before a DEK rotation moved it.
+ */
+enum tv_err tv_keyring_unseal_tenant(struct tv_keyring *kr, struct tv_secbuf **out,
+				     const char *tenant_id, const char *dek_id,
+				     const unsigned char *sealed, size_t len) TV_WUR;
+
+/**
  * Seal msg to the DEK dek_id of tenant tenant_id; out has room for
- * len + TV_SEAL_OVERHEAD bytes. TV_ERR_NOT_FOUND when there is no such DEK.
+ * len + TV_SEAL_OVERHEAD bytes. TV_ERR_NOT_FOUND when there is no such DEK,
+ * TV_ERR_DENIED as for tv_keyring_unseal.
  */
 enum tv_err tv_keyring_seal(struct tv_keyring *kr, unsigned char *out, const char *tenant_id,
 			    const char *dek_id, const unsigned char *msg, size_t len) TV_WUR;

@@ -141,6 +141,66 @@ static void test_key_id_kat(void **state)
 	assert_int_equal(strlen(id), 44);
 }
 
+/* The vault lock: shared with shared, never with exclusive. */
+static void test_vault_lock(void **state)
+{
+	int a = -1, b = -1, c = -1;
+	char path[128];
+
+	(void)state;
+	assert_int_equal(tv_vault_lock(S_dir, false, &a), TV_OK);
+	assert_int_equal(tv_vault_lock(S_dir, false, &b), TV_OK);
+	assert_int_equal(tv_vault_lock(S_dir, true, &c), TV_ERR_BUSY);
+	assert_int_equal(c, -1);
+	tv_vault_unlock(a);
+	assert_int_equal(tv_vault_lock(S_dir, true, &c), TV_ERR_BUSY);
+	tv_vault_unlock(b);
+	assert_int_equal(tv_vault_lock(S_dir, true, &c), TV_OK);
+	assert_int_equal(tv_vault_lock(S_dir, false, &a), TV_ERR_BUSY);
+	tv_vault_unlock(c);
+	snprintf(path, sizeof(path), "%s/tlsvaultd.lock", S_dir);
+	{
+		struct stat st;
+
+		assert_int_equal(stat(path, &st), 0);
+		assert_int_equal(st.st_mode & 0777, 0600);
+	}
+	assert_int_equal(tv_vault_lock("/nonexistent-tlsvault-dir", false, &a), TV_ERR_NOT_FOUND);
+}
+
+/* master.key.new replaces master.key; the previous key stays as .old. */
+static void test_master_swap(void **state)
+{
+	struct tv_secbuf *a = NULL, *b = NULL, *x = NULL;
+	char cur[128], nw[160], old[160], dir[96];
+
+	(void)state;
+	snprintf(dir, sizeof(dir), "%s/swap", S_dir);
+	assert_int_equal(mkdir(dir, 0700), 0);
+	snprintf(cur, sizeof(cur), "%s/master.key", dir);
+	snprintf(nw, sizeof(nw), "%s.new", cur);
+	snprintf(old, sizeof(old), "%s.old", cur);
+	assert_int_equal(tv_master_swap(dir), TV_ERR_NOT_FOUND); /* nothing to install */
+	assert_int_equal(tv_master_create(cur), TV_OK);
+	assert_int_equal(tv_master_swap(dir), TV_ERR_NOT_FOUND);
+	assert_int_equal(unlink(old), 0); /* linked before the rename was refused */
+	assert_int_equal(tv_master_create(nw), TV_OK);
+	assert_int_equal(tv_master_load(&a, cur), TV_OK);
+	assert_int_equal(tv_master_load(&b, nw), TV_OK);
+	assert_int_equal(tv_master_swap(dir), TV_OK);
+	assert_int_equal(access(nw, F_OK), -1);
+	assert_int_equal(tv_master_load(&x, cur), TV_OK);
+	assert_memory_equal(x->p, b->p, 32);
+	tv_secbuf_free(x);
+	assert_int_equal(tv_master_load(&x, old), TV_OK); /* mode 0600 kept: it loads */
+	assert_memory_equal(x->p, a->p, 32);
+	tv_secbuf_free(x);
+	assert_int_equal(tv_fsync_path(cur, true), TV_OK);
+	assert_int_equal(tv_fsync_path(nw, false), TV_ERR_NOT_FOUND);
+	tv_secbuf_free(a);
+	tv_secbuf_free(b);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -148,6 +208,8 @@ int main(void)
 		cmocka_unit_test(test_wrap_binds_aad),
 		cmocka_unit_test(test_seal_unseal),
 		cmocka_unit_test(test_key_id_kat),
+		cmocka_unit_test(test_vault_lock),
+		cmocka_unit_test(test_master_swap),
 	};
 
 	if (tv_secmem_init() != TV_OK)

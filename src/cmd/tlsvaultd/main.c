@@ -17,6 +17,7 @@
 
 #include <openssl/crypto.h>
 
+#include "cmd/tlsvaultd/keys_cmds.h"
 #include "cmd/tlsvaultd/serve.h"
 #include "core/harden.h"
 #include "core/log.h"
@@ -38,6 +39,10 @@ static const char S_usage[] =
 	"  tenant create  add a tenant (company) with its DEK, edge instance and admin key\n"
 	"  apikey create  add an API key to a tenant\n"
 	"  migrate        copy a SQLite vault into PostgreSQL\n"
+	"  backup         copy a running SQLite vault to a file (not master.key)\n"
+	"  restore        lay out a vault directory from a backup file\n"
+	"  rotate-master-key  re-wrap every DEK under a new master key (server stopped)\n"
+	"  dek rotate     give a tenant a new DEK and reseal its stored keys to it\n"
 	"  version        print the version\n"
 	"\n"
 	"Run 'tlsvaultd <command> --help' for a command's options.\n";
@@ -295,7 +300,7 @@ static int S_cmd_tenant(int argc, char **argv)
 	struct tv_store *store = NULL;
 	struct S_opts o;
 	enum tv_err rc;
-	int status;
+	int status, lock = -1;
 
 	if (argc == 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
 		fputs(S_tenant_usage, stdout);
@@ -310,9 +315,18 @@ static int S_cmd_tenant(int argc, char **argv)
 		fputs(S_tenant_usage, stdout);
 		return 0;
 	}
+	/* a new DEK is wrapped with master.key: not while a rotation replaces it */
+	rc = tv_vault_lock(o.data, false, &lock);
+	if (rc == TV_ERR_BUSY) {
+		fprintf(stderr, "tlsvaultd: a master-key rotation holds '%s'; try again after "
+				"it\n", o.data);
+		return EXIT_FAILURE;
+	}
 	status = S_open_vault(&o, &master, &store);
-	if (status)
+	if (status) {
+		tv_vault_unlock(lock);
 		return status;
+	}
 	rc = tv_svc_tenant_create(&created, store, master, o.name);
 	if (rc == TV_ERR_EXISTS)
 		fprintf(stderr, "tlsvaultd: a tenant named '%s' already exists\n", o.name);
@@ -325,6 +339,7 @@ static int S_cmd_tenant(int argc, char **argv)
 	tv_secbuf_free(created.api_key);
 	tv_store_close(store);
 	tv_secbuf_free(master);
+	tv_vault_unlock(lock);
 	return rc ? EXIT_FAILURE : 0;
 }
 
@@ -485,6 +500,14 @@ int main(int argc, char **argv)
 		return S_cmd_apikey(argc - 1, argv + 1);
 	if (!strcmp(cmd, "migrate"))
 		return S_cmd_migrate(argc - 1, argv + 1);
+	if (!strcmp(cmd, "backup"))
+		return tv_cmd_backup(argc - 1, argv + 1);
+	if (!strcmp(cmd, "restore"))
+		return tv_cmd_restore(argc - 1, argv + 1);
+	if (!strcmp(cmd, "rotate-master-key"))
+		return tv_cmd_rotate_master_key(argc - 1, argv + 1);
+	if (!strcmp(cmd, "dek"))
+		return tv_cmd_dek(argc - 1, argv + 1);
 	fprintf(stderr, "tlsvaultd: unknown command '%s'\n\n%s", cmd, S_usage);
 	return EXIT_USAGE;
 }

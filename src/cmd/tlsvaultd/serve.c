@@ -132,6 +132,7 @@ struct S_server {
 	struct tv_authcache *authcache;
 	struct tv_app app;
 	struct tv_http_config cfg;
+	int vault_lock; /* tv_vault_lock, shared */
 };
 
 static void S_server_release(struct S_server *s)
@@ -156,6 +157,7 @@ static void S_server_release(struct S_server *s)
 	tv_secbuf_free(s->master);
 	tv_secbuf_free(s->tls_key);
 	free(s->tls_cert);
+	tv_vault_unlock(s->vault_lock);
 }
 
 static int S_open(struct S_server *s, const struct tv_serve_opts *o)
@@ -163,6 +165,14 @@ static int S_open(struct S_server *s, const struct tv_serve_opts *o)
 	char path[4096], url[4200], why[256];
 	enum tv_err rc;
 
+	/* held (shared) until exit: rotate-master-key refuses while it is */
+	rc = tv_vault_lock(o->data, false, &s->vault_lock);
+	if (rc && rc != TV_ERR_NOT_FOUND) { /* no directory: master.key's error says it */
+		fprintf(stderr, "tlsvaultd: cannot lock '%s/tlsvaultd.lock': %s\n", o->data,
+			rc == TV_ERR_BUSY ? "a master-key rotation is running; start again after it"
+					  : tv_strerror(rc));
+		return EXIT_FAILURE;
+	}
 	snprintf(path, sizeof(path), "%s/master.key", o->data);
 	rc = tv_master_load(&s->master, path);
 	if (rc) {
@@ -357,6 +367,7 @@ static int S_serve(const struct tv_serve_opts *opts)
 	tv_api_json_init();
 
 	memset(&s, 0, sizeof(s));
+	s.vault_lock = -1;
 	pthread_mutex_init(&s.app.http_lock, NULL);
 	status = S_open(&s, &o);
 	if (!status) {
