@@ -33,6 +33,8 @@
 #include <openssl/pkcs12.h>
 #include <openssl/pkcs7.h>
 
+#include "pki/certcache.h"
+#include "pki/der.h"
 #include "pki/mac.h"
 #include "pki/pbe.h"
 #include "pki/timing.h"
@@ -64,6 +66,9 @@ struct S_cert {
 	ASN1_OCTET_STRING *local_key_id;
 	char *name;
 	bool used;
+	bool keyed;  /* key is the SHA-256 of exactly the DER cert came from */
+	bool cached; /* cert came from the CA cache */
+	struct tv__cert_key key;
 };
 
 /* One read of the bags with one password. */
@@ -272,48 +277,88 @@ out:
 }
 
 /*
- * OpenSSL 3.0 hands out a certBag's certificate only as an X509 decoded in
- * the default library context (PKCS12_SAFEBAG_get1_cert). Its DER (cached,
- * so byte-exact) is decoded again in ours, so that every later operation on
- * it fetches from our providers.
+ * The octets of a certBag's certValue, found in the bag's own encoding:
+ * SafeBag ::= SEQUENCE { bagId, [0] EXPLICIT CertBag, attributes }, CertBag
+ * ::= SEQUENCE { certId, [0] EXPLICIT OCTET STRING }. OpenSSL 3.0 has no
+ * accessor for them (PKCS12_SAFEBAG_get1_cert decodes, in the default
+ * library context), and the encoding of a decoded bag is cheap to make.
  */
+static bool S_certbag_octets(struct tv__der *octets, const unsigned char *bag_der,
+			     size_t bag_len)
+{
+	struct tv__der cur = { bag_der, bag_len }, bag, value, certbag, explicit;
+
+	return tv__der_get(&cur, TV__DER_SEQUENCE, &bag, NULL) &&
+	       tv__der_get(&bag, TV__DER_OID, NULL, NULL) &&
+	       tv__der_get(&bag, TV__DER_CTX0, &value, NULL) &&
+	       tv__der_get(&value, TV__DER_SEQUENCE, &certbag, NULL) &&
+	       tv__der_get(&certbag, TV__DER_OID, NULL, NULL) &&
+	       tv__der_get(&certbag, TV__DER_CTX0, &explicit, NULL) &&
+	       tv__der_get(&explicit, TV__DER_OCTET_STRING, octets, NULL);
+}
+
+/*
+ * A certBag's certificate, decoded once, in our library context; or, for a
+ * certificate an earlier read found to be a CA's, the cached X509 decoded
+ * from the same bytes. Bytes after the certificate inside the OCTET STRING
+ * are ignored, as PKCS12_SAFEBAG_get1_cert ignores them.
+ */
+static enum tv_reason S_cert_of_bag(struct S_cert *c, struct S_walk *w,
+				    const PKCS12_SAFEBAG *bag)
+{
+	unsigned char *bag_der = NULL;
+	struct tv__der octets, cur, whole = { NULL, 0 };
+	enum tv_reason rc = TV_REASON_OK;
+	size_t used = 0;
+	int len;
+
+	len = i2d_PKCS12_SAFEBAG((PKCS12_SAFEBAG *)bag, &bag_der); /* not modified */
+	if (len <= 0 || !S_certbag_octets(&octets, bag_der, (size_t)len)) {
+		rc = tv__fail(w->msg, w->msz, TV_REASON_MALFORMED_KEYSTORE,
+			      "certificate bag holds no valid X.509 certificate");
+		goto out;
+	}
+	cur = octets;
+	c->keyed = tv__der_get(&cur, TV__DER_SEQUENCE, NULL, &whole);
+	if (c->keyed) {
+		tv__cert_key_of(&c->key, whole.p, whole.len);
+		c->cert = tv__cert_cache_get(tv__pki_ca_cache(w->ctx), &c->key);
+		c->cached = c->cert != NULL;
+	}
+	if (!c->cert) {
+		rc = tv__cert_decode(&c->cert, &used, w->ctx, octets.p, octets.len, w->msg,
+				     w->msz);
+		if (!rc && c->keyed && used != whole.len)
+			c->keyed = false; /* not plain DER: decoded, never cached */
+	}
+out:
+	OPENSSL_free(bag_der);
+	return rc;
+}
+
 static enum tv_reason S_add_cert(struct S_walk *w, const PKCS12_SAFEBAG *bag)
 {
-	unsigned char *der = NULL;
-	struct S_cert *c;
-	X509 *tmp, *cert = NULL;
+	struct S_cert c, *slot;
 	enum tv_reason rc;
-	int len = -1;
 	uint64_t t0;
 
 	if (PKCS12_SAFEBAG_get_bag_nid(bag) != NID_x509Certificate)
 		return TV_REASON_OK; /* SDSI certificates: not ours to judge */
+	memset(&c, 0, sizeof(c));
 	t0 = tv__timing_begin(w->ctx);
-	tmp = PKCS12_SAFEBAG_get1_cert(bag);
-	if (tmp)
-		len = i2d_X509(tmp, &der);
-	X509_free(tmp);
-	if (len <= 0)
-		return tv__fail(w->msg, w->msz, TV_REASON_MALFORMED_KEYSTORE,
-				"certificate bag holds no valid X.509 certificate");
-	rc = tv_pki_cert_parse(&cert, w->ctx, der, (size_t)len, w->msg, w->msz);
-	OPENSSL_free(der);
+	rc = S_cert_of_bag(&c, w, bag);
 	tv__timing_end(w->ctx, TV_PKI_PHASE_CERT_DECODE, t0, 0);
 	if (!rc)
-		rc = tv__cert_sans_check(cert, w->lim->max_sans, w->msg, w->msz);
+		rc = tv__cert_sans_check(c.cert, w->lim->max_sans, w->msg, w->msz);
+	if (!rc && !S_grow((void **)&w->certs, &w->cert_cap, w->cert_count, sizeof(*w->certs)))
+		rc = tv__fail(w->msg, w->msz, TV_REASON_INTERNAL_ERROR, "out of memory");
 	if (rc) {
-		X509_free(cert);
+		X509_free(c.cert);
 		return rc;
 	}
-	if (!S_grow((void **)&w->certs, &w->cert_cap, w->cert_count,
-		    sizeof(*w->certs))) {
-		X509_free(cert);
-		return tv__fail(w->msg, w->msz, TV_REASON_INTERNAL_ERROR,
-				"out of memory");
-	}
-	c = &w->certs[w->cert_count++];
-	c->cert = cert;
-	return S_bag_attrs(&c->local_key_id, &c->name, bag, w);
+	slot = &w->certs[w->cert_count++];
+	*slot = c;
+	return S_bag_attrs(&slot->local_key_id, &slot->name, bag, w);
 }
 
 static enum tv_reason S_walk_bags(struct S_walk *w,
@@ -514,9 +559,7 @@ static enum tv_reason S_pair(struct tv_p12_contents **out, struct S_walk *w)
 		pair = &c->pairs[i];
 		pair->key = w->keys[i].key;
 		w->keys[i].key = NULL;
-		t0 = tv__timing_begin(w->ctx);
-		pair->cert = X509_dup(w->certs[j].cert); /* a re-decode */
-		tv__timing_end(w->ctx, TV_PKI_PHASE_CERT_DECODE, t0, 0);
+		pair->cert = X509_up_ref(w->certs[j].cert) ? w->certs[j].cert : NULL;
 		pair->friendly_name = w->keys[i].name ? w->keys[i].name :
 			w->certs[j].name;
 		if (w->keys[i].name)
@@ -534,11 +577,17 @@ static enum tv_reason S_pair(struct tv_p12_contents **out, struct S_walk *w)
 	for (i = 0; !rc && i < w->cert_count; i++) {
 		if (w->certs[i].used)
 			continue;
-		if (!sk_X509_push(c->chain_candidates, w->certs[i].cert))
+		if (!sk_X509_push(c->chain_candidates, w->certs[i].cert)) {
 			rc = tv__fail(w->msg, w->msz, TV_REASON_INTERNAL_ERROR,
 				      "out of memory");
-		else
-			w->certs[i].cert = NULL;
+			break;
+		}
+		/* a certificate that is no key's is a CA certificate: later
+		 * keystores of the same organisation hold it again */
+		if (w->certs[i].keyed && !w->certs[i].cached)
+			tv__cert_cache_put(tv__pki_ca_cache(w->ctx), &w->certs[i].key,
+					   w->certs[i].cert);
+		w->certs[i].cert = NULL;
 	}
 	if (rc) {
 		tv_p12_contents_free(c);

@@ -8,8 +8,9 @@
  * its own with both providers loaded, made once by tv_pki_ctx_new() and
  * passed down explicitly; nothing in src/pki touches the global context.
  *
- * Threads: a struct tv_pki_ctx is immutable after tv_pki_ctx_new(). Any
- * number of threads may run readers and helpers on one ctx at the same time
+ * Threads: a struct tv_pki_ctx is immutable after tv_pki_ctx_new(), but for
+ * its cache of decoded CA certificates (certcache.h), which locks itself.
+ * Any number of threads may run readers and helpers on one ctx at the same time
  * (OpenSSL 3 library contexts are thread-safe for fetching and for
  * operations on distinct objects). tv_pki_ctx_free() must not race with any
  * use of the ctx.
@@ -18,6 +19,7 @@
 #define TV_PKI_PKI_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include <openssl/evp.h>
 #include <openssl/x509.h>
@@ -105,6 +107,28 @@ int tv_pki_key_matches_cert(const EVP_PKEY *key, const X509 *cert);
  */
 enum tv_err tv_pki_key_to_pkcs8(struct tv_secbuf **out,
 				const EVP_PKEY *key) TV_WUR;
+
+/** Counters of the context's CA certificate cache (see p12.h). */
+struct tv_pki_ca_cache_stats {
+	uint64_t hits, misses, inserts, evictions;
+	size_t entries, capacity;
+};
+
+/** A snapshot of ctx's CA certificate cache counters. Thread-safe. */
+void tv_pki_ca_cache_stats(const struct tv_pki_ctx *ctx, struct tv_pki_ca_cache_stats *out);
+
+/* Internal to src/pki: the context's CA certificate cache (certcache.h). */
+struct tv__cert_cache *tv__pki_ca_cache(const struct tv_pki_ctx *ctx);
+
+/*
+ * Internal to src/pki: decode the certificate at the start of der (bytes
+ * after it are left alone, as PKCS12_SAFEBAG_get1_cert leaves them) in
+ * ctx's library context; *used is the length of its encoding. OK;
+ * MALFORMED_KEYSTORE when it isn't X.509; INTERNAL_ERROR (allocation).
+ */
+enum tv_reason tv__cert_decode(X509 **out, size_t *used, struct tv_pki_ctx *ctx,
+			       const unsigned char *der, size_t der_len, char *msg,
+			       size_t msz) TV_WUR;
 
 /*
  * Internal to src/pki: decode a PrivateKeyInfo in ctx's library context.
