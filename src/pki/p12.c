@@ -35,6 +35,7 @@
 
 #include "pki/certcache.h"
 #include "pki/der.h"
+#include "pki/keyfacts.h"
 #include "pki/mac.h"
 #include "pki/pbe.h"
 #include "pki/timing.h"
@@ -56,7 +57,9 @@ ASN1_SEQUENCE(TV_PFX) = {
 } static_ASN1_SEQUENCE_END(TV_PFX)
 
 struct S_key {
-	EVP_PKEY *key;
+	struct tv_secbuf *pkcs8; /* PrivateKeyInfo DER */
+	struct tv__key_facts facts; /* kind TV__KEY_SLOW: key decoded at once */
+	EVP_PKEY *key;           /* NULL until something needs it */
 	ASN1_OCTET_STRING *local_key_id;
 	char *name;
 };
@@ -82,6 +85,7 @@ struct S_walk {
 	struct S_cert *certs;
 	size_t cert_count, cert_cap;
 	size_t bag_count;
+	uint64_t lazy_ns; /* time of keys decoded while pairing */
 	char *msg;
 	size_t msz;
 };
@@ -117,7 +121,7 @@ enum tv_reason tv__input_check(struct tv_p12_limits *lim, const struct tv_p12_li
 	return TV_REASON_OK;
 }
 
-enum tv_reason tv__contents_new(struct tv_p12_contents **out,
+enum tv_reason tv__contents_new(struct tv_p12_contents **out, struct tv_pki_ctx *ctx,
 				size_t pair_count, char *msg, size_t msz)
 {
 	struct tv_p12_contents *c = calloc(1, sizeof(*c));
@@ -132,6 +136,7 @@ enum tv_reason tv__contents_new(struct tv_p12_contents **out,
 				"out of memory");
 	}
 	c->pair_count = pair_count;
+	c->ctx = ctx;
 	*out = c;
 	return TV_REASON_OK;
 }
@@ -143,7 +148,8 @@ void tv_p12_contents_free(struct tv_p12_contents *contents)
 	if (!contents)
 		return;
 	for (i = 0; contents->pairs && i < contents->pair_count; i++) {
-		EVP_PKEY_free(contents->pairs[i].key);
+		EVP_PKEY_free(contents->pairs[i].decoded_key);
+		tv_secbuf_free(contents->pairs[i].pkcs8);
 		X509_free(contents->pairs[i].cert);
 		OPENSSL_free(contents->pairs[i].friendly_name);
 	}
@@ -152,12 +158,49 @@ void tv_p12_contents_free(struct tv_p12_contents *contents)
 	free(contents);
 }
 
+/* An EVP_PKEY from PKCS#8 DER: OK, or the reason tv__key_from_p8 gives. */
+static enum tv_reason S_decode_key(EVP_PKEY **out, struct tv_pki_ctx *ctx,
+				   const struct tv_secbuf *der, unsigned max_key_bits, char *msg,
+				   size_t msz)
+{
+	const unsigned char *p = der->p;
+	PKCS8_PRIV_KEY_INFO *p8 = d2i_PKCS8_PRIV_KEY_INFO(NULL, &p, (long)der->len);
+	enum tv_reason rc;
+
+	if (!p8)
+		return tv__fail(msg, msz, TV_REASON_MALFORMED_KEYSTORE,
+				"private key is not a PrivateKeyInfo");
+	rc = tv__key_from_p8(out, ctx, p8, max_key_bits, msg, msz);
+	PKCS8_PRIV_KEY_INFO_free(p8); /* cleanses the key octets */
+	return rc;
+}
+
+EVP_PKEY *tv_p12_pair_key(struct tv_p12_contents *contents, size_t i)
+{
+	struct tv_p12_pair *pair;
+	EVP_PKEY *key = NULL;
+
+	if (!contents || i >= contents->pair_count)
+		return NULL;
+	pair = &contents->pairs[i];
+	if (!pair->decoded_key && pair->pkcs8) {
+		ERR_set_mark();
+		/* the cap was checked by the read; the largest cap is enough */
+		if (S_decode_key(&key, contents->ctx, pair->pkcs8, TV_PKI_MAX_KEY_BITS_CAP, NULL,
+				 0) == TV_REASON_OK)
+			pair->decoded_key = key;
+		ERR_pop_to_mark();
+	}
+	return pair->decoded_key;
+}
+
 static void S_walk_release(struct S_walk *w)
 {
 	size_t i;
 
 	for (i = 0; i < w->key_count; i++) {
 		EVP_PKEY_free(w->keys[i].key);
+		tv_secbuf_free(w->keys[i].pkcs8);
 		ASN1_OCTET_STRING_free(w->keys[i].local_key_id);
 		OPENSSL_free(w->keys[i].name);
 	}
@@ -210,25 +253,72 @@ static enum tv_reason S_bag_attrs(ASN1_OCTET_STRING **lkid, char **name,
 	return TV_REASON_OK;
 }
 
+/*
+ * A key bag's key. *der (PrivateKeyInfo DER, taken over) is read for the
+ * fast facts; a form keyfacts.c doesn't read is decoded with OpenSSL now,
+ * as it always was, and its PKCS#8 becomes OpenSSL's encoding of it (what
+ * the importer sealed before the fast path existed). Either way an RSA key
+ * over the cap is refused here, before any RSA operation.
+ */
 static enum tv_reason S_add_key(struct S_walk *w, const PKCS12_SAFEBAG *bag,
-				const PKCS8_PRIV_KEY_INFO *p8)
+				struct tv_secbuf **der, const PKCS8_PRIV_KEY_INFO *p8,
+				const struct tv__key_facts *facts)
 {
-	struct S_key *k;
-	EVP_PKEY *key = NULL;
-	enum tv_reason rc;
+	struct S_key k, *slot;
+	enum tv_reason rc = TV_REASON_OK;
+	uint64_t t0;
 
-	rc = tv__key_from_p8(&key, w->ctx, p8, w->lim->max_key_bits, w->msg, w->msz);
-	if (rc)
-		return rc;
-	if (!S_grow((void **)&w->keys, &w->key_cap, w->key_count,
-		    sizeof(*w->keys))) {
-		EVP_PKEY_free(key);
-		return tv__fail(w->msg, w->msz, TV_REASON_INTERNAL_ERROR,
-				"out of memory");
+	memset(&k, 0, sizeof(k));
+	if (facts) {
+		k.facts = *facts;
+	} else if (*der) {
+		t0 = tv__timing_begin(w->ctx);
+		(void)tv__key_facts_read(&k.facts, (*der)->p, (*der)->len);
+		tv__timing_end(w->ctx, TV_PKI_PHASE_KEY_DECODE, t0, 0);
 	}
-	k = &w->keys[w->key_count++];
-	k->key = key;
-	return S_bag_attrs(&k->local_key_id, &k->name, bag, w);
+	if (k.facts.kind == TV__KEY_RSA) {
+		rc = tv__rsa_bits_check(k.facts.bits, w->lim->max_key_bits, true, w->msg, w->msz);
+	} else if (k.facts.kind == TV__KEY_SLOW) {
+		rc = tv__key_from_p8(&k.key, w->ctx, p8, w->lim->max_key_bits, w->msg, w->msz);
+		if (!rc && tv_pki_key_to_pkcs8(&k.pkcs8, k.key) != TV_OK)
+			rc = tv__fail(w->msg, w->msz, TV_REASON_INTERNAL_ERROR,
+				      "out of memory encoding a private key");
+	}
+	if (!rc && k.facts.kind != TV__KEY_SLOW) {
+		k.pkcs8 = *der;
+		*der = NULL;
+	}
+	if (!rc && !S_grow((void **)&w->keys, &w->key_cap, w->key_count, sizeof(*w->keys)))
+		rc = tv__fail(w->msg, w->msz, TV_REASON_INTERNAL_ERROR, "out of memory");
+	if (rc) {
+		EVP_PKEY_free(k.key);
+		tv_secbuf_free(k.pkcs8);
+		return rc;
+	}
+	slot = &w->keys[w->key_count++];
+	*slot = k;
+	return S_bag_attrs(&slot->local_key_id, &slot->name, bag, w);
+}
+
+/* A plain keyBag: its PrivateKeyInfo's DER, in secret memory. */
+static enum tv_reason S_add_plain_key(struct S_walk *w, const PKCS12_SAFEBAG *bag)
+{
+	const PKCS8_PRIV_KEY_INFO *p8 = PKCS12_SAFEBAG_get0_p8inf(bag);
+	struct tv_secbuf *der = NULL;
+	unsigned char *p;
+	enum tv_reason rc;
+	int len = p8 ? i2d_PKCS8_PRIV_KEY_INFO(p8, NULL) : -1;
+
+	if (len > 0 && tv_secbuf_new(&der, (size_t)len) == TV_OK) {
+		p = der->p;
+		if (i2d_PKCS8_PRIV_KEY_INFO(p8, &p) != len) {
+			tv_secbuf_free(der);
+			der = NULL;
+		}
+	}
+	rc = S_add_key(w, bag, &der, p8, NULL);
+	tv_secbuf_free(der);
+	return rc;
 }
 
 static enum tv_reason S_add_shrouded_key(struct S_walk *w,
@@ -239,9 +329,12 @@ static enum tv_reason S_add_shrouded_key(struct S_walk *w,
 	const ASN1_OCTET_STRING *ct = NULL;
 	PKCS8_PRIV_KEY_INFO *p8 = NULL;
 	struct tv_secbuf *plain = NULL;
+	struct tv__key_facts facts;
 	struct tv__pbe pbe;
 	const unsigned char *p;
 	enum tv_reason rc;
+	uint64_t t0;
+	bool fast;
 
 	memset(&pbe, 0, sizeof(pbe));
 	if (!sig) {
@@ -260,15 +353,23 @@ static enum tv_reason S_add_shrouded_key(struct S_walk *w,
 			     w->msg, w->msz);
 	if (rc)
 		goto out;
-	p = plain->p;
-	p8 = d2i_PKCS8_PRIV_KEY_INFO(NULL, &p, (long)plain->len);
-	if (!p8 || p != plain->p + plain->len) {
-		rc = tv__fail(w->msg, w->msz, TV_REASON_DECRYPTION_FAILED,
-			      "shrouded key bag decrypted to garbage "
-			      "(wrong password or corrupted data)");
-		goto out;
+	/* a plain RSA or EC form is a PrivateKeyInfo by construction; any
+	 * other plaintext must decode as one (else: a wrong password whose
+	 * padding happened to check out) */
+	t0 = tv__timing_begin(w->ctx);
+	fast = tv__key_facts_read(&facts, plain->p, plain->len);
+	tv__timing_end(w->ctx, TV_PKI_PHASE_KEY_DECODE, t0, 0);
+	if (!fast) {
+		p = plain->p;
+		p8 = d2i_PKCS8_PRIV_KEY_INFO(NULL, &p, (long)plain->len);
+		if (!p8 || p != plain->p + plain->len) {
+			rc = tv__fail(w->msg, w->msz, TV_REASON_DECRYPTION_FAILED,
+				      "shrouded key bag decrypted to garbage "
+				      "(wrong password or corrupted data)");
+			goto out;
+		}
 	}
-	rc = S_add_key(w, bag, p8);
+	rc = S_add_key(w, bag, &plain, p8, &facts);
 out:
 	PKCS8_PRIV_KEY_INFO_free(p8); /* cleanses the key octets */
 	tv_secbuf_free(plain);
@@ -381,7 +482,7 @@ static enum tv_reason S_walk_bags(struct S_walk *w,
 					"more than %d safe bags", S_MAX_BAGS);
 		switch (PKCS12_SAFEBAG_get_nid(bag)) {
 		case NID_keyBag:
-			rc = S_add_key(w, bag, PKCS12_SAFEBAG_get0_p8inf(bag));
+			rc = S_add_plain_key(w, bag);
 			break;
 		case NID_pkcs8ShroudedKeyBag:
 			rc = S_add_shrouded_key(w, bag);
@@ -494,14 +595,43 @@ static const char *S_subject(char *buf, size_t size, const X509 *cert)
 	return buf;
 }
 
+/* k's EVP_PKEY, decoded now if the fast path had none: OK or why not. */
+static enum tv_reason S_key_need(struct S_walk *w, struct S_key *k)
+{
+	enum tv_reason rc;
+	uint64_t t0;
+
+	if (k->key)
+		return TV_REASON_OK;
+	t0 = tv__timing_begin(w->ctx);
+	rc = S_decode_key(&k->key, w->ctx, k->pkcs8, w->lim->max_key_bits, w->msg, w->msz);
+	w->lazy_ns += tv__timing_since(t0); /* counted as key decoding */
+	return rc;
+}
+
+/*
+ * Whether cert has k's public key: from the bytes where they tell
+ * (keyfacts.h), else with OpenSSL (which decodes the key). 1 or 0; *rc is
+ * set when the key had to be decoded and didn't.
+ */
+static int S_matches(struct S_walk *w, struct S_key *k, X509 *cert, enum tv_reason *rc)
+{
+	int eq = tv__key_facts_match(&k->facts, cert);
+
+	if (eq >= 0)
+		return eq;
+	*rc = S_key_need(w, k);
+	return *rc ? 0 : tv_pki_key_matches_cert(k->key, cert);
+}
+
 /*
  * The certificate of key k, or why there is none: its localKeyId names a
  * certificate with another key (MISMATCH); no certificate at all
  * (NO_CERTIFICATE); certificates, none of them its (MISMATCH).
  */
-static enum tv_reason S_find_cert(size_t *found, struct S_walk *w,
-				  const struct S_key *k)
+static enum tv_reason S_find_cert_of(size_t *found, struct S_walk *w, struct S_key *k)
 {
+	enum tv_reason rc = TV_REASON_OK;
 	char subject[128];
 	size_t i;
 
@@ -510,8 +640,8 @@ static enum tv_reason S_find_cert(size_t *found, struct S_walk *w,
 		    ASN1_OCTET_STRING_cmp(w->certs[i].local_key_id,
 					  k->local_key_id) != 0)
 			continue;
-		if (!tv_pki_key_matches_cert(k->key, w->certs[i].cert))
-			return tv__fail(w->msg, w->msz,
+		if (!S_matches(w, k, w->certs[i].cert, &rc))
+			return rc ? rc : tv__fail(w->msg, w->msz,
 					TV_REASON_KEY_CERTIFICATE_MISMATCH,
 					"private key is not the key of certificate "
 					"\"%.100s\" that its localKeyId names",
@@ -521,11 +651,12 @@ static enum tv_reason S_find_cert(size_t *found, struct S_walk *w,
 		return TV_REASON_OK;
 	}
 	for (i = 0; i < w->cert_count; i++) {
-		if (!w->certs[i].used &&
-		    tv_pki_key_matches_cert(k->key, w->certs[i].cert)) {
+		if (!w->certs[i].used && S_matches(w, k, w->certs[i].cert, &rc)) {
 			*found = i;
 			return TV_REASON_OK;
 		}
+		if (rc)
+			return rc;
 	}
 	if (w->cert_count == 0)
 		return tv__fail(w->msg, w->msz, TV_REASON_NO_CERTIFICATE,
@@ -535,6 +666,37 @@ static enum tv_reason S_find_cert(size_t *found, struct S_walk *w,
 			w->cert_count, w->key_count > 1 ? " left for it" : "");
 }
 
+/*
+ * A key that pairs with nothing may be one OpenSSL can't decode (an EC
+ * point off its curve): before the fast path, that was found when its bag
+ * was read, and said as MALFORMED_KEYSTORE. Decoding it now keeps that
+ * reason; a key that decodes keeps the pairing's.
+ */
+static enum tv_reason S_find_cert(size_t *found, struct S_walk *w, struct S_key *k)
+{
+	enum tv_reason rc = S_find_cert_of(found, w, k), why;
+
+	if (rc == TV_REASON_KEY_CERTIFICATE_MISMATCH || rc == TV_REASON_NO_CERTIFICATE) {
+		why = S_key_need(w, k);
+		if (why)
+			return why;
+		/* the message of the pairing's failure was overwritten by
+		 * nothing: a successful decode leaves msg alone */
+	}
+	return rc;
+}
+
+/* The key-type policy for k, from its facts or its EVP_PKEY. */
+static enum tv_reason S_key_check(struct S_walk *w, struct S_key *k)
+{
+	if (k->facts.kind == TV__KEY_RSA)
+		return tv__rsa_bits_check(k->facts.bits, w->lim->max_key_bits, false, w->msg,
+					  w->msz);
+	if (k->facts.kind == TV__KEY_EC)
+		return TV_REASON_OK; /* P-256, P-384 or P-521, named */
+	return tv_pki_key_check(k->key, w->lim->max_key_bits, w->msg, w->msz);
+}
+
 /* Move the walk's keys and certificates into a new contents. */
 static enum tv_reason S_pair(struct tv_p12_contents **out, struct S_walk *w)
 {
@@ -542,23 +704,23 @@ static enum tv_reason S_pair(struct tv_p12_contents **out, struct S_walk *w)
 	struct tv_p12_pair *pair;
 	size_t i, j = 0;
 	enum tv_reason rc;
-	uint64_t t0;
+	uint64_t t0, lazy_ns;
 
 	if (w->key_count == 0)
 		return tv__fail(w->msg, w->msz, TV_REASON_NO_PRIVATE_KEY,
 				"keystore holds %zu certificate(s) and no private key",
 				w->cert_count);
-	rc = tv__contents_new(&c, w->key_count, w->msg, w->msz);
+	rc = tv__contents_new(&c, w->ctx, w->key_count, w->msg, w->msz);
 	for (i = 0; !rc && i < w->key_count; i++) {
 		t0 = tv__timing_begin(w->ctx);
+		lazy_ns = w->lazy_ns;
 		rc = S_find_cert(&j, w, &w->keys[i]);
-		tv__timing_end(w->ctx, TV_PKI_PHASE_PAIRING, t0, 0);
+		/* a key decoded on the way counts as key decoding */
+		tv__timing_end(w->ctx, TV_PKI_PHASE_PAIRING, t0, w->lazy_ns - lazy_ns);
 		if (rc)
 			break;
 		w->certs[j].used = true;
 		pair = &c->pairs[i];
-		pair->key = w->keys[i].key;
-		w->keys[i].key = NULL;
 		pair->cert = X509_up_ref(w->certs[j].cert) ? w->certs[j].cert : NULL;
 		pair->friendly_name = w->keys[i].name ? w->keys[i].name :
 			w->certs[j].name;
@@ -571,9 +733,15 @@ static enum tv_reason S_pair(struct tv_p12_contents **out, struct S_walk *w)
 				      "out of memory");
 	}
 	t0 = tv__timing_begin(w->ctx);
-	for (i = 0; !rc && i < c->pair_count; i++)
-		rc = tv_pki_key_check(c->pairs[i].key, w->lim->max_key_bits, w->msg, w->msz);
+	for (i = 0; !rc && i < w->key_count; i++)
+		rc = S_key_check(w, &w->keys[i]);
 	tv__timing_end(w->ctx, TV_PKI_PHASE_PAIRING, t0, 0);
+	for (i = 0; !rc && i < w->key_count; i++) {
+		c->pairs[i].decoded_key = w->keys[i].key;
+		c->pairs[i].pkcs8 = w->keys[i].pkcs8;
+		w->keys[i].key = NULL;
+		w->keys[i].pkcs8 = NULL;
+	}
 	for (i = 0; !rc && i < w->cert_count; i++) {
 		if (w->certs[i].used)
 			continue;

@@ -368,19 +368,32 @@ static enum tv_reason S_check_ec(const EVP_PKEY *key, char *msg, size_t msz)
 			group);
 }
 
+enum tv_reason tv__rsa_bits_check(unsigned bits, unsigned max_bits, bool cap_only, char *msg,
+				  size_t msz)
+{
+	if (!max_bits)
+		max_bits = TV_PKI_DEFAULT_MAX_KEY_BITS;
+	if (bits > max_bits)
+		return tv__fail(msg, msz, TV_REASON_UNSUPPORTED_KEY_TYPE,
+				"RSA-%u is over the limit of %u bits (RSA keys must have %d to %u "
+				"bits)",
+				bits, max_bits, TV_PKI_MIN_RSA_BITS, max_bits);
+	if (cap_only || bits >= TV_PKI_MIN_RSA_BITS)
+		return TV_REASON_OK;
+	return tv__fail(msg, msz, TV_REASON_UNSUPPORTED_KEY_TYPE,
+			"RSA-%u is not supported (RSA keys must have %d to %u bits)", bits,
+			TV_PKI_MIN_RSA_BITS, max_bits);
+}
+
 /* The RSA size cap: over it is refused before any RSA operation runs. */
 static enum tv_reason S_check_rsa_max(const EVP_PKEY *key, unsigned max_bits, char *msg,
 				      size_t msz)
 {
 	int bits = EVP_PKEY_get_bits(key);
 
-	if (!max_bits)
-		max_bits = TV_PKI_DEFAULT_MAX_KEY_BITS;
-	if (!EVP_PKEY_is_a(key, "RSA") || (bits > 0 && (unsigned)bits <= max_bits))
+	if (!EVP_PKEY_is_a(key, "RSA") || bits <= 0)
 		return TV_REASON_OK;
-	return tv__fail(msg, msz, TV_REASON_UNSUPPORTED_KEY_TYPE,
-			"RSA-%d is over the limit of %u bits (RSA keys must have %d to %u bits)",
-			bits, max_bits, TV_PKI_MIN_RSA_BITS, max_bits);
+	return tv__rsa_bits_check((unsigned)bits, max_bits, true, msg, msz);
 }
 
 enum tv_reason tv_pki_key_check(const EVP_PKEY *key, unsigned max_rsa_bits, char *msg,
@@ -395,15 +408,9 @@ enum tv_reason tv_pki_key_check(const EVP_PKEY *key, unsigned max_rsa_bits, char
 	if (!max_rsa_bits)
 		max_rsa_bits = TV_PKI_DEFAULT_MAX_KEY_BITS;
 	bits = EVP_PKEY_get_bits(key);
-	if (EVP_PKEY_is_a(key, "RSA")) {
-		if (bits >= TV_PKI_MIN_RSA_BITS && (unsigned)bits <= max_rsa_bits)
-			return TV_REASON_OK;
-		if (bits > TV_PKI_MIN_RSA_BITS)
-			return S_check_rsa_max(key, max_rsa_bits, msg, msg_size);
-		return tv__fail(msg, msg_size, TV_REASON_UNSUPPORTED_KEY_TYPE,
-				"RSA-%d is not supported (RSA keys must have %d to %u bits)",
-				bits, TV_PKI_MIN_RSA_BITS, max_rsa_bits);
-	}
+	if (EVP_PKEY_is_a(key, "RSA"))
+		return tv__rsa_bits_check(bits > 0 ? (unsigned)bits : 0, max_rsa_bits, false, msg,
+					  msg_size);
 	if (EVP_PKEY_is_a(key, "EC"))
 		return S_check_ec(key, msg, msg_size);
 	if (EVP_PKEY_is_a(key, "ED25519"))

@@ -18,6 +18,7 @@
 #ifndef TV_PKI_PKI_H
 #define TV_PKI_PKI_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -143,6 +144,15 @@ enum tv_reason tv__cert_decode(X509 **out, size_t *used, struct tv_pki_ctx *ctx,
 enum tv_reason tv__key_from_p8(EVP_PKEY **out, struct tv_pki_ctx *ctx,
 			       const PKCS8_PRIV_KEY_INFO *p8, unsigned max_rsa_bits,
 			       char *msg, size_t msz) TV_WUR;
+
+/*
+ * Internal to src/pki: the RSA size policy on a modulus of bits bits: over
+ * max_bits (0 = the default cap) is UNSUPPORTED_KEY_TYPE; with cap_only
+ * false, so is under TV_PKI_MIN_RSA_BITS. The messages tv_pki_key_check
+ * gives.
+ */
+enum tv_reason tv__rsa_bits_check(unsigned bits, unsigned max_bits, bool cap_only, char *msg,
+				  size_t msz) TV_WUR;
 
 /*
  * Internal to src/pki: the subjectAltName cap of a certificate found in a

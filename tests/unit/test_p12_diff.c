@@ -149,7 +149,7 @@ static bool S_compare(const char *dir, const char *file, const char *pw,
 		assert_non_null(their_key);
 		assert_non_null(their_cert);
 		for (i = 0; i < c->pair_count; i++)
-			if (EVP_PKEY_eq(c->pairs[i].key, their_key) == 1)
+			if (EVP_PKEY_eq(tv_p12_pair_key(c, i), their_key) == 1)
 				break;
 		if (i == c->pair_count)
 			fail_msg("%s: OpenSSL's key is not among ours", file);
