@@ -185,9 +185,9 @@ EVP_PKEY *tv_p12_pair_key(struct tv_p12_contents *contents, size_t i)
 	pair = &contents->pairs[i];
 	if (!pair->decoded_key && pair->pkcs8) {
 		ERR_set_mark();
-		/* the cap was checked by the read; the largest cap is enough */
-		if (S_decode_key(&key, contents->ctx, pair->pkcs8, TV_PKI_MAX_KEY_BITS_CAP, NULL,
-				 0) == TV_REASON_OK)
+		/* the read applied its cap already */
+		if (S_decode_key(&key, contents->ctx, pair->pkcs8, UINT_MAX, NULL, 0) ==
+		    TV_REASON_OK)
 			pair->decoded_key = key;
 		ERR_pop_to_mark();
 	}
@@ -256,7 +256,7 @@ static enum tv_reason S_bag_attrs(ASN1_OCTET_STRING **lkid, char **name,
 /*
  * A key bag's key. *der (PrivateKeyInfo DER, taken over) is read for the
  * fast facts; a form keyfacts.c doesn't read is decoded with OpenSSL now,
- * as it always was, and its PKCS#8 becomes OpenSSL's encoding of it (what
+ * as it always was, and its PKCS#8 will be OpenSSL's encoding of it (what
  * the importer sealed before the fast path existed). Either way an RSA key
  * over the cap is refused here, before any RSA operation.
  */
@@ -279,10 +279,9 @@ static enum tv_reason S_add_key(struct S_walk *w, const PKCS12_SAFEBAG *bag,
 	if (k.facts.kind == TV__KEY_RSA) {
 		rc = tv__rsa_bits_check(k.facts.bits, w->lim->max_key_bits, true, w->msg, w->msz);
 	} else if (k.facts.kind == TV__KEY_SLOW) {
+		/* its PKCS#8 is encoded once it has paired and passed the
+		 * key-type check (S_pair), so the reasons stay the same */
 		rc = tv__key_from_p8(&k.key, w->ctx, p8, w->lim->max_key_bits, w->msg, w->msz);
-		if (!rc && tv_pki_key_to_pkcs8(&k.pkcs8, k.key) != TV_OK)
-			rc = tv__fail(w->msg, w->msz, TV_REASON_INTERNAL_ERROR,
-				      "out of memory encoding a private key");
 	}
 	if (!rc && k.facts.kind != TV__KEY_SLOW) {
 		k.pkcs8 = *der;
@@ -736,6 +735,11 @@ static enum tv_reason S_pair(struct tv_p12_contents **out, struct S_walk *w)
 	for (i = 0; !rc && i < w->key_count; i++)
 		rc = S_key_check(w, &w->keys[i]);
 	tv__timing_end(w->ctx, TV_PKI_PHASE_PAIRING, t0, 0);
+	for (i = 0; !rc && i < w->key_count; i++) {
+		if (!w->keys[i].pkcs8 && tv_pki_key_to_pkcs8(&w->keys[i].pkcs8, w->keys[i].key))
+			rc = tv__fail(w->msg, w->msz, TV_REASON_INTERNAL_ERROR,
+				      "the private key could not be encoded as PKCS#8");
+	}
 	for (i = 0; !rc && i < w->key_count; i++) {
 		c->pairs[i].decoded_key = w->keys[i].key;
 		c->pairs[i].pkcs8 = w->keys[i].pkcs8;
