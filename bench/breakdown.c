@@ -215,7 +215,7 @@ static void S_pair(struct S_vault *v, struct S_item *it, struct tv_trust_ref *re
 {
 	const struct tv_p12_pair *pair = &it->contents->pairs[0];
 	STACK_OF(X509) *chain = NULL;
-	struct tv_secbuf *p8 = NULL;
+	const struct tv_secbuf *p8;
 	char msg[TV_REASON_MSG_SIZE];
 	enum tv_reason reason;
 	double t = tvb_now();
@@ -243,7 +243,8 @@ static void S_pair(struct S_vault *v, struct S_item *it, struct tv_trust_ref *re
 	sk_X509_pop_free(chain, X509_free);
 	step[S_FACTS] += tvb_now() - t;
 	t = tvb_now();
-	S_check(tv_pki_key_to_pkcs8(&p8, pair->key), "PKCS#8");
+	/* as tv_import_process: the reader's PKCS#8, sealed as it is */
+	p8 = pair->pkcs8;
 	it->sealed_key_len = p8->len + TV_SEAL_OVERHEAD;
 	it->sealed_key = malloc(it->sealed_key_len);
 	if (!it->sealed_key)
@@ -251,7 +252,6 @@ static void S_pair(struct S_vault *v, struct S_item *it, struct tv_trust_ref *re
 	S_check(tv_keyring_seal(v->kr, it->sealed_key, it->ci.tenant_id, it->ci.dek_id, p8->p,
 				p8->len),
 		"sealing the key");
-	tv_secbuf_free(p8);
 	step[S_SEAL] += tvb_now() - t;
 }
 

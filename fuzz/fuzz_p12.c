@@ -104,6 +104,22 @@ static bool S_same_key(EVP_PKEY *a, EVP_PKEY *b)
 	return same;
 }
 
+/*
+ * The PKCS#8 bytes the reader hands the importer (taken from the keystore
+ * on the fast path) are OpenSSL's own encoding of OpenSSL's key.
+ */
+static bool S_same_pkcs8(const struct tv_secbuf *ours, const EVP_PKEY *theirs)
+{
+	PKCS8_PRIV_KEY_INFO *p8 = EVP_PKEY2PKCS8(theirs);
+	unsigned char *d = NULL;
+	int len = p8 ? i2d_PKCS8_PRIV_KEY_INFO(p8, &d) : -1;
+	bool same = ours && len > 0 && (size_t)len == ours->len && !memcmp(d, ours->p, ours->len);
+
+	OPENSSL_clear_free(d, len > 0 ? (size_t)len : 0);
+	PKCS8_PRIV_KEY_INFO_free(p8);
+	return same;
+}
+
 /* A key type tlsvault stores (the reader refuses the others on purpose). */
 static bool S_supported_key(const EVP_PKEY *key)
 {
@@ -112,7 +128,7 @@ static bool S_supported_key(const EVP_PKEY *key)
 	return tv_pki_key_check(key, 0, msg, sizeof(msg)) == TV_REASON_OK; /* 0: the default cap */
 }
 
-static void S_compare(const struct tv_p12_contents *ours, enum tv_reason why, const char *msg,
+static void S_compare(struct tv_p12_contents *ours, enum tv_reason why, const char *msg,
 		      const unsigned char *der, size_t len, const char *pw, bool ours_ok)
 {
 	const unsigned char *p = der;
@@ -161,7 +177,8 @@ static void S_compare(const struct tv_p12_contents *ours, enum tv_reason why, co
 		FZ_CHECK(on_purpose, "OpenSSL reads a key and its certificate, ours refuses");
 		goto out;
 	}
-	FZ_CHECK(S_same_key(ours->pairs[0].key, key), "a different key");
+	FZ_CHECK(S_same_key(tv_p12_pair_key(ours, 0), key), "a different key");
+	FZ_CHECK(S_same_pkcs8(ours->pairs[0].pkcs8, key), "different PKCS#8 bytes for the key");
 	FZ_CHECK(X509_cmp(ours->pairs[0].cert, cert) == 0, "a different leaf");
 	if (ours->pair_count == 1) {
 		/* OpenSSL leaves ca NULL when there are none */
@@ -206,7 +223,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	FZ_CHECK(why == TV_REASON_OK ? msg[0] == '\0' : msg[0] != '\0',
 		 "a failure without a message, or a success with one");
 	if (out)
-		FZ_CHECK(out->pair_count >= 1 && out->pairs[0].key && out->pairs[0].cert,
+		FZ_CHECK(out->pair_count >= 1 && tv_p12_pair_key(out, 0) && out->pairs[0].cert,
 			 "a success without a key and its certificate");
 	/* OpenSSL takes a C string: a password with a NUL can't be compared */
 	if (!has_nul)

@@ -226,7 +226,7 @@ static void S_p12_check(const struct tv_secbuf *ks, const char *pass, size_t pas
 
 	why = tv_p12_read(&out, S_ctx, ks->p, ks->len, pass, pass_len, NULL, msg, sizeof(msg));
 	FZ_CHECK(why == TV_REASON_OK, "our PKCS#12 does not open with its passphrase");
-	FZ_CHECK(out->pair_count == 1 && S_same_key(out->pairs[0].key, key),
+	FZ_CHECK(out->pair_count == 1 && S_same_key(tv_p12_pair_key(out, 0), key),
 		 "PKCS#12 gives back a different key");
 	FZ_CHECK(X509_cmp(out->pairs[0].cert, leaf) == 0, "PKCS#12 gives back a different leaf");
 	FZ_CHECK(sk_X509_num(out->chain_candidates) == sk_X509_num(chain),
@@ -251,7 +251,7 @@ static void S_pem_check(const struct tv_secbuf *pem, const char *pass, size_t pa
 	why = tv_pkcs8_read_encrypted_pem(&out, S_ctx, (const char *)pem->p, pem->len, pass,
 					  pass_len, der, (size_t)der_len, NULL, msg, sizeof(msg));
 	FZ_CHECK(why == TV_REASON_OK, "our PKCS#8 PEM does not open with its passphrase");
-	FZ_CHECK(S_same_key(out->pairs[0].key, key), "PKCS#8 gives back a different key");
+	FZ_CHECK(S_same_key(tv_p12_pair_key(out, 0), key), "PKCS#8 gives back a different key");
 	tv_p12_contents_free(out);
 	OPENSSL_free(der);
 }

@@ -33,6 +33,9 @@
 #include <openssl/pkcs12.h>
 #include <openssl/pkcs7.h>
 
+#include "pki/certcache.h"
+#include "pki/der.h"
+#include "pki/keyfacts.h"
 #include "pki/mac.h"
 #include "pki/pbe.h"
 #include "pki/timing.h"
@@ -54,7 +57,9 @@ ASN1_SEQUENCE(TV_PFX) = {
 } static_ASN1_SEQUENCE_END(TV_PFX)
 
 struct S_key {
-	EVP_PKEY *key;
+	struct tv_secbuf *pkcs8; /* PrivateKeyInfo DER */
+	struct tv__key_facts facts; /* kind TV__KEY_SLOW: key decoded at once */
+	EVP_PKEY *key;           /* NULL until something needs it */
 	ASN1_OCTET_STRING *local_key_id;
 	char *name;
 };
@@ -64,6 +69,9 @@ struct S_cert {
 	ASN1_OCTET_STRING *local_key_id;
 	char *name;
 	bool used;
+	bool keyed;  /* key is the SHA-256 of exactly the DER cert came from */
+	bool cached; /* cert came from the CA cache */
+	struct tv__cert_key key;
 };
 
 /* One read of the bags with one password. */
@@ -77,6 +85,7 @@ struct S_walk {
 	struct S_cert *certs;
 	size_t cert_count, cert_cap;
 	size_t bag_count;
+	uint64_t lazy_ns; /* time of keys decoded while pairing */
 	char *msg;
 	size_t msz;
 };
@@ -112,7 +121,7 @@ enum tv_reason tv__input_check(struct tv_p12_limits *lim, const struct tv_p12_li
 	return TV_REASON_OK;
 }
 
-enum tv_reason tv__contents_new(struct tv_p12_contents **out,
+enum tv_reason tv__contents_new(struct tv_p12_contents **out, struct tv_pki_ctx *ctx,
 				size_t pair_count, char *msg, size_t msz)
 {
 	struct tv_p12_contents *c = calloc(1, sizeof(*c));
@@ -127,6 +136,7 @@ enum tv_reason tv__contents_new(struct tv_p12_contents **out,
 				"out of memory");
 	}
 	c->pair_count = pair_count;
+	c->ctx = ctx;
 	*out = c;
 	return TV_REASON_OK;
 }
@@ -138,7 +148,8 @@ void tv_p12_contents_free(struct tv_p12_contents *contents)
 	if (!contents)
 		return;
 	for (i = 0; contents->pairs && i < contents->pair_count; i++) {
-		EVP_PKEY_free(contents->pairs[i].key);
+		EVP_PKEY_free(contents->pairs[i].decoded_key);
+		tv_secbuf_free(contents->pairs[i].pkcs8);
 		X509_free(contents->pairs[i].cert);
 		OPENSSL_free(contents->pairs[i].friendly_name);
 	}
@@ -147,12 +158,49 @@ void tv_p12_contents_free(struct tv_p12_contents *contents)
 	free(contents);
 }
 
+/* An EVP_PKEY from PKCS#8 DER: OK, or the reason tv__key_from_p8 gives. */
+static enum tv_reason S_decode_key(EVP_PKEY **out, struct tv_pki_ctx *ctx,
+				   const struct tv_secbuf *der, unsigned max_key_bits, char *msg,
+				   size_t msz)
+{
+	const unsigned char *p = der->p;
+	PKCS8_PRIV_KEY_INFO *p8 = d2i_PKCS8_PRIV_KEY_INFO(NULL, &p, (long)der->len);
+	enum tv_reason rc;
+
+	if (!p8)
+		return tv__fail(msg, msz, TV_REASON_MALFORMED_KEYSTORE,
+				"private key is not a PrivateKeyInfo");
+	rc = tv__key_from_p8(out, ctx, p8, max_key_bits, msg, msz);
+	PKCS8_PRIV_KEY_INFO_free(p8); /* cleanses the key octets */
+	return rc;
+}
+
+EVP_PKEY *tv_p12_pair_key(struct tv_p12_contents *contents, size_t i)
+{
+	struct tv_p12_pair *pair;
+	EVP_PKEY *key = NULL;
+
+	if (!contents || i >= contents->pair_count)
+		return NULL;
+	pair = &contents->pairs[i];
+	if (!pair->decoded_key && pair->pkcs8) {
+		ERR_set_mark();
+		/* the read applied its cap already */
+		if (S_decode_key(&key, contents->ctx, pair->pkcs8, UINT_MAX, NULL, 0) ==
+		    TV_REASON_OK)
+			pair->decoded_key = key;
+		ERR_pop_to_mark();
+	}
+	return pair->decoded_key;
+}
+
 static void S_walk_release(struct S_walk *w)
 {
 	size_t i;
 
 	for (i = 0; i < w->key_count; i++) {
 		EVP_PKEY_free(w->keys[i].key);
+		tv_secbuf_free(w->keys[i].pkcs8);
 		ASN1_OCTET_STRING_free(w->keys[i].local_key_id);
 		OPENSSL_free(w->keys[i].name);
 	}
@@ -205,25 +253,71 @@ static enum tv_reason S_bag_attrs(ASN1_OCTET_STRING **lkid, char **name,
 	return TV_REASON_OK;
 }
 
+/*
+ * A key bag's key. *der (PrivateKeyInfo DER, taken over) is read for the
+ * fast facts; a form keyfacts.c doesn't read is decoded with OpenSSL now,
+ * as it always was, and its PKCS#8 will be OpenSSL's encoding of it (what
+ * the importer sealed before the fast path existed). Either way an RSA key
+ * over the cap is refused here, before any RSA operation.
+ */
 static enum tv_reason S_add_key(struct S_walk *w, const PKCS12_SAFEBAG *bag,
-				const PKCS8_PRIV_KEY_INFO *p8)
+				struct tv_secbuf **der, const PKCS8_PRIV_KEY_INFO *p8,
+				const struct tv__key_facts *facts)
 {
-	struct S_key *k;
-	EVP_PKEY *key = NULL;
-	enum tv_reason rc;
+	struct S_key k, *slot;
+	enum tv_reason rc = TV_REASON_OK;
+	uint64_t t0;
 
-	rc = tv__key_from_p8(&key, w->ctx, p8, w->lim->max_key_bits, w->msg, w->msz);
-	if (rc)
-		return rc;
-	if (!S_grow((void **)&w->keys, &w->key_cap, w->key_count,
-		    sizeof(*w->keys))) {
-		EVP_PKEY_free(key);
-		return tv__fail(w->msg, w->msz, TV_REASON_INTERNAL_ERROR,
-				"out of memory");
+	memset(&k, 0, sizeof(k));
+	if (facts) {
+		k.facts = *facts;
+	} else if (*der) {
+		t0 = tv__timing_begin(w->ctx);
+		(void)tv__key_facts_read(&k.facts, (*der)->p, (*der)->len);
+		tv__timing_end(w->ctx, TV_PKI_PHASE_KEY_DECODE, t0, 0);
 	}
-	k = &w->keys[w->key_count++];
-	k->key = key;
-	return S_bag_attrs(&k->local_key_id, &k->name, bag, w);
+	if (k.facts.kind == TV__KEY_RSA) {
+		rc = tv__rsa_bits_check(k.facts.bits, w->lim->max_key_bits, true, w->msg, w->msz);
+	} else if (k.facts.kind == TV__KEY_SLOW) {
+		/* its PKCS#8 is encoded once it has paired and passed the
+		 * key-type check (S_pair), so the reasons stay the same */
+		rc = tv__key_from_p8(&k.key, w->ctx, p8, w->lim->max_key_bits, w->msg, w->msz);
+	}
+	if (!rc && k.facts.kind != TV__KEY_SLOW) {
+		k.pkcs8 = *der;
+		*der = NULL;
+	}
+	if (!rc && !S_grow((void **)&w->keys, &w->key_cap, w->key_count, sizeof(*w->keys)))
+		rc = tv__fail(w->msg, w->msz, TV_REASON_INTERNAL_ERROR, "out of memory");
+	if (rc) {
+		EVP_PKEY_free(k.key);
+		tv_secbuf_free(k.pkcs8);
+		return rc;
+	}
+	slot = &w->keys[w->key_count++];
+	*slot = k;
+	return S_bag_attrs(&slot->local_key_id, &slot->name, bag, w);
+}
+
+/* A plain keyBag: its PrivateKeyInfo's DER, in secret memory. */
+static enum tv_reason S_add_plain_key(struct S_walk *w, const PKCS12_SAFEBAG *bag)
+{
+	const PKCS8_PRIV_KEY_INFO *p8 = PKCS12_SAFEBAG_get0_p8inf(bag);
+	struct tv_secbuf *der = NULL;
+	unsigned char *p;
+	enum tv_reason rc;
+	int len = p8 ? i2d_PKCS8_PRIV_KEY_INFO(p8, NULL) : -1;
+
+	if (len > 0 && tv_secbuf_new(&der, (size_t)len) == TV_OK) {
+		p = der->p;
+		if (i2d_PKCS8_PRIV_KEY_INFO(p8, &p) != len) {
+			tv_secbuf_free(der);
+			der = NULL;
+		}
+	}
+	rc = S_add_key(w, bag, &der, p8, NULL);
+	tv_secbuf_free(der);
+	return rc;
 }
 
 static enum tv_reason S_add_shrouded_key(struct S_walk *w,
@@ -234,9 +328,12 @@ static enum tv_reason S_add_shrouded_key(struct S_walk *w,
 	const ASN1_OCTET_STRING *ct = NULL;
 	PKCS8_PRIV_KEY_INFO *p8 = NULL;
 	struct tv_secbuf *plain = NULL;
+	struct tv__key_facts facts;
 	struct tv__pbe pbe;
 	const unsigned char *p;
 	enum tv_reason rc;
+	uint64_t t0;
+	bool fast;
 
 	memset(&pbe, 0, sizeof(pbe));
 	if (!sig) {
@@ -255,15 +352,23 @@ static enum tv_reason S_add_shrouded_key(struct S_walk *w,
 			     w->msg, w->msz);
 	if (rc)
 		goto out;
-	p = plain->p;
-	p8 = d2i_PKCS8_PRIV_KEY_INFO(NULL, &p, (long)plain->len);
-	if (!p8 || p != plain->p + plain->len) {
-		rc = tv__fail(w->msg, w->msz, TV_REASON_DECRYPTION_FAILED,
-			      "shrouded key bag decrypted to garbage "
-			      "(wrong password or corrupted data)");
-		goto out;
+	/* a plain RSA or EC form is a PrivateKeyInfo by construction; any
+	 * other plaintext must decode as one (else: a wrong password whose
+	 * padding happened to check out) */
+	t0 = tv__timing_begin(w->ctx);
+	fast = tv__key_facts_read(&facts, plain->p, plain->len);
+	tv__timing_end(w->ctx, TV_PKI_PHASE_KEY_DECODE, t0, 0);
+	if (!fast) {
+		p = plain->p;
+		p8 = d2i_PKCS8_PRIV_KEY_INFO(NULL, &p, (long)plain->len);
+		if (!p8 || p != plain->p + plain->len) {
+			rc = tv__fail(w->msg, w->msz, TV_REASON_DECRYPTION_FAILED,
+				      "shrouded key bag decrypted to garbage "
+				      "(wrong password or corrupted data)");
+			goto out;
+		}
 	}
-	rc = S_add_key(w, bag, p8);
+	rc = S_add_key(w, bag, &plain, p8, &facts);
 out:
 	PKCS8_PRIV_KEY_INFO_free(p8); /* cleanses the key octets */
 	tv_secbuf_free(plain);
@@ -272,48 +377,88 @@ out:
 }
 
 /*
- * OpenSSL 3.0 hands out a certBag's certificate only as an X509 decoded in
- * the default library context (PKCS12_SAFEBAG_get1_cert). Its DER (cached,
- * so byte-exact) is decoded again in ours, so that every later operation on
- * it fetches from our providers.
+ * The octets of a certBag's certValue, found in the bag's own encoding:
+ * SafeBag ::= SEQUENCE { bagId, [0] EXPLICIT CertBag, attributes }, CertBag
+ * ::= SEQUENCE { certId, [0] EXPLICIT OCTET STRING }. OpenSSL 3.0 has no
+ * accessor for them (PKCS12_SAFEBAG_get1_cert decodes, in the default
+ * library context), and the encoding of a decoded bag is cheap to make.
  */
+static bool S_certbag_octets(struct tv__der *octets, const unsigned char *bag_der,
+			     size_t bag_len)
+{
+	struct tv__der cur = { bag_der, bag_len }, bag, value, certbag, explicit;
+
+	return tv__der_get(&cur, TV__DER_SEQUENCE, &bag, NULL) &&
+	       tv__der_get(&bag, TV__DER_OID, NULL, NULL) &&
+	       tv__der_get(&bag, TV__DER_CTX0, &value, NULL) &&
+	       tv__der_get(&value, TV__DER_SEQUENCE, &certbag, NULL) &&
+	       tv__der_get(&certbag, TV__DER_OID, NULL, NULL) &&
+	       tv__der_get(&certbag, TV__DER_CTX0, &explicit, NULL) &&
+	       tv__der_get(&explicit, TV__DER_OCTET_STRING, octets, NULL);
+}
+
+/*
+ * A certBag's certificate, decoded once, in our library context; or, for a
+ * certificate an earlier read found to be a CA's, the cached X509 decoded
+ * from the same bytes. Bytes after the certificate inside the OCTET STRING
+ * are ignored, as PKCS12_SAFEBAG_get1_cert ignores them.
+ */
+static enum tv_reason S_cert_of_bag(struct S_cert *c, struct S_walk *w,
+				    const PKCS12_SAFEBAG *bag)
+{
+	unsigned char *bag_der = NULL;
+	struct tv__der octets, cur, whole = { NULL, 0 };
+	enum tv_reason rc = TV_REASON_OK;
+	size_t used = 0;
+	int len;
+
+	len = i2d_PKCS12_SAFEBAG((PKCS12_SAFEBAG *)bag, &bag_der); /* not modified */
+	if (len <= 0 || !S_certbag_octets(&octets, bag_der, (size_t)len)) {
+		rc = tv__fail(w->msg, w->msz, TV_REASON_MALFORMED_KEYSTORE,
+			      "certificate bag holds no valid X.509 certificate");
+		goto out;
+	}
+	cur = octets;
+	c->keyed = tv__der_get(&cur, TV__DER_SEQUENCE, NULL, &whole);
+	if (c->keyed) {
+		tv__cert_key_of(&c->key, whole.p, whole.len);
+		c->cert = tv__cert_cache_get(tv__pki_ca_cache(w->ctx), &c->key);
+		c->cached = c->cert != NULL;
+	}
+	if (!c->cert) {
+		rc = tv__cert_decode(&c->cert, &used, w->ctx, octets.p, octets.len, w->msg,
+				     w->msz);
+		if (!rc && c->keyed && used != whole.len)
+			c->keyed = false; /* not plain DER: decoded, never cached */
+	}
+out:
+	OPENSSL_free(bag_der);
+	return rc;
+}
+
 static enum tv_reason S_add_cert(struct S_walk *w, const PKCS12_SAFEBAG *bag)
 {
-	unsigned char *der = NULL;
-	struct S_cert *c;
-	X509 *tmp, *cert = NULL;
+	struct S_cert c, *slot;
 	enum tv_reason rc;
-	int len = -1;
 	uint64_t t0;
 
 	if (PKCS12_SAFEBAG_get_bag_nid(bag) != NID_x509Certificate)
 		return TV_REASON_OK; /* SDSI certificates: not ours to judge */
+	memset(&c, 0, sizeof(c));
 	t0 = tv__timing_begin(w->ctx);
-	tmp = PKCS12_SAFEBAG_get1_cert(bag);
-	if (tmp)
-		len = i2d_X509(tmp, &der);
-	X509_free(tmp);
-	if (len <= 0)
-		return tv__fail(w->msg, w->msz, TV_REASON_MALFORMED_KEYSTORE,
-				"certificate bag holds no valid X.509 certificate");
-	rc = tv_pki_cert_parse(&cert, w->ctx, der, (size_t)len, w->msg, w->msz);
-	OPENSSL_free(der);
+	rc = S_cert_of_bag(&c, w, bag);
 	tv__timing_end(w->ctx, TV_PKI_PHASE_CERT_DECODE, t0, 0);
 	if (!rc)
-		rc = tv__cert_sans_check(cert, w->lim->max_sans, w->msg, w->msz);
+		rc = tv__cert_sans_check(c.cert, w->lim->max_sans, w->msg, w->msz);
+	if (!rc && !S_grow((void **)&w->certs, &w->cert_cap, w->cert_count, sizeof(*w->certs)))
+		rc = tv__fail(w->msg, w->msz, TV_REASON_INTERNAL_ERROR, "out of memory");
 	if (rc) {
-		X509_free(cert);
+		X509_free(c.cert);
 		return rc;
 	}
-	if (!S_grow((void **)&w->certs, &w->cert_cap, w->cert_count,
-		    sizeof(*w->certs))) {
-		X509_free(cert);
-		return tv__fail(w->msg, w->msz, TV_REASON_INTERNAL_ERROR,
-				"out of memory");
-	}
-	c = &w->certs[w->cert_count++];
-	c->cert = cert;
-	return S_bag_attrs(&c->local_key_id, &c->name, bag, w);
+	slot = &w->certs[w->cert_count++];
+	*slot = c;
+	return S_bag_attrs(&slot->local_key_id, &slot->name, bag, w);
 }
 
 static enum tv_reason S_walk_bags(struct S_walk *w,
@@ -336,7 +481,7 @@ static enum tv_reason S_walk_bags(struct S_walk *w,
 					"more than %d safe bags", S_MAX_BAGS);
 		switch (PKCS12_SAFEBAG_get_nid(bag)) {
 		case NID_keyBag:
-			rc = S_add_key(w, bag, PKCS12_SAFEBAG_get0_p8inf(bag));
+			rc = S_add_plain_key(w, bag);
 			break;
 		case NID_pkcs8ShroudedKeyBag:
 			rc = S_add_shrouded_key(w, bag);
@@ -449,14 +594,43 @@ static const char *S_subject(char *buf, size_t size, const X509 *cert)
 	return buf;
 }
 
+/* k's EVP_PKEY, decoded now if the fast path had none: OK or why not. */
+static enum tv_reason S_key_need(struct S_walk *w, struct S_key *k)
+{
+	enum tv_reason rc;
+	uint64_t t0;
+
+	if (k->key)
+		return TV_REASON_OK;
+	t0 = tv__timing_begin(w->ctx);
+	rc = S_decode_key(&k->key, w->ctx, k->pkcs8, w->lim->max_key_bits, w->msg, w->msz);
+	w->lazy_ns += tv__timing_since(t0); /* counted as key decoding */
+	return rc;
+}
+
+/*
+ * Whether cert has k's public key: from the bytes where they tell
+ * (keyfacts.h), else with OpenSSL (which decodes the key). 1 or 0; *rc is
+ * set when the key had to be decoded and didn't.
+ */
+static int S_matches(struct S_walk *w, struct S_key *k, X509 *cert, enum tv_reason *rc)
+{
+	int eq = tv__key_facts_match(&k->facts, cert);
+
+	if (eq >= 0)
+		return eq;
+	*rc = S_key_need(w, k);
+	return *rc ? 0 : tv_pki_key_matches_cert(k->key, cert);
+}
+
 /*
  * The certificate of key k, or why there is none: its localKeyId names a
  * certificate with another key (MISMATCH); no certificate at all
  * (NO_CERTIFICATE); certificates, none of them its (MISMATCH).
  */
-static enum tv_reason S_find_cert(size_t *found, struct S_walk *w,
-				  const struct S_key *k)
+static enum tv_reason S_find_cert_of(size_t *found, struct S_walk *w, struct S_key *k)
 {
+	enum tv_reason rc = TV_REASON_OK;
 	char subject[128];
 	size_t i;
 
@@ -465,8 +639,8 @@ static enum tv_reason S_find_cert(size_t *found, struct S_walk *w,
 		    ASN1_OCTET_STRING_cmp(w->certs[i].local_key_id,
 					  k->local_key_id) != 0)
 			continue;
-		if (!tv_pki_key_matches_cert(k->key, w->certs[i].cert))
-			return tv__fail(w->msg, w->msz,
+		if (!S_matches(w, k, w->certs[i].cert, &rc))
+			return rc ? rc : tv__fail(w->msg, w->msz,
 					TV_REASON_KEY_CERTIFICATE_MISMATCH,
 					"private key is not the key of certificate "
 					"\"%.100s\" that its localKeyId names",
@@ -476,11 +650,12 @@ static enum tv_reason S_find_cert(size_t *found, struct S_walk *w,
 		return TV_REASON_OK;
 	}
 	for (i = 0; i < w->cert_count; i++) {
-		if (!w->certs[i].used &&
-		    tv_pki_key_matches_cert(k->key, w->certs[i].cert)) {
+		if (!w->certs[i].used && S_matches(w, k, w->certs[i].cert, &rc)) {
 			*found = i;
 			return TV_REASON_OK;
 		}
+		if (rc)
+			return rc;
 	}
 	if (w->cert_count == 0)
 		return tv__fail(w->msg, w->msz, TV_REASON_NO_CERTIFICATE,
@@ -490,6 +665,37 @@ static enum tv_reason S_find_cert(size_t *found, struct S_walk *w,
 			w->cert_count, w->key_count > 1 ? " left for it" : "");
 }
 
+/*
+ * A key that pairs with nothing may be one OpenSSL can't decode (an EC
+ * point off its curve): before the fast path, that was found when its bag
+ * was read, and said as MALFORMED_KEYSTORE. Decoding it now keeps that
+ * reason; a key that decodes keeps the pairing's.
+ */
+static enum tv_reason S_find_cert(size_t *found, struct S_walk *w, struct S_key *k)
+{
+	enum tv_reason rc = S_find_cert_of(found, w, k), why;
+
+	if (rc == TV_REASON_KEY_CERTIFICATE_MISMATCH || rc == TV_REASON_NO_CERTIFICATE) {
+		why = S_key_need(w, k);
+		if (why)
+			return why;
+		/* the message of the pairing's failure was overwritten by
+		 * nothing: a successful decode leaves msg alone */
+	}
+	return rc;
+}
+
+/* The key-type policy for k, from its facts or its EVP_PKEY. */
+static enum tv_reason S_key_check(struct S_walk *w, struct S_key *k)
+{
+	if (k->facts.kind == TV__KEY_RSA)
+		return tv__rsa_bits_check(k->facts.bits, w->lim->max_key_bits, false, w->msg,
+					  w->msz);
+	if (k->facts.kind == TV__KEY_EC)
+		return TV_REASON_OK; /* P-256, P-384 or P-521, named */
+	return tv_pki_key_check(k->key, w->lim->max_key_bits, w->msg, w->msz);
+}
+
 /* Move the walk's keys and certificates into a new contents. */
 static enum tv_reason S_pair(struct tv_p12_contents **out, struct S_walk *w)
 {
@@ -497,26 +703,24 @@ static enum tv_reason S_pair(struct tv_p12_contents **out, struct S_walk *w)
 	struct tv_p12_pair *pair;
 	size_t i, j = 0;
 	enum tv_reason rc;
-	uint64_t t0;
+	uint64_t t0, lazy_ns;
 
 	if (w->key_count == 0)
 		return tv__fail(w->msg, w->msz, TV_REASON_NO_PRIVATE_KEY,
 				"keystore holds %zu certificate(s) and no private key",
 				w->cert_count);
-	rc = tv__contents_new(&c, w->key_count, w->msg, w->msz);
+	rc = tv__contents_new(&c, w->ctx, w->key_count, w->msg, w->msz);
 	for (i = 0; !rc && i < w->key_count; i++) {
 		t0 = tv__timing_begin(w->ctx);
+		lazy_ns = w->lazy_ns;
 		rc = S_find_cert(&j, w, &w->keys[i]);
-		tv__timing_end(w->ctx, TV_PKI_PHASE_PAIRING, t0, 0);
+		/* a key decoded on the way counts as key decoding */
+		tv__timing_end(w->ctx, TV_PKI_PHASE_PAIRING, t0, w->lazy_ns - lazy_ns);
 		if (rc)
 			break;
 		w->certs[j].used = true;
 		pair = &c->pairs[i];
-		pair->key = w->keys[i].key;
-		w->keys[i].key = NULL;
-		t0 = tv__timing_begin(w->ctx);
-		pair->cert = X509_dup(w->certs[j].cert); /* a re-decode */
-		tv__timing_end(w->ctx, TV_PKI_PHASE_CERT_DECODE, t0, 0);
+		pair->cert = X509_up_ref(w->certs[j].cert) ? w->certs[j].cert : NULL;
 		pair->friendly_name = w->keys[i].name ? w->keys[i].name :
 			w->certs[j].name;
 		if (w->keys[i].name)
@@ -528,17 +732,34 @@ static enum tv_reason S_pair(struct tv_p12_contents **out, struct S_walk *w)
 				      "out of memory");
 	}
 	t0 = tv__timing_begin(w->ctx);
-	for (i = 0; !rc && i < c->pair_count; i++)
-		rc = tv_pki_key_check(c->pairs[i].key, w->lim->max_key_bits, w->msg, w->msz);
+	for (i = 0; !rc && i < w->key_count; i++)
+		rc = S_key_check(w, &w->keys[i]);
 	tv__timing_end(w->ctx, TV_PKI_PHASE_PAIRING, t0, 0);
+	for (i = 0; !rc && i < w->key_count; i++) {
+		if (!w->keys[i].pkcs8 && tv_pki_key_to_pkcs8(&w->keys[i].pkcs8, w->keys[i].key))
+			rc = tv__fail(w->msg, w->msz, TV_REASON_INTERNAL_ERROR,
+				      "the private key could not be encoded as PKCS#8");
+	}
+	for (i = 0; !rc && i < w->key_count; i++) {
+		c->pairs[i].decoded_key = w->keys[i].key;
+		c->pairs[i].pkcs8 = w->keys[i].pkcs8;
+		w->keys[i].key = NULL;
+		w->keys[i].pkcs8 = NULL;
+	}
 	for (i = 0; !rc && i < w->cert_count; i++) {
 		if (w->certs[i].used)
 			continue;
-		if (!sk_X509_push(c->chain_candidates, w->certs[i].cert))
+		if (!sk_X509_push(c->chain_candidates, w->certs[i].cert)) {
 			rc = tv__fail(w->msg, w->msz, TV_REASON_INTERNAL_ERROR,
 				      "out of memory");
-		else
-			w->certs[i].cert = NULL;
+			break;
+		}
+		/* a certificate that is no key's is a CA certificate: later
+		 * keystores of the same organisation hold it again */
+		if (w->certs[i].keyed && !w->certs[i].cached)
+			tv__cert_cache_put(tv__pki_ca_cache(w->ctx), &w->certs[i].key,
+					   w->certs[i].cert);
+		w->certs[i].cert = NULL;
 	}
 	if (rc) {
 		tv_p12_contents_free(c);

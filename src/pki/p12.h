@@ -47,12 +47,21 @@ struct tv_p12_limits {
 	unsigned max_key_bits;     /* RSA modulus; default TV_P12_DEFAULT_MAX_KEY_BITS */
 };
 
-/** One private key and its certificate. */
+/**
+ * One private key and its certificate.
+ *
+ * The key comes as PKCS#8 DER (pkcs8, always set): the bytes the importer
+ * seals, which are what OpenSSL's encoder writes for the key
+ * (tv_pki_key_to_pkcs8). An EVP_PKEY is made only when someone asks for it
+ * (tv_p12_pair_key): the reader pairs and checks the plain RSA and EC forms
+ * from their bytes (keyfacts.h), so the import path never decodes a key.
+ */
 struct tv_p12_pair {
-	EVP_PKEY *key;       /* private key, made in the ctx's library context */
-	X509 *cert;          /* its certificate (public key equal to key's) */
+	struct tv_secbuf *pkcs8; /* PrivateKeyInfo DER, secret memory */
+	X509 *cert;          /* its certificate (public key equal to the key's) */
 	char *friendly_name; /* UTF-8 friendlyName of the key (else of the
 				cert) bag, or NULL; OPENSSL_malloc'd */
+	EVP_PKEY *decoded_key; /* private: NULL until tv_p12_pair_key() */
 };
 
 /** What a keystore holds. */
@@ -60,11 +69,25 @@ struct tv_p12_contents {
 	struct tv_p12_pair *pairs; /* pair_count >= 1 entries, in file order */
 	size_t pair_count;
 	STACK_OF(X509) *chain_candidates; /* the other certificates, in file
-					     order; never NULL, may be empty */
+					     order; never NULL, may be empty;
+					     CA certificates may be shared
+					     with the ctx's cache (up-ref'd;
+					     never modify one) */
+	struct tv_pki_ctx *ctx; /* borrowed: the ctx of the read */
 };
 
-/** Free contents and everything in it; NULL is a no-op. */
+/** Free contents and everything in it (wiping the keys); NULL is a no-op. */
 void tv_p12_contents_free(struct tv_p12_contents *contents);
+
+/**
+ * The private key of pair i as an EVP_PKEY made in the read's library
+ * context, decoded from its PKCS#8 on the first call (the ctx of the read
+ * must still be alive). Borrowed: owned by contents. NULL when i is out of
+ * range or on allocation failure (the key decoded once already, at read
+ * time or in its form's checks, so it decodes again). Not thread-safe on
+ * one contents.
+ */
+EVP_PKEY *tv_p12_pair_key(struct tv_p12_contents *contents, size_t i);
 
 /**
  * Read a DER PKCS#12 file.
@@ -101,9 +124,8 @@ enum tv_reason tv_p12_read(struct tv_p12_contents **out,
  * Internal to src/pki (the PKCS#8 readers share the result type): an empty
  * contents with chain_candidates allocated, and the resolution of limits.
  */
-enum tv_reason tv__contents_new(struct tv_p12_contents **out,
-				size_t pair_count, char *msg,
-				size_t msz) TV_WUR;
+enum tv_reason tv__contents_new(struct tv_p12_contents **out, struct tv_pki_ctx *ctx,
+				size_t pair_count, char *msg, size_t msz) TV_WUR;
 void tv__limits_resolve(struct tv_p12_limits *out,
 			const struct tv_p12_limits *in);
 

@@ -60,15 +60,21 @@ static enum tv_reason S_finish(struct tv_p12_contents **out,
 			      " nor of the others given" : "");
 		goto out;
 	}
-	rc = tv__contents_new(&c, 1, msg, msz);
+	rc = tv__contents_new(&c, ctx, 1, msg, msz);
 	if (rc)
 		goto out;
 	c->pairs[0].cert = sk_X509_delete(certs, i);
-	c->pairs[0].key = key;
+	c->pairs[0].decoded_key = key;
 	key = NULL;
-	rc = tv_pki_key_check(c->pairs[0].key, lim->max_key_bits, msg, msz);
+	rc = tv_pki_key_check(c->pairs[0].decoded_key, lim->max_key_bits, msg, msz);
 	if (rc)
 		goto out;
+	/* what the importer seals: OpenSSL's encoding of the key */
+	if (tv_pki_key_to_pkcs8(&c->pairs[0].pkcs8, c->pairs[0].decoded_key) != TV_OK) {
+		rc = tv__fail(msg, msz, TV_REASON_INTERNAL_ERROR,
+			      "out of memory encoding the private key");
+		goto out;
+	}
 	while (sk_X509_num(certs) > 0) {
 		if (!sk_X509_push(c->chain_candidates, sk_X509_value(certs, 0))) {
 			rc = tv__fail(msg, msz, TV_REASON_INTERNAL_ERROR,

@@ -26,6 +26,7 @@
 #include <openssl/pem.h>
 #include <openssl/provider.h>
 
+#include "pki/certcache.h"
 #include "pki/x509.h"
 #include "pki/timing.h"
 
@@ -34,6 +35,7 @@ struct tv_pki_ctx {
 	OSSL_PROVIDER *default_provider;
 	OSSL_PROVIDER *legacy_provider;
 	struct tv_pki_timing *timing; /* NULL unless a benchmark set it */
+	struct tv__cert_cache *ca_certs; /* the one mutable part; locked inside */
 };
 
 /* A PEM bundle is a leaf and its chain; nobody sends more than this. */
@@ -61,6 +63,9 @@ enum tv_err tv_pki_ctx_new(struct tv_pki_ctx **out)
 	ctx->legacy_provider = OSSL_PROVIDER_load(ctx->libctx, "legacy");
 	if (!ctx->legacy_provider)
 		goto out;
+	rc = tv__cert_cache_new(&ctx->ca_certs, TV__CERT_CACHE_DEFAULT_ENTRIES);
+	if (rc)
+		goto out;
 	*out = ctx;
 	ctx = NULL;
 	rc = TV_OK;
@@ -73,6 +78,7 @@ void tv_pki_ctx_free(struct tv_pki_ctx *ctx)
 {
 	if (!ctx)
 		return;
+	tv__cert_cache_free(ctx->ca_certs); /* its X509s use the providers */
 	if (ctx->legacy_provider)
 		OSSL_PROVIDER_unload(ctx->legacy_provider);
 	if (ctx->default_provider)
@@ -94,6 +100,45 @@ void tv_pki_ctx_set_timing(struct tv_pki_ctx *ctx, struct tv_pki_timing *t)
 struct tv_pki_timing *tv__pki_ctx_timing(const struct tv_pki_ctx *ctx)
 {
 	return ctx ? ctx->timing : NULL;
+}
+
+struct tv__cert_cache *tv__pki_ca_cache(const struct tv_pki_ctx *ctx)
+{
+	return ctx->ca_certs;
+}
+
+void tv_pki_ca_cache_stats(const struct tv_pki_ctx *ctx, struct tv_pki_ca_cache_stats *out)
+{
+	struct tv__cert_cache_stats st;
+
+	tv__cert_cache_stats(ctx ? ctx->ca_certs : NULL, &st);
+	out->hits = st.hits;
+	out->misses = st.misses;
+	out->inserts = st.inserts;
+	out->evictions = st.evictions;
+	out->entries = st.entries;
+	out->capacity = st.capacity;
+}
+
+enum tv_reason tv__cert_decode(X509 **out, size_t *used, struct tv_pki_ctx *ctx,
+			       const unsigned char *der, size_t der_len, char *msg, size_t msz)
+{
+	const unsigned char *p = der;
+	X509 *cert;
+
+	if (der_len == 0 || der_len > LONG_MAX)
+		return tv__fail(msg, msz, TV_REASON_MALFORMED_KEYSTORE,
+				"certificate bag holds no valid X.509 certificate");
+	cert = X509_new_ex(ctx->libctx, NULL);
+	if (!cert)
+		return tv__fail(msg, msz, TV_REASON_INTERNAL_ERROR,
+				"out of memory decoding a certificate");
+	if (!d2i_X509(&cert, &p, (long)der_len)) /* frees cert on failure */
+		return tv__fail(msg, msz, TV_REASON_MALFORMED_KEYSTORE,
+				"certificate bag holds no valid X.509 certificate");
+	*out = cert;
+	*used = (size_t)(p - der);
+	return TV_REASON_OK;
 }
 
 /* DER of exactly one certificate, decoded in ctx's library context. */
@@ -323,19 +368,32 @@ static enum tv_reason S_check_ec(const EVP_PKEY *key, char *msg, size_t msz)
 			group);
 }
 
+enum tv_reason tv__rsa_bits_check(unsigned bits, unsigned max_bits, bool cap_only, char *msg,
+				  size_t msz)
+{
+	if (!max_bits)
+		max_bits = TV_PKI_DEFAULT_MAX_KEY_BITS;
+	if (bits > max_bits)
+		return tv__fail(msg, msz, TV_REASON_UNSUPPORTED_KEY_TYPE,
+				"RSA-%u is over the limit of %u bits (RSA keys must have %d to %u "
+				"bits)",
+				bits, max_bits, TV_PKI_MIN_RSA_BITS, max_bits);
+	if (cap_only || bits >= TV_PKI_MIN_RSA_BITS)
+		return TV_REASON_OK;
+	return tv__fail(msg, msz, TV_REASON_UNSUPPORTED_KEY_TYPE,
+			"RSA-%u is not supported (RSA keys must have %d to %u bits)", bits,
+			TV_PKI_MIN_RSA_BITS, max_bits);
+}
+
 /* The RSA size cap: over it is refused before any RSA operation runs. */
 static enum tv_reason S_check_rsa_max(const EVP_PKEY *key, unsigned max_bits, char *msg,
 				      size_t msz)
 {
 	int bits = EVP_PKEY_get_bits(key);
 
-	if (!max_bits)
-		max_bits = TV_PKI_DEFAULT_MAX_KEY_BITS;
-	if (!EVP_PKEY_is_a(key, "RSA") || (bits > 0 && (unsigned)bits <= max_bits))
+	if (!EVP_PKEY_is_a(key, "RSA") || bits <= 0)
 		return TV_REASON_OK;
-	return tv__fail(msg, msz, TV_REASON_UNSUPPORTED_KEY_TYPE,
-			"RSA-%d is over the limit of %u bits (RSA keys must have %d to %u bits)",
-			bits, max_bits, TV_PKI_MIN_RSA_BITS, max_bits);
+	return tv__rsa_bits_check((unsigned)bits, max_bits, true, msg, msz);
 }
 
 enum tv_reason tv_pki_key_check(const EVP_PKEY *key, unsigned max_rsa_bits, char *msg,
@@ -350,15 +408,9 @@ enum tv_reason tv_pki_key_check(const EVP_PKEY *key, unsigned max_rsa_bits, char
 	if (!max_rsa_bits)
 		max_rsa_bits = TV_PKI_DEFAULT_MAX_KEY_BITS;
 	bits = EVP_PKEY_get_bits(key);
-	if (EVP_PKEY_is_a(key, "RSA")) {
-		if (bits >= TV_PKI_MIN_RSA_BITS && (unsigned)bits <= max_rsa_bits)
-			return TV_REASON_OK;
-		if (bits > TV_PKI_MIN_RSA_BITS)
-			return S_check_rsa_max(key, max_rsa_bits, msg, msg_size);
-		return tv__fail(msg, msg_size, TV_REASON_UNSUPPORTED_KEY_TYPE,
-				"RSA-%d is not supported (RSA keys must have %d to %u bits)",
-				bits, TV_PKI_MIN_RSA_BITS, max_rsa_bits);
-	}
+	if (EVP_PKEY_is_a(key, "RSA"))
+		return tv__rsa_bits_check(bits > 0 ? (unsigned)bits : 0, max_rsa_bits, false, msg,
+					  msg_size);
 	if (EVP_PKEY_is_a(key, "EC"))
 		return S_check_ec(key, msg, msg_size);
 	if (EVP_PKEY_is_a(key, "ED25519"))

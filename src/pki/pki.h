@@ -8,8 +8,9 @@
  * its own with both providers loaded, made once by tv_pki_ctx_new() and
  * passed down explicitly; nothing in src/pki touches the global context.
  *
- * Threads: a struct tv_pki_ctx is immutable after tv_pki_ctx_new(). Any
- * number of threads may run readers and helpers on one ctx at the same time
+ * Threads: a struct tv_pki_ctx is immutable after tv_pki_ctx_new(), but for
+ * its cache of decoded CA certificates (certcache.h), which locks itself.
+ * Any number of threads may run readers and helpers on one ctx at the same time
  * (OpenSSL 3 library contexts are thread-safe for fetching and for
  * operations on distinct objects). tv_pki_ctx_free() must not race with any
  * use of the ctx.
@@ -17,7 +18,9 @@
 #ifndef TV_PKI_PKI_H
 #define TV_PKI_PKI_H
 
+#include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include <openssl/evp.h>
 #include <openssl/x509.h>
@@ -106,6 +109,28 @@ int tv_pki_key_matches_cert(const EVP_PKEY *key, const X509 *cert);
 enum tv_err tv_pki_key_to_pkcs8(struct tv_secbuf **out,
 				const EVP_PKEY *key) TV_WUR;
 
+/** Counters of the context's CA certificate cache (see p12.h). */
+struct tv_pki_ca_cache_stats {
+	uint64_t hits, misses, inserts, evictions;
+	size_t entries, capacity;
+};
+
+/** A snapshot of ctx's CA certificate cache counters. Thread-safe. */
+void tv_pki_ca_cache_stats(const struct tv_pki_ctx *ctx, struct tv_pki_ca_cache_stats *out);
+
+/* Internal to src/pki: the context's CA certificate cache (certcache.h). */
+struct tv__cert_cache *tv__pki_ca_cache(const struct tv_pki_ctx *ctx);
+
+/*
+ * Internal to src/pki: decode the certificate at the start of der (bytes
+ * after it are left alone, as PKCS12_SAFEBAG_get1_cert leaves them) in
+ * ctx's library context; *used is the length of its encoding. OK;
+ * MALFORMED_KEYSTORE when it isn't X.509; INTERNAL_ERROR (allocation).
+ */
+enum tv_reason tv__cert_decode(X509 **out, size_t *used, struct tv_pki_ctx *ctx,
+			       const unsigned char *der, size_t der_len, char *msg,
+			       size_t msz) TV_WUR;
+
 /*
  * Internal to src/pki: decode a PrivateKeyInfo in ctx's library context.
  * Returns OK; MALFORMED_KEYSTORE when an RSA/EC/Ed25519 key doesn't decode;
@@ -119,6 +144,15 @@ enum tv_err tv_pki_key_to_pkcs8(struct tv_secbuf **out,
 enum tv_reason tv__key_from_p8(EVP_PKEY **out, struct tv_pki_ctx *ctx,
 			       const PKCS8_PRIV_KEY_INFO *p8, unsigned max_rsa_bits,
 			       char *msg, size_t msz) TV_WUR;
+
+/*
+ * Internal to src/pki: the RSA size policy on a modulus of bits bits: over
+ * max_bits (0 = the default cap) is UNSUPPORTED_KEY_TYPE; with cap_only
+ * false, so is under TV_PKI_MIN_RSA_BITS. The messages tv_pki_key_check
+ * gives.
+ */
+enum tv_reason tv__rsa_bits_check(unsigned bits, unsigned max_bits, bool cap_only, char *msg,
+				  size_t msz) TV_WUR;
 
 /*
  * Internal to src/pki: the subjectAltName cap of a certificate found in a

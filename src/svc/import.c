@@ -79,24 +79,21 @@ static void S_reason(char *out, size_t size, enum tv_reason reason, const char *
 	tv_reason_format(out, size, reason, msg);
 }
 
-/* Seal the pair's key to the DEK; reason set on failure. */
+/*
+ * Seal the pair's key to the DEK: the PKCS#8 DER the reader holds (OpenSSL's
+ * encoding of the key, see p12.h), not a re-encoding of a decoded key.
+ */
 static enum tv_err S_seal_key(struct tv_importer *imp, const struct tv_claimed_item *ci,
-			      EVP_PKEY *key, struct S_pair *p)
+			      const struct tv_secbuf *p8, struct S_pair *p)
 {
-	struct tv_secbuf *p8 = NULL;
-	enum tv_err rc;
-
-	rc = tv_pki_key_to_pkcs8(&p8, key);
-	if (!rc) {
-		p->sealed_key_len = p8->len + TV_SEAL_OVERHEAD;
-		p->sealed_key = malloc(p->sealed_key_len);
-		rc = p->sealed_key ? TV_OK : TV_ERR_NOMEM;
-	}
-	if (!rc)
-		rc = tv_keyring_seal(imp->keyring, p->sealed_key, ci->tenant_id, ci->dek_id,
-				     p8->p, p8->len);
-	tv_secbuf_free(p8);
-	return rc;
+	if (!p8)
+		return TV_ERR_INVALID;
+	p->sealed_key_len = p8->len + TV_SEAL_OVERHEAD;
+	p->sealed_key = malloc(p->sealed_key_len);
+	if (!p->sealed_key)
+		return TV_ERR_NOMEM;
+	return tv_keyring_seal(imp->keyring, p->sealed_key, ci->tenant_id, ci->dek_id, p8->p,
+			       p8->len);
 }
 
 /*
@@ -153,7 +150,7 @@ static enum tv_err S_pair_work(struct tv_importer *imp, const struct tv_claimed_
 	if (rc)
 		return S_facts_refused(p, rc, "chain");
 	if (!ci->dry_run)
-		rc = S_seal_key(imp, ci, pair->key, p);
+		rc = S_seal_key(imp, ci, pair->pkcs8, p);
 	return rc;
 }
 

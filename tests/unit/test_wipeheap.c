@@ -236,7 +236,7 @@ static void test_openssl_round_trip(void **state)
 	assert_int_equal(tv_p12_read(&c, g_ctx, p12->p, p12->len, "pw", 2, NULL, msg, sizeof(msg)),
 			 TV_REASON_OK);
 	assert_int_equal(c->pair_count, 1);
-	assert_int_equal(EVP_PKEY_eq(c->pairs[0].key, key), 1);
+	assert_int_equal(EVP_PKEY_eq(tv_p12_pair_key(c, 0), key), 1);
 	tv_p12_contents_free(c);
 	tv_secbuf_free(p12);
 	S_disarm();

@@ -259,7 +259,7 @@ static void S_p12_read_back(const struct tv_secbuf *p12, struct S_fixture *fx,
 			sizeof(msg)) != TV_REASON_OK)
 		fail_msg("tv_p12_read: %s", msg);
 	assert_int_equal(c->pair_count, 1);
-	assert_int_equal(EVP_PKEY_eq(c->pairs[0].key, fx->key), 1);
+	assert_int_equal(EVP_PKEY_eq(tv_p12_pair_key(c, 0), fx->key), 1);
 	assert_int_equal(X509_cmp(c->pairs[0].cert, fx->leaf), 0);
 	if (alias)
 		assert_string_equal(c->pairs[0].friendly_name, alias);
@@ -437,7 +437,7 @@ static void test_pkcs8_pem(void **state)
 						crt, crt_len, NULL, msg,
 						sizeof(msg)) != TV_REASON_OK)
 			fail_msg("tv_pkcs8_read_encrypted_pem: %s", msg);
-		assert_int_equal(EVP_PKEY_eq(c->pairs[0].key, fx.key), 1);
+		assert_int_equal(EVP_PKEY_eq(tv_p12_pair_key(c, 0), fx.key), 1);
 		tv_p12_contents_free(c);
 		c = NULL;
 		free(crt);
