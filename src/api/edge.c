@@ -88,6 +88,17 @@ static json_t *S_key_json(const struct tv_dek *d)
 			 tv_api_date(d->last_backup_ms));
 }
 
+/* Whether an edge instance of the tenant points at DEK d. */
+static bool S_is_current(const struct tv_dek *d, const struct tv_edge *edges, size_t ne)
+{
+	size_t i;
+
+	for (i = 0; i < ne; i++)
+		if (!strcmp(edges[i].dek_id, d->id))
+			return true;
+	return false;
+}
+
 /* This tenant's DEKs, optionally only the one of edge instance edge_id. */
 static void S_keys_reply(struct tv_app *app, struct tv_http_req *req,
 			 struct tv_http_resp *resp, const char *key_id, const char *edge_id)
@@ -121,6 +132,21 @@ static void S_keys_reply(struct tv_app *app, struct tv_http_req *req,
 	}
 	if (!key_id)
 		arr = json_array();
+	if (arr && !want) {
+		/* The whole list: the keys an edge instance points at (the ones
+		 * clients must seal to; after `dek rotate` the newest) come
+		 * first, so a client that takes the first entry seals to the
+		 * current DEK; older DEKs follow in the store's order. */
+		if (!S_edges(app, req, resp, &edges, &ne)) {
+			tv_wipe(deks, n * sizeof(*deks));
+			free(deks);
+			json_decref(arr);
+			return;
+		}
+		for (i = 0; i < n; i++)
+			if (S_is_current(&deks[i], edges, ne))
+				json_array_append_new(arr, S_key_json(&deks[i]));
+	}
 	for (i = 0; i < n; i++) {
 		if (want && strcmp(deks[i].id, want))
 			continue;
@@ -128,6 +154,8 @@ static void S_keys_reply(struct tv_app *app, struct tv_http_req *req,
 			tv_http_reply_json(resp, 200, S_key_json(&deks[i]));
 			break;
 		}
+		if (!want && S_is_current(&deks[i], edges, ne))
+			continue; /* listed first, above */
 		json_array_append_new(arr, S_key_json(&deks[i]));
 	}
 	tv_wipe(deks, n * sizeof(*deks));

@@ -754,6 +754,22 @@ static void test_rotate_dek_mid_import(void **state)
 	/* clients now get the new DEK */
 	S_current_dek(&s, pk, d2);
 	assert_string_not_equal(d2, d1);
+	/* the whole key list starts with it (a client that takes the first
+	 * entry seals to the new DEK), and still holds the old one */
+	{
+		struct tvh_resp kl;
+		json_t *keys;
+
+		tvh_request(&kl, &s, "GET", "/v1/edgeencryptionkeys", s.api_key, NULL, 0, NULL);
+		assert_int_equal(kl.status, 200);
+		keys = json_object_get(kl.json, "encryptionKeys");
+		assert_int_equal(json_array_size(keys), 2);
+		assert_string_equal(json_string_value(json_object_get(json_array_get(keys, 0), "id")),
+				    d2);
+		assert_string_equal(json_string_value(json_object_get(json_array_get(keys, 1), "id")),
+				    d1);
+		tvh_resp_free(&kl);
+	}
 	/* a job sealed to the new DEK imports too */
 	snprintf(s.key_id, sizeof(s.key_id), "%s", d2);
 	late = S_post(&s, ks + 40 + 3 * per, 5);
