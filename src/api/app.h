@@ -52,7 +52,7 @@ struct tv_app {
 	size_t max_sans;                    /* subjectAltNames per uploaded trusted CA */
 	struct tv_ratelimit *ratelimit;     /* per-tenant request rate; NULL = off */
 	struct tv_svc_metrics *metrics;     /* counters for /metrics; NULL = none */
-	bool metrics_public;                /* /metrics without an API key */
+	bool metrics_require_key;           /* /metrics only with an ADMIN key */
 	int64_t start_time_ms;              /* process start, for /metrics */
 	struct tv_authcache *authcache;     /* API-key lookups (api/authcache.h); NULL = off */
 	/* Per-tenant fairness limits, parsed and validated by serve (the queue

@@ -4,12 +4,13 @@
  * one store read for the queue depth per tenant, so nothing here is global
  * state and the queue depth is the store's truth, shared by every node.
  *
- * Who may read it: by default an ADMIN key (like Vault, whose sys/metrics
- * needs a token unless unauthenticated_metrics_access is set), and that key
- * sees the queue depth of its own tenant only; the other series are totals
- * of the node, with no tenant in them. --metrics-public (for a scraper on a
- * private network, which has no API key) serves it without a key, with the
- * queue depth of every tenant, labelled by tenant id (never a name). No
+ * Who may read it: anyone who reaches the port, by default, because API.md
+ * lists /metrics under "Operations (no authentication)" (a Prometheus
+ * scraper has no API key); the queue depth of every tenant is labelled by
+ * tenant id (never a name). --metrics-require-key (like Vault, whose
+ * sys/metrics needs a token unless unauthenticated_metrics_access is set)
+ * asks for an ADMIN key, and that key sees the queue depth of its own tenant
+ * only; the other series are totals of the node, with no tenant in them. No
  * series carries a secret, a path, a request id or a certificate id: every
  * label value comes from a closed set, except the tenant id of the queue
  * depth, which issue 11 asks for.
@@ -74,7 +75,7 @@ void tv_api_metrics(void *app_ptr, struct tv_http_req *req, struct tv_http_resp 
 	const struct tv_principal *p = NULL;
 	struct tv_mtext out = { 0 };
 
-	if (!app->metrics_public) {
+	if (app->metrics_require_key) {
 		if (!tv_api_auth(app, req, TV_ROLE_ADMIN, resp))
 			return;
 		p = tv_api_principal(req);

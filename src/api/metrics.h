@@ -7,7 +7,7 @@
 
 /**
  * GET /metrics. The route carries no auth level: the handler asks for an
- * ADMIN key itself unless app->metrics_public (docs/ARCHITECTURE.md,
+ * ADMIN key itself when app->metrics_require_key (docs/ARCHITECTURE.md,
  * "Metrics").
  */
 void tv_api_metrics(void *app, struct tv_http_req *req, struct tv_http_resp *resp);

@@ -20,7 +20,7 @@
 static const struct tv_http_route S_routes[] = {
 	{ "GET", "/healthz", tv_api_healthz, 0, 0 },
 	{ "GET", "/readyz", tv_api_readyz, 0, 0 },
-	/* an ADMIN key unless --metrics-public: the handler decides (api/metrics.c) */
+	/* no key unless --metrics-require-key: the handler decides (api/metrics.c) */
 	{ "GET", "/metrics", tv_api_metrics, 0, 0 },
 	{ "GET", "/v1/openapi.json", tv_api_openapi, 0, 0 },
 	{ "GET", "/v1/useraccounts", tv_api_useraccounts, RO, 0 },

@@ -663,9 +663,9 @@ static void test_counters_equal_the_work_done(void **state)
 
 	(void)state;
 	tvh_init(&s);
-	tvh_start(&s, (const char *const[]){ "--workers", "2", NULL });
+	tvh_start(&s, (const char *const[]){ "--workers", "2", "--metrics-require-key", NULL });
 
-	/* who may read: no key 401, a READ_ONLY key 403, an ADMIN key 200 */
+	/* --metrics-require-key: no key 401, a READ_ONLY key 403, an ADMIN key 200 */
 	{
 		const char *args[] = { "tlsvaultd", "apikey", "create", "--data", s.dir,
 				       "--tenant", s.tenant_id, "--role", "READ_ONLY", NULL };
@@ -793,8 +793,8 @@ static void test_counters_equal_the_work_done(void **state)
 	tvh_cleanup(&s);
 }
 
-/* --metrics-public: a scraper without a key reads everything; the queue
- * depth is labelled by tenant id. */
+/* By default (API.md: operations need no authentication) a scraper without
+ * a key reads everything; the queue depth is labelled by tenant id. */
 static void test_public_metrics(void **state)
 {
 	struct tvh_server s;
@@ -803,7 +803,7 @@ static void test_public_metrics(void **state)
 
 	(void)state;
 	tvh_init(&s);
-	tvh_start(&s, (const char *const[]){ "--metrics-public", NULL });
+	tvh_start(&s, NULL);
 	text = S_metrics(&s, NULL, &m);
 	assert_true(S_get(&m, "tlsvault_import_queue_depth_up", "") == 1);
 	assert_true(S_get(&m, "tlsvault_exports_total", "format=\"JKS\"") == 0);

@@ -294,7 +294,7 @@ static int S_listen(struct S_server *s, const struct tv_serve_opts *o, char *hos
 	s->app.max_tenant_queue = (size_t)o->num[TV_SO_MAX_TENANT_QUEUE];
 	s->app.max_tenant_inflight = (unsigned)o->num[TV_SO_MAX_TENANT_INFLIGHT];
 	s->app.metrics = &s->metrics;
-	s->app.metrics_public = o->metrics_public;
+	s->app.metrics_require_key = o->metrics_require_key;
 	s->app.start_time_ms = tv_now_ms();
 	if (o->num[TV_SO_RATE]) {
 		rc = tv_ratelimit_new(&s->ratelimit, (unsigned)o->num[TV_SO_RATE],

@@ -121,8 +121,8 @@ static const struct {
 	{ "insecure-http", "TLSVAULT_INSECURE_HTTP", offsetof(struct tv_serve_opts, insecure_http) },
 	{ "no-system-roots", "TLSVAULT_NO_SYSTEM_ROOTS",
 	  offsetof(struct tv_serve_opts, no_system_roots) },
-	{ "metrics-public", "TLSVAULT_METRICS_PUBLIC",
-	  offsetof(struct tv_serve_opts, metrics_public) },
+	{ "metrics-require-key", "TLSVAULT_METRICS_REQUIRE_KEY",
+	  offsetof(struct tv_serve_opts, metrics_require_key) },
 };
 
 enum {
@@ -177,7 +177,8 @@ void tv_serve_usage(FILE *f)
 
 	fputs("usage: tlsvaultd serve --data DIR [--db URL] [--listen HOST:PORT]\n"
 	      "                       [--tls-cert F --tls-key F] [--insecure-http]\n"
-	      "                       [--no-system-roots] [--metrics-public] [--config FILE]\n"
+	      "                       [--no-system-roots] [--metrics-require-key]\n"
+	      "                       [--config FILE]\n"
 	      "                       [--LIMIT N ...]\n"
 	      "\n"
 	      "Serve the API. Logs one JSON object per line on stderr.\n"
@@ -192,8 +193,10 @@ void tv_serve_usage(FILE *f)
 	      "                      (env TLSVAULT_INSECURE_HTTP)\n"
 	      "  --no-system-roots   don't trust the operating system's root CAs\n"
 	      "                      (env TLSVAULT_NO_SYSTEM_ROOTS)\n"
-	      "  --metrics-public    serve /metrics without an API key (default: an ADMIN\n"
-	      "                      key; env TLSVAULT_METRICS_PUBLIC)\n"
+	      "  --metrics-require-key\n"
+	      "                      serve /metrics only with an ADMIN API key (default:\n"
+	      "                      no key, as API.md says; env\n"
+	      "                      TLSVAULT_METRICS_REQUIRE_KEY)\n"
 	      "  --config FILE       `key = value` lines, a key per long option;\n"
 	      "                      a flag beats its variable, which beats the file\n",
 	      f);

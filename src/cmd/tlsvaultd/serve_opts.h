@@ -61,7 +61,7 @@ struct tv_serve_opts {
 	/* Each points into argv, the environment or config_text. */
 	const char *data, *db, *listen, *tls_cert, *tls_key;
 	bool insecure_http, no_system_roots, help;
-	bool metrics_public; /* /metrics without an API key */
+	bool metrics_require_key; /* /metrics only with an ADMIN key */
 	long num[TV_SO_COUNT]; /* resolved: the given value or the default */
 	const char *config;        /* the file that was read; NULL: none */
 	struct tv_secbuf *config_text; /* its bytes, owned; see _release */
