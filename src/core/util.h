@@ -43,4 +43,11 @@ void tv_hex_upper(char *out, const void *src, size_t len);
  */
 enum tv_err tv_fingerprint_norm(char out[41], const char *in) TV_WUR;
 
+/**
+ * fsync the directory that holds path (its part before the last '/', "."
+ * without one), so that a file created, renamed or linked there survives a
+ * power cut. Returns 0, or -1 with errno set.
+ */
+int tv_fsync_dir_of(const char *path);
+
 #endif

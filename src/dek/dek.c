@@ -16,34 +16,13 @@
 #include <unistd.h>
 
 #include "core/b64.h"
+#include "core/util.h"
 
 /*
  * fsync the directory that holds path, so the new file's name survives a
  * power cut as well as its bytes: a database that outlives its master.key
  * is a vault whose keys nobody can open again.
  */
-static int S_sync_dir(const char *path)
-{
-	const char *slash = strrchr(path, '/');
-	char dir[4096];
-	int fd, rc;
-
-	if (!slash)
-		snprintf(dir, sizeof(dir), ".");
-	else if (slash == path)
-		snprintf(dir, sizeof(dir), "/");
-	else if ((size_t)(slash - path) < sizeof(dir))
-		snprintf(dir, sizeof(dir), "%.*s", (int)(slash - path), path);
-	else
-		return -1;
-	fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0)
-		return -1;
-	rc = fsync(fd);
-	close(fd);
-	return rc;
-}
-
 enum tv_err tv_master_create(const char *path)
 {
 	unsigned char *key = NULL;
@@ -62,7 +41,7 @@ enum tv_err tv_master_create(const char *path)
 	randombytes_buf(key, TV_MASTER_KEY_BYTES);
 	w = write(fd, key, TV_MASTER_KEY_BYTES);
 	if (w != TV_MASTER_KEY_BYTES || fchmod(fd, 0600) != 0 || fsync(fd) != 0 ||
-	    S_sync_dir(path) != 0)
+	    tv_fsync_dir_of(path) != 0)
 		goto out;
 	rc = TV_OK;
 out:
@@ -246,11 +225,11 @@ enum tv_err tv_master_swap(const char *dir)
 	snprintf(nw, sizeof(nw), "%s.new", cur);
 	if (link(cur, old) != 0 && errno != EEXIST)
 		return errno == ENOENT ? TV_ERR_NOT_FOUND : TV_ERR_IO;
-	if (S_sync_dir(cur) != 0)
+	if (tv_fsync_dir_of(cur) != 0)
 		return TV_ERR_IO;
 	if (rename(nw, cur) != 0)
 		return errno == ENOENT ? TV_ERR_NOT_FOUND : TV_ERR_IO;
-	return S_sync_dir(cur) == 0 ? TV_OK : TV_ERR_IO;
+	return tv_fsync_dir_of(cur) == 0 ? TV_OK : TV_ERR_IO;
 }
 
 enum tv_err tv_fsync_path(const char *path, bool and_dir)
@@ -264,5 +243,5 @@ enum tv_err tv_fsync_path(const char *path, bool and_dir)
 	close(fd);
 	if (r != 0)
 		return TV_ERR_IO;
-	return !and_dir || S_sync_dir(path) == 0 ? TV_OK : TV_ERR_IO;
+	return !and_dir || tv_fsync_dir_of(path) == 0 ? TV_OK : TV_ERR_IO;
 }

@@ -23,28 +23,6 @@ static void S_why(char *why, size_t size, const char *what, sqlite3 *db)
 		snprintf(why, size, "%s%s%s", what, db ? ": " : "", db ? sqlite3_errmsg(db) : "");
 }
 
-static int S_sync_dir_of(const char *path)
-{
-	char dir[4096];
-	const char *slash = strrchr(path, '/');
-	int fd, r;
-
-	if (!slash)
-		snprintf(dir, sizeof(dir), ".");
-	else if (slash == path)
-		snprintf(dir, sizeof(dir), "/");
-	else if ((size_t)(slash - path) < sizeof(dir))
-		snprintf(dir, sizeof(dir), "%.*s", (int)(slash - path), path);
-	else
-		return -1;
-	fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0)
-		return -1;
-	r = fsync(fd);
-	close(fd);
-	return r;
-}
-
 static enum tv_err S_version(sqlite3 *db, int *version)
 {
 	sqlite3_stmt *st = NULL;
@@ -138,7 +116,7 @@ out:
 		rc = TV_ERR_STORE;
 	if (!rc) {
 		fd = open(out_path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-		if (fd < 0 || fsync(fd) != 0 || fstat(fd, &sb) != 0 || S_sync_dir_of(out_path) != 0) {
+		if (fd < 0 || fsync(fd) != 0 || fstat(fd, &sb) != 0 || tv_fsync_dir_of(out_path) != 0) {
 			S_why(why, why_size, "fsync of the output failed", NULL);
 			rc = TV_ERR_IO;
 		} else {
