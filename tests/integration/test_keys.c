@@ -222,9 +222,9 @@ static void S_check_export(const struct tvh_server *s, const char *cert_id, cons
 /*
  * Every certificate in ids: its dekHash is dek_id, and its stored key opens
  * with that DEK (through a keyring on the vault's master.key, as the server
- * opens it for an export) and is the certificate's key. In process, so that
- * hundreds of keys are checked in seconds; the export route itself is
- * exercised on a sample (S_check_export), its KDFs being slow by design.
+ * opens it for an export) and is the certificate's key, checked in process;
+ * the tests then export every one of them through the API as well
+ * (S_check_export).
  */
 static void S_check_store_keys(const struct tvh_server *s, json_t *ids, const char *dek_id)
 {
@@ -422,12 +422,12 @@ static void test_backup_restore(void **state)
 	tvh_start(&r, NULL);
 	S_current_dek(&r, pk, dek);
 	assert_string_equal(dek, s.key_id);
-	/* every key opens; the export route on a sample of them */
+	/* every key opens, and every one exports through the API */
 	S_check_store_keys(&r, before, dek);
 	t0 = tv_mono_ms();
-	for (i = 0; i < json_array_size(before); i += 7)
+	for (i = 0; i < json_array_size(before); i++)
 		S_check_export(&r, json_string_value(json_array_get(before, i)), dek);
-	print_message("%zu keys open, a sample exports (%lld ms)\n", json_array_size(before),
+	print_message("%zu keys open and export (%lld ms)\n", json_array_size(before),
 		      (long long)(tv_mono_ms() - t0));
 	assert_int_equal(tvh_stop(&r, SIGTERM), 0);
 
@@ -577,7 +577,7 @@ static void test_rotate_master_key(void **state)
 	tvh_start(&s, NULL);
 	S_current_dek(&s, pk, dek);
 	S_check_store_keys(&s, ids, dek);
-	for (i = 0; i < json_array_size(ids); i += 5)
+	for (i = 0; i < json_array_size(ids); i++)
 		S_check_export(&s, json_string_value(json_array_get(ids, i)), dek);
 	assert_int_equal(tvh_stop(&s, SIGTERM), 0);
 
@@ -698,7 +698,7 @@ static void test_rotate_dek_mid_import(void **state)
 	char d1[TV_DEK_ID_STRLEN + 1], d2[TV_DEK_ID_STRLEN + 1];
 	unsigned char pk[32];
 	size_t i, final_before = 0;
-	const size_t per = 100;
+	const size_t per = 50;
 	int64_t t0 = tv_mono_ms();
 
 	(void)state;
@@ -777,10 +777,9 @@ static void test_rotate_dek_mid_import(void **state)
 	assert_int_equal(json_array_size(ids), 40 + 3 * per + 5);
 	S_check_store_keys(&s, ids, d2);
 	t0 = tv_mono_ms();
-	for (i = 0; i < json_array_size(ids); i += 23)
+	for (i = 0; i < json_array_size(ids); i++)
 		S_check_export(&s, json_string_value(json_array_get(ids, i)), d2);
-	S_check_export(&s, json_string_value(json_array_get(ids, json_array_size(ids) - 1)), d2);
-	print_message("%zu keys open under the new DEK, a sample exports (%lld ms)\n",
+	print_message("%zu keys open under the new DEK, all export (%lld ms)\n",
 		      json_array_size(ids), (long long)(tv_mono_ms() - t0));
 
 	assert_int_equal(tvh_stop(&s, SIGTERM), 0);
