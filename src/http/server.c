@@ -974,7 +974,16 @@ void tv_http_stop(struct tv_http_server *srv)
 {
 	if (!srv)
 		return;
-	MHD_quiesce_daemon(srv->daemon);
+	/*
+	 * No MHD_quiesce_daemon() here: in libmicrohttpd 0.9.75 (Debian 12)
+	 * with a thread pool and epoll, quiescing races the pool's threads,
+	 * which also take the listening socket out of their epoll sets once
+	 * they see the daemon quiesced; the loser's epoll_ctl fails and MHD
+	 * aborts the process ("Failed to remove listen FD from epoll set",
+	 * seen at the end of a test run). A connection that arrives in the few
+	 * milliseconds before MHD_stop_daemon() closes the socket is closed
+	 * unanswered, as it would be in a quiesced socket's backlog.
+	 */
 	/* Answer the long-polls now: stopping makes tv_http_req_wait say no. */
 	pthread_mutex_lock(&srv->wait_lock);
 	srv->stopping = true;
