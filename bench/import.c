@@ -151,7 +151,9 @@ void tvb_section_import(struct tvb_ctx *x)
 		snprintf(name, sizeof(name), "CPU per item, %s", c->title);
 		cpu = tvb_row(sec_cpu, name, "ms", "stock pipeline CPU per item");
 
-		tvb_row_target(row, TVB_TARGET_RATIO_MIN, 0.9);
+		/* issue 10's targets (issue 9 asked for 0.9x; these are stricter):
+		 * 3x for the OpenSSL-default corpus (RSA and EC), 2x for keytool */
+		tvb_row_target(row, TVB_TARGET_RATIO_MIN, p == TVB_KEYTOOL_RSA ? 2.0 : 3.0);
 		for (r = 0; r < cfg->runs; r++) {
 			double base_cpu = 0, ours_cpu = 0;
 			double base = tvb_ceiling_run(c, cfg->items, cfg->cores, &base_cpu);
