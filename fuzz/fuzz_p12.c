@@ -14,6 +14,9 @@
  *     take on purpose: a PBMAC1 MAC (RFC 9579), which OpenSSL 3.0 lacks,
  *     or no MAC at all (PKCS12_parse wants one under a non-empty password;
  *     `openssl pkcs12 -nomac` files and Java's MAC-less stores open here).
+ * Every read goes through the reader's KDF batch (p12.c runs the KDFs it
+ * can see ahead, kdf.c interleaves the SHA-256 ones), so property 1 also
+ * holds the batch's keys to OpenSSL's.
  * OpenSSL is only asked when no KDF it would run can be slow: when the MAC
  * is there and its iteration count is under our cap (a MAC-protected file
  * whose MAC fails is refused before any bag KDF), or when our reader

@@ -604,3 +604,529 @@ bool tv__kdf_pkcs12_run(unsigned char *out, size_t n, enum tv__kdf_md md,
 	sodium_memzero(&st, sizeof(st));
 	return true;
 }
+
+/* ---- several SHA-256 chains at once on SHA-NI --------------------------- */
+
+/*
+ * Why: a KDF chain's compressions depend on each other, and one SHA-NI
+ * round instruction (sha256rnds2) has a latency several times its
+ * throughput, so a single chain leaves the unit mostly idle. A keystore
+ * has two to four independent chains (the MAC key, each PBKDF2, each
+ * output block of a PBKDF2), and running two or three side by side, their
+ * rounds interleaved, costs little more than one.
+ *
+ * Written from Intel's description of the SHA extensions: a state is
+ * held as two vectors, ABEF (A in the top lane) and CDGH; sha256rnds2
+ * does two rounds from the W+K sums in the low two lanes of its third
+ * operand and returns the new ABEF (the new CDGH is the old ABEF);
+ * sha256msg1 and sha256msg2 are the sigma-0 and sigma-1 halves of the
+ * message schedule, with the W[t-7] term added in between. Message words
+ * sit in their vector as W0 in the lowest lane, so a digest's words are
+ * the next block's words as they are: a chain never goes through bytes.
+ *
+ * A lane is one chain as a cycle of one (PKCS#12: A := H(A)) or two
+ * (PBKDF2: inner, then outer hash) half-steps, each "compress the last
+ * digest plus fixed padding from base state [phase]"; PBKDF2's outer
+ * phase also XORs its result into T. Lanes are scheduled longest first,
+ * width at a time, a finished lane's slot taking the next chain.
+ */
+#if defined(__x86_64__) && defined(__GNUC__)
+#define S_NI_BUILD 1
+#else
+#define S_NI_BUILD 0
+#endif
+
+/* At most this many chains per round of the engine (a PBKDF2 of more
+ * output blocks than this runs alone): they live on the stack. */
+#define S_MAX_CHAINS 16
+#define S_MAX_WIDTH 3
+
+#if S_NI_BUILD
+#include <cpuid.h>
+#include <immintrin.h>
+#include <stdatomic.h>
+
+#define S_NI __attribute__((target("sha,sse4.1")))
+
+static const uint32_t S_K256[64] __attribute__((aligned(16))) = {
+	0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1,
+	0x923f82a4, 0xab1c5ed5, 0xd807aa98, 0x12835b01, 0x243185be, 0x550c7dc3,
+	0x72be5d74, 0x80deb1fe, 0x9bdc06a7, 0xc19bf174, 0xe49b69c1, 0xefbe4786,
+	0x0fc19dc6, 0x240ca1cc, 0x2de92c6f, 0x4a7484aa, 0x5cb0a9dc, 0x76f988da,
+	0x983e5152, 0xa831c66d, 0xb00327c8, 0xbf597fc7, 0xc6e00bf3, 0xd5a79147,
+	0x06ca6351, 0x14292967, 0x27b70a85, 0x2e1b2138, 0x4d2c6dfc, 0x53380d13,
+	0x650a7354, 0x766a0abb, 0x81c2c92e, 0x92722c85, 0xa2bfe8a1, 0xa81a664b,
+	0xc24b8b70, 0xc76c51a3, 0xd192e819, 0xd6990624, 0xf40e3585, 0x106aa070,
+	0x19a4c116, 0x1e376c08, 0x2748774c, 0x34b0bcb5, 0x391c0cb3, 0x4ed8aa4a,
+	0x5b9cca4f, 0x682e6ff3, 0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208,
+	0x90befffa, 0xa4506ceb, 0xbef9a3f7, 0xc67178f2,
+};
+
+/*
+ * k states (s0 = ABEF, s1 = CDGH) each compressed with its block m[l]
+ * (W0-3, W4-7, W8-11, W12-15). k is a constant where this is inlined, and
+ * the loops unroll, so the k chains' instructions interleave.
+ */
+static inline __attribute__((always_inline)) S_NI void
+S_ni_compress(size_t k, __m128i *s0, __m128i *s1, __m128i (*m)[4])
+{
+	__m128i a0[S_MAX_WIDTH], c0[S_MAX_WIDTH], kv, wk, x;
+	size_t g, l;
+
+#pragma GCC unroll 3
+	for (l = 0; l < k; l++) {
+		a0[l] = s0[l];
+		c0[l] = s1[l];
+	}
+#pragma GCC unroll 16
+	for (g = 0; g < 16; g++) {
+		kv = _mm_load_si128((const __m128i *)(const void *)&S_K256[4 * g]);
+#pragma GCC unroll 3
+		for (l = 0; l < k; l++) {
+			if (g >= 4) {
+				/* W[4g..4g+3] from the four groups before */
+				x = _mm_sha256msg1_epu32(m[l][g & 3], m[l][(g + 1) & 3]);
+				x = _mm_add_epi32(x, _mm_alignr_epi8(m[l][(g + 3) & 3],
+								     m[l][(g + 2) & 3], 4));
+				m[l][g & 3] = _mm_sha256msg2_epu32(x, m[l][(g + 3) & 3]);
+			}
+			wk = _mm_add_epi32(m[l][g & 3], kv);
+			s1[l] = _mm_sha256rnds2_epu32(s1[l], s0[l], wk);
+			wk = _mm_shuffle_epi32(wk, 0x0E);
+			s0[l] = _mm_sha256rnds2_epu32(s0[l], s1[l], wk);
+		}
+	}
+#pragma GCC unroll 3
+	for (l = 0; l < k; l++) {
+		s0[l] = _mm_add_epi32(s0[l], a0[l]);
+		s1[l] = _mm_add_epi32(s1[l], c0[l]);
+	}
+}
+
+/* ABEF/CDGH into the words A..D and E..H (the digest as message words). */
+static inline __attribute__((always_inline)) S_NI void
+S_ni_words(__m128i *w0, __m128i *w1, __m128i abef, __m128i cdgh)
+{
+	__m128i x = _mm_shuffle_epi32(abef, 0x1B); /* A B E F, A lowest */
+	__m128i y = _mm_shuffle_epi32(cdgh, 0x1B); /* C D G H */
+
+	*w0 = _mm_unpacklo_epi64(x, y);
+	*w1 = _mm_unpackhi_epi64(x, y);
+}
+
+/* The 8 chaining words into ABEF/CDGH. */
+static inline __attribute__((always_inline)) void
+S_ni_state(__m128i *abef, __m128i *cdgh, const uint32_t *h)
+{
+	*abef = _mm_set_epi32((int)h[0], (int)h[1], (int)h[4], (int)h[5]);
+	*cdgh = _mm_set_epi32((int)h[2], (int)h[3], (int)h[6], (int)h[7]);
+}
+
+/* 16 bytes of a block as big-endian words, W0 lowest. */
+static inline __attribute__((always_inline)) S_NI __m128i
+S_ni_load_be(const unsigned char *p)
+{
+	const __m128i swap = _mm_set_epi8(12, 13, 14, 15, 8, 9, 10, 11, 4, 5,
+					  6, 7, 0, 1, 2, 3);
+
+	return _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)(const void *)p),
+				swap);
+}
+#endif /* S_NI_BUILD */
+
+/*
+ * One chain. Vectors are kept as two 16-byte halves of raw words so this
+ * struct is the same with or without the SSE headers; the engine loads
+ * and stores them with unaligned moves.
+ */
+struct S_lane {
+	uint32_t base[2][8];  /* per phase: ABEF, CDGH of the starting state */
+	uint32_t mask[2][4];  /* all ones in the phase whose result T takes */
+	uint32_t t[8];        /* XOR of the U's (PBKDF2), ABEF/CDGH */
+	uint32_t d[8];        /* the last digest as words W0-7 */
+	uint32_t pad[8];      /* W8-15: 0x80000000, zeros, the bit length */
+	uint64_t left;        /* half-steps to go */
+	unsigned phase;
+};
+
+#if S_NI_BUILD
+#define S_V(p) _mm_loadu_si128((const __m128i *)(const void *)(p))
+#define S_VST(p, v) _mm_storeu_si128((__m128i *)(void *)(p), (v))
+
+/* steps half-steps on each of the k lanes at once. */
+static inline __attribute__((always_inline)) S_NI void
+S_ni_steps(size_t k, struct S_lane **ln, uint64_t steps)
+{
+	__m128i s0[S_MAX_WIDTH], s1[S_MAX_WIDTH], m[S_MAX_WIDTH][4], mk;
+	uint64_t r;
+	size_t l;
+	unsigned p;
+
+	for (r = 0; r < steps; r++) {
+#pragma GCC unroll 3
+		for (l = 0; l < k; l++) {
+			p = ln[l]->phase;
+			s0[l] = S_V(&ln[l]->base[p][0]);
+			s1[l] = S_V(&ln[l]->base[p][4]);
+			m[l][0] = S_V(&ln[l]->d[0]);
+			m[l][1] = S_V(&ln[l]->d[4]);
+			m[l][2] = S_V(&ln[l]->pad[0]);
+			m[l][3] = S_V(&ln[l]->pad[4]);
+		}
+		S_ni_compress(k, s0, s1, m);
+#pragma GCC unroll 3
+		for (l = 0; l < k; l++) {
+			p = ln[l]->phase;
+			mk = S_V(&ln[l]->mask[p][0]);
+			S_VST(&ln[l]->t[0], _mm_xor_si128(S_V(&ln[l]->t[0]),
+							  _mm_and_si128(s0[l], mk)));
+			S_VST(&ln[l]->t[4], _mm_xor_si128(S_V(&ln[l]->t[4]),
+							  _mm_and_si128(s1[l], mk)));
+			S_ni_words(&m[l][0], &m[l][1], s0[l], s1[l]);
+			S_VST(&ln[l]->d[0], m[l][0]);
+			S_VST(&ln[l]->d[4], m[l][1]);
+			ln[l]->phase = p ^ 1u;
+		}
+	}
+}
+
+static S_NI void S_ni_steps1(struct S_lane **ln, uint64_t steps)
+{
+	S_ni_steps(1, ln, steps);
+}
+
+static S_NI void S_ni_steps2(struct S_lane **ln, uint64_t steps)
+{
+	S_ni_steps(2, ln, steps);
+}
+
+static S_NI void S_ni_steps3(struct S_lane **ln, uint64_t steps)
+{
+	S_ni_steps(3, ln, steps);
+}
+
+static S_NI void S_ni_blocks(uint32_t (*h)[8], const unsigned char (*blocks)[64],
+			     size_t k)
+{
+	__m128i s0[S_MAX_WIDTH], s1[S_MAX_WIDTH], m[S_MAX_WIDTH][4];
+	size_t l, i;
+
+	for (l = 0; l < k; l++) {
+		S_ni_state(&s0[l], &s1[l], h[l]);
+		for (i = 0; i < 4; i++)
+			m[l][i] = S_ni_load_be(blocks[l] + 16 * i);
+	}
+	/* k is 1 to 3: one instance each keeps the compressions interleaved */
+	if (k == 3)
+		S_ni_compress(3, s0, s1, m);
+	else if (k == 2)
+		S_ni_compress(2, s0, s1, m);
+	else
+		S_ni_compress(1, s0, s1, m);
+	for (l = 0; l < k; l++) {
+		S_ni_words(&m[l][0], &m[l][1], s0[l], s1[l]);
+		S_VST(&h[l][0], m[l][0]);
+		S_VST(&h[l][4], m[l][1]);
+	}
+	sodium_memzero(m, sizeof(m));
+}
+
+/*
+ * Whether the CPU has SHA-NI (CPUID leaf 7, EBX bit 29) and the SSSE3 and
+ * SSE4.1 the code above also uses. Cached: CPUID traps to the hypervisor
+ * in a VM and costs microseconds. The one mutable static of the file, set
+ * to the same value by whichever thread gets there first.
+ */
+static bool S_ni_have(void)
+{
+	static _Atomic int known = -1;
+	unsigned int a, b, c, d;
+	int v = atomic_load_explicit(&known, memory_order_relaxed);
+
+	if (v >= 0)
+		return v == 1;
+	v = 0;
+	if (__get_cpuid_max(0, NULL) >= 7 && __get_cpuid(1, &a, &b, &c, &d) &&
+	    (c & bit_SSSE3) && (c & bit_SSE4_1)) {
+		__cpuid_count(7, 0, a, b, c, d);
+		v = (b & (1u << 29)) != 0;
+	}
+	atomic_store_explicit(&known, v, memory_order_relaxed);
+	return v == 1;
+}
+#else
+static bool S_ni_have(void)
+{
+	return false;
+}
+#endif /* S_NI_BUILD */
+
+unsigned tv__kdf_max_width(void)
+{
+	return S_ni_have() ? S_MAX_WIDTH : 1;
+}
+
+bool tv__kdf_sha256_ni(uint32_t (*h)[8], const unsigned char (*blocks)[64],
+		       size_t k)
+{
+	if (k < 1 || k > S_MAX_WIDTH || !S_ni_have())
+		return false;
+#if S_NI_BUILD
+	S_ni_blocks(h, blocks, k);
+	return true;
+#else
+	(void)h;
+	(void)blocks;
+	return false;
+#endif
+}
+
+/* ---- the batch ----------------------------------------------------------- */
+
+/* Chaining words h0..h7 into the lane layout ABEF, CDGH (lowest lane
+ * first: F E B A, H G D C), and back. */
+static void S_lane_state(uint32_t *out, const uint32_t *h)
+{
+	out[0] = h[5]; out[1] = h[4]; out[2] = h[1]; out[3] = h[0];
+	out[4] = h[7]; out[5] = h[6]; out[6] = h[3]; out[7] = h[2];
+}
+
+static void S_lane_words(uint32_t *h, const uint32_t *st)
+{
+	h[0] = st[3]; h[1] = st[2]; h[2] = st[7]; h[3] = st[6];
+	h[4] = st[1]; h[5] = st[0]; h[6] = st[5]; h[7] = st[4];
+}
+
+/* Where a lane's result goes: job, and which 32-byte block of its out. */
+struct S_dest {
+	size_t job;
+	size_t block;
+};
+
+/* Whether job j runs in the engine (SHA-256, arguments the single run
+ * accepts, PKCS#12 with one output block, few enough PBKDF2 blocks). */
+static bool S_engine_takes(const struct tv__kdf_job *j)
+{
+	if (j->md != TV__KDF_SHA256 || j->n == 0 || j->iter == 0 ||
+	    j->iter - 1 > UINT64_MAX / 2)
+		return false;
+	if (j->kind == TV__KDF_PBKDF2)
+		return (j->n + 31) / 32 <= S_MAX_CHAINS;
+	return j->n <= 32 && (j->salt_len != 0 || j->pass_len != 0);
+}
+
+static size_t S_engine_chains(const struct tv__kdf_job *j)
+{
+	return j->kind == TV__KDF_PBKDF2 ? (j->n + 31) / 32 : 1;
+}
+
+static void S_lane_pad(struct S_lane *ln, uint32_t bytes)
+{
+	memset(ln->pad, 0, sizeof(ln->pad));
+	ln->pad[0] = 0x80000000u;
+	ln->pad[7] = bytes * 8u;
+}
+
+/* U_1 of every output block, as in tv__kdf_pbkdf2_run; one lane each. */
+static void S_setup_pbkdf2(struct S_lane *ln, const struct tv__kdf_job *j,
+			   struct S_pbkdf2 *st)
+{
+	const struct S_alg *alg = &S_algs[TV__KDF_SHA256];
+	unsigned char counter[4];
+	size_t c, chains = S_engine_chains(j);
+
+	S_hmac_states(st, TV__KDF_SHA256, j->pass, j->pass_len);
+	S_pad(alg, st->oblk, alg->out, alg->block + alg->out);
+	for (c = 0; c < chains; c++) {
+		S_be32(counter, (uint32_t)(c + 1));
+		S_stream_start(&st->s, alg, &st->inner, alg->block);
+		S_stream_update(&st->s, j->salt, j->salt_len);
+		S_stream_update(&st->s, counter, sizeof(counter));
+		S_stream_final(&st->s, st->oblk);
+		S_copy_cv(S_FAM_SHA256, &st->work, &st->outer);
+		S_compress(S_FAM_SHA256, &st->work, st->oblk);
+		memset(&ln[c], 0, sizeof(ln[c]));
+		S_lane_state(ln[c].base[0], st->inner.sha256.h);
+		S_lane_state(ln[c].base[1], st->outer.sha256.h);
+		memset(ln[c].mask[1], 0xFF, sizeof(ln[c].mask[1]));
+		S_lane_state(ln[c].t, st->work.sha256.h);
+		memcpy(ln[c].d, st->work.sha256.h, sizeof(ln[c].d));
+		S_lane_pad(&ln[c], (uint32_t)(alg->block + alg->out));
+		ln[c].left = 2 * (j->iter - 1);
+	}
+}
+
+/* A_1 = H(D || I), as in tv__kdf_pkcs12_run; the lane runs the rest. */
+static void S_setup_pkcs12(struct S_lane *ln, const struct tv__kdf_job *j,
+			   struct S_pkcs12 *st)
+{
+	const struct S_alg *alg = &S_algs[TV__KDF_SHA256];
+
+	memset(st, 0, sizeof(*st));
+	S_iv(&st->iv, TV__KDF_SHA256);
+	memset(st->dblk, j->id, alg->block);
+	st->d = st->iv;
+	S_compress(S_FAM_SHA256, &st->d, st->dblk);
+	S_pad(alg, st->ablk, alg->out, alg->out);
+	S_stream_start(&st->s, alg, &st->d, alg->block);
+	S_hash_repeated(st, j->salt, j->salt_len);
+	S_hash_repeated(st, j->pass, j->pass_len);
+	S_stream_final(&st->s, st->ablk);
+	memset(ln, 0, sizeof(*ln));
+	S_lane_state(ln->base[0], st->iv.sha256.h);
+	S_lane_state(ln->base[1], st->iv.sha256.h);
+	memcpy(ln->d, st->s.c.sha256.h, sizeof(ln->d));
+	S_lane_pad(ln, (uint32_t)alg->out);
+	ln->left = j->iter - 1;
+}
+
+#if S_NI_BUILD
+/*
+ * The engine's vectors spill to its stack frame and the red zone below it,
+ * and HMAC states are as good as the password: after a run the same depth
+ * of stack is overwritten from this frame (called where the engine was).
+ */
+static __attribute__((noinline)) void S_stack_scrub(void)
+{
+	unsigned char junk[1024];
+
+	sodium_memzero(junk, sizeof(junk));
+	__asm__ __volatile__("" : : "r"(junk) : "memory");
+}
+
+/* Run the lanes to the end, longest first, width at a time. */
+static void S_engine_run(struct S_lane *lanes, size_t nl, unsigned width)
+{
+	struct S_lane *order[S_MAX_CHAINS], *act[S_MAX_WIDTH], *tmp;
+	size_t i, k, na = 0, next = 0;
+	uint64_t steps;
+
+	for (i = 0; i < nl; i++) {
+		order[i] = &lanes[i];
+		for (k = i; k > 0 && order[k - 1]->left < order[k]->left; k--) {
+			tmp = order[k - 1];
+			order[k - 1] = order[k];
+			order[k] = tmp;
+		}
+	}
+	for (;;) {
+		while (na < width && next < nl) {
+			if (order[next]->left)
+				act[na++] = order[next];
+			next++;
+		}
+		if (na == 0)
+			break;
+		steps = act[0]->left;
+		for (i = 1; i < na; i++)
+			if (act[i]->left < steps)
+				steps = act[i]->left;
+		if (na == 3)
+			S_ni_steps3(act, steps);
+		else if (na == 2)
+			S_ni_steps2(act, steps);
+		else
+			S_ni_steps1(act, steps);
+		for (i = k = 0; i < na; i++) {
+			act[i]->left -= steps;
+			if (act[i]->left)
+				act[k++] = act[i];
+		}
+		na = k;
+	}
+	S_stack_scrub();
+}
+#endif
+
+/* Run the engine's lanes and write each result to its job's out. */
+static void S_engine_flush(struct tv__kdf_job *jobs, struct S_lane *lanes,
+			   const struct S_dest *dest, size_t nl,
+			   unsigned width)
+{
+	uint32_t h[8];
+	unsigned char blk[32];
+	size_t c, i, take;
+	struct tv__kdf_job *j;
+
+#if S_NI_BUILD
+	S_engine_run(lanes, nl, width);
+#else
+	(void)width; /* unreachable: S_ni_have() is false here */
+#endif
+	for (c = 0; c < nl; c++) {
+		j = &jobs[dest[c].job];
+		if (j->kind == TV__KDF_PBKDF2)
+			S_lane_words(h, lanes[c].t);
+		else
+			memcpy(h, lanes[c].d, sizeof(h));
+		for (i = 0; i < 8; i++)
+			S_be32(blk + 4 * i, h[i]);
+		take = j->n - 32 * dest[c].block;
+		if (take > 32)
+			take = 32;
+		memcpy(j->out + 32 * dest[c].block, blk, take);
+	}
+	sodium_memzero(h, sizeof(h));
+	sodium_memzero(blk, sizeof(blk));
+	sodium_memzero(lanes, nl * sizeof(*lanes));
+}
+
+static bool S_run_alone(struct tv__kdf_job *j)
+{
+	if (j->kind == TV__KDF_PBKDF2)
+		return tv__kdf_pbkdf2_run(j->out, j->n, j->md, j->pass,
+					  j->pass_len, j->salt, j->salt_len,
+					  j->iter);
+	return tv__kdf_pkcs12_run(j->out, j->n, j->md, j->pass, j->pass_len,
+				  j->salt, j->salt_len, j->id, j->iter);
+}
+
+bool tv__kdf_batch_width(struct tv__kdf_job *jobs, size_t n, unsigned width)
+{
+	struct S_lane lanes[S_MAX_CHAINS];
+	struct S_dest dest[S_MAX_CHAINS];
+	union {
+		struct S_pbkdf2 p;
+		struct S_pkcs12 k;
+	} st;
+	size_t i, c, nl = 0, chains;
+	bool all = true;
+
+	if (width > S_MAX_WIDTH)
+		width = S_MAX_WIDTH;
+	if (width > 1 && !S_ni_have())
+		width = 1;
+	for (i = 0; i < n; i++) {
+		struct tv__kdf_job *j = &jobs[i];
+
+		if (width < 2 || !S_engine_takes(j)) {
+			j->ok = S_run_alone(j);
+			all = all && j->ok;
+			continue;
+		}
+		chains = S_engine_chains(j);
+		if (nl + chains > S_MAX_CHAINS) {
+			S_engine_flush(jobs, lanes, dest, nl, width);
+			nl = 0;
+		}
+		if (j->kind == TV__KDF_PBKDF2)
+			S_setup_pbkdf2(&lanes[nl], j, &st.p);
+		else
+			S_setup_pkcs12(&lanes[nl], j, &st.k);
+		for (c = 0; c < chains; c++) {
+			dest[nl + c].job = i;
+			dest[nl + c].block = c;
+		}
+		nl += chains;
+		j->ok = true;
+	}
+	if (nl)
+		S_engine_flush(jobs, lanes, dest, nl, width);
+	sodium_memzero(&st, sizeof(st));
+	return all;
+}
+
+bool tv__kdf_batch(struct tv__kdf_job *jobs, size_t n)
+{
+	return tv__kdf_batch_width(jobs, n, tv__kdf_max_width());
+}

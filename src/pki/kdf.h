@@ -61,4 +61,57 @@ bool tv__kdf_pkcs12_run(unsigned char *out, size_t n, enum tv__kdf_md md,
 			const unsigned char *salt, size_t salt_len,
 			unsigned char id, uint64_t iter) TV_WUR;
 
+/** The two KDFs a batch job can be. */
+enum tv__kdf_kind { TV__KDF_PBKDF2 = 0, TV__KDF_PKCS12 };
+
+/**
+ * One KDF of a batch: kind with digest md over pass and salt (the same
+ * meaning as the arguments of tv__kdf_pbkdf2_run / tv__kdf_pkcs12_run; id
+ * is used by the PKCS#12 KDF only), n bytes into out. ok is the batch's
+ * answer for this job: what the single-run function would have returned
+ * (out is unchanged when it is false). The pointers are borrowed.
+ */
+struct tv__kdf_job {
+	enum tv__kdf_kind kind;
+	enum tv__kdf_md md;
+	const unsigned char *pass;
+	size_t pass_len;
+	const unsigned char *salt;
+	size_t salt_len;
+	uint64_t iter;
+	unsigned char id;
+	unsigned char *out;
+	size_t n;
+	bool ok;
+};
+
+/**
+ * Run n independent jobs; outputs are byte-identical to one single run of
+ * each. Where the CPU has the SHA extensions, the SHA-256 jobs' iteration
+ * chains run several at once (their compressions interleaved, width 2 or
+ * 3); every other job (other digests, SHA-NI missing, outputs over 16
+ * chains) runs alone as tv__kdf_*_run would. Returns true when every job's
+ * ok is true. Wipes every intermediate before it returns. Reentrant.
+ */
+bool tv__kdf_batch(struct tv__kdf_job *jobs, size_t n);
+
+/**
+ * tv__kdf_batch with at most width chains at once (1 = each job alone, as
+ * today; 2 or 3 interleaved; more is taken as 3). For the tests and the
+ * benchmark, which compare the widths; the reader uses tv__kdf_batch.
+ */
+bool tv__kdf_batch_width(struct tv__kdf_job *jobs, size_t n, unsigned width);
+
+/** The widest interleaving this CPU runs: 3 with SHA-NI, else 1. */
+unsigned tv__kdf_max_width(void);
+
+/**
+ * For the tests: the SHA-256 compression function on SHA-NI, k (1 to 3)
+ * independent states at once: each h[i] (the 8 chaining words) compressed
+ * with the 64-byte blocks[i]. Returns false (nothing changed) when the CPU
+ * has no SHA extensions or k is out of range.
+ */
+bool tv__kdf_sha256_ni(uint32_t (*h)[8], const unsigned char (*blocks)[64],
+		       size_t k);
+
 #endif

@@ -198,6 +198,17 @@ void tv__mac_release(struct tv__mac *mac)
 	memset(mac, 0, sizeof(*mac));
 }
 
+bool tv__mac_kdf_plan(struct tv__kdf_pre *pre, const struct tv__mac *mac)
+{
+	if (!mac->present)
+		return true;
+	if (mac->pbmac1)
+		return tv__kdf_pre_add(pre, true, mac->kdf_md, mac->salt,
+				       mac->salt_len, mac->iter, 0, mac->key_len);
+	return tv__kdf_pre_add(pre, false, mac->kdf_md, mac->salt, mac->salt_len,
+			       mac->iter, 3, mac->key_len);
+}
+
 static enum tv_reason S_hmac(unsigned char *out, size_t out_size,
 			     size_t *out_len, struct tv_pki_ctx *ctx,
 			     const char *md, const struct tv_secbuf *key,

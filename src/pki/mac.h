@@ -60,6 +60,11 @@ enum tv_reason tv__mac_identify(struct tv__mac *mac, const PKCS12 *p12,
 				size_t msz) TV_WUR;
 void tv__mac_release(struct tv__mac *mac);
 
+/** Plan the MAC key's derivation that tv__mac_verify will run (nothing
+ * when there is no MAC). Returns false only when out of memory. */
+bool tv__mac_kdf_plan(struct tv__kdf_pre *pre,
+		      const struct tv__mac *mac) TV_WUR;
+
 /**
  * Verify the MAC over data[0..len) (the authSafe content octets) with one
  * password. Returns OK, MAC_VERIFICATION_FAILED or INTERNAL_ERROR.

@@ -586,6 +586,118 @@ static enum tv_reason S_walk_authsafes(struct S_walk *w, const PKCS12 *p12)
 	return rc;
 }
 
+/* ---- the KDFs, run ahead -------------------------------------------------- */
+
+/*
+ * Plan the derivations of the shrouded key bags in bags and in the
+ * safeContentsBags under them. False when one doesn't identify or a limit
+ * of the walk is hit: the walk finds that itself and says it in its order,
+ * and nothing is run ahead.
+ */
+static bool S_plan_bags(struct tv__kdf_pre *pre, const STACK_OF(PKCS12_SAFEBAG) *bags,
+			uint64_t max_iter, int depth, size_t *count)
+{
+	char scratch[TV_REASON_MSG_SIZE];
+	const PKCS12_SAFEBAG *bag;
+	const X509_SIG *sig;
+	const X509_ALGOR *alg = NULL;
+	const ASN1_OCTET_STRING *ct = NULL;
+	struct tv__pbe pbe;
+	bool ok = true;
+	int i;
+
+	if (depth > S_MAX_BAG_DEPTH)
+		return false;
+	for (i = 0; ok && i < sk_PKCS12_SAFEBAG_num(bags); i++) {
+		bag = sk_PKCS12_SAFEBAG_value(bags, i);
+		if (++*count > S_MAX_BAGS)
+			return false;
+		switch (PKCS12_SAFEBAG_get_nid(bag)) {
+		case NID_pkcs8ShroudedKeyBag:
+			sig = PKCS12_SAFEBAG_get0_pkcs8(bag);
+			if (!sig)
+				return false;
+			X509_SIG_get0(sig, &alg, &ct);
+			ok = tv__pbe_identify(&pbe, alg, max_iter, "shrouded key bag", scratch,
+					      sizeof(scratch)) == TV_REASON_OK &&
+			     tv__pbe_kdf_plan(pre, &pbe);
+			tv__pbe_release(&pbe);
+			break;
+		case NID_safeContentsBag:
+			ok = S_plan_bags(pre, PKCS12_SAFEBAG_get0_safes(bag), max_iter, depth + 1,
+					 count);
+			break;
+		default:
+			break;
+		}
+	}
+	return ok;
+}
+
+/* The key of an encryptedData authsafe, planned; false as above. */
+static bool S_plan_encrypted(struct tv__kdf_pre *pre, const PKCS7 *p7, uint64_t max_iter)
+{
+	const PKCS7_ENC_CONTENT *ec = p7->d.encrypted ? p7->d.encrypted->enc_data : NULL;
+	char scratch[TV_REASON_MSG_SIZE];
+	struct tv__pbe pbe;
+	bool ok;
+
+	if (!ec || !ec->enc_data)
+		return false;
+	ok = tv__pbe_identify(&pbe, ec->algorithm, max_iter, "encrypted safe", scratch,
+			      sizeof(scratch)) == TV_REASON_OK &&
+	     tv__pbe_kdf_plan(pre, &pbe);
+	tv__pbe_release(&pbe);
+	return ok;
+}
+
+/*
+ * Before any KDF runs: every derivation the read will need for pw that is
+ * visible without decrypting (the MAC key when mac is given, each
+ * encrypted safe's key, each shrouded key bag's key outside encrypted
+ * safes) is identified, its iteration count checked against the cap, and
+ * all of them run as one batch (kdf.h: SHA-256 chains side by side). The
+ * walk then takes their results by parameters (pbe.h); a bag inside an
+ * encrypted safe is derived when the walk gets there, as before. If
+ * anything here doesn't decode or identify, nothing is run ahead and the
+ * read goes exactly as it did, failing where it failed.
+ */
+static void S_run_kdfs_ahead(struct tv__kdf_pre *pre, struct tv_pki_ctx *ctx,
+			     const PKCS12 *p12, const struct tv__mac *mac,
+			     struct tv__pass *pw, uint64_t max_iter)
+{
+	STACK_OF(PKCS7) *safes = NULL;
+	STACK_OF(PKCS12_SAFEBAG) *bags;
+	const PKCS7 *p7;
+	size_t count = 0;
+	bool ok;
+	int i;
+
+	tv__kdf_pre_init(pre);
+	ok = !mac || tv__mac_kdf_plan(pre, mac);
+	if (ok)
+		safes = PKCS12_unpack_authsafes(p12);
+	ok = ok && safes;
+	for (i = 0; ok && i < sk_PKCS7_num(safes); i++) {
+		p7 = sk_PKCS7_value(safes, i);
+		switch (OBJ_obj2nid(p7->type)) {
+		case NID_pkcs7_data:
+			bags = PKCS12_unpack_p7data((PKCS7 *)p7);
+			ok = bags && S_plan_bags(pre, bags, max_iter, 0, &count);
+			sk_PKCS12_SAFEBAG_pop_free(bags, PKCS12_SAFEBAG_free);
+			break;
+		case NID_pkcs7_encrypted:
+			ok = S_plan_encrypted(pre, p7, max_iter);
+			break;
+		default:
+			ok = false;
+		}
+	}
+	sk_PKCS7_pop_free(safes, PKCS7_free);
+	if (!ok || !tv__kdf_pre_run(pre, ctx, pw))
+		tv__kdf_pre_release(pre);
+}
+
 /* ---- pairing ------------------------------------------------------------ */
 
 static const char *S_subject(char *buf, size_t size, const X509 *cert)
@@ -866,6 +978,7 @@ static enum tv_reason S_read(struct tv_p12_contents **out,
 {
 	struct tv__pass_list pws;
 	const struct tv__pass *pw = NULL;
+	struct tv__kdf_pre pre;
 	struct tv__mac mac;
 	PKCS12 *p12 = NULL;
 	TV_PFX *pfx = NULL;
@@ -874,6 +987,7 @@ static enum tv_reason S_read(struct tv_p12_contents **out,
 
 	memset(&pws, 0, sizeof(pws));
 	memset(&mac, 0, sizeof(mac));
+	tv__kdf_pre_init(&pre);
 	rc = S_decode(&p12, &pfx, der, der_len, msg, msz);
 	if (rc)
 		goto out;
@@ -884,6 +998,9 @@ static enum tv_reason S_read(struct tv_p12_contents **out,
 	if (rc)
 		goto out;
 	if (mac.present) {
+		/* the bags' KDFs run with the MAC's, for the first candidate;
+		 * nothing is decrypted before the MAC verifies */
+		S_run_kdfs_ahead(&pre, ctx, p12, &mac, &pws.pass[0], lim->max_iterations);
 		rc = S_pick_by_mac(&pw, &mac, ctx, &pws,
 				   pfx->authsafe->d.data, msg, msz);
 		if (!rc)
@@ -891,11 +1008,15 @@ static enum tv_reason S_read(struct tv_p12_contents **out,
 		goto out;
 	}
 	for (i = 0; i < pws.count; i++) {
+		S_run_kdfs_ahead(&pre, ctx, p12, NULL, &pws.pass[i], lim->max_iterations);
 		rc = S_read_with(out, ctx, p12, &pws.pass[i], lim, msg, msz);
+		pws.pass[i].pre = NULL;
+		tv__kdf_pre_release(&pre);
 		if (rc != TV_REASON_DECRYPTION_FAILED)
 			break;
 	}
 out:
+	tv__kdf_pre_release(&pre);
 	tv__pass_list_release(&pws);
 	tv__mac_release(&mac);
 	ASN1_item_free((ASN1_VALUE *)pfx, ASN1_ITEM_rptr(TV_PFX));

@@ -24,6 +24,8 @@
 #include "pki/pbe.h"
 
 #include <limits.h>
+#include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <openssl/asn1t.h>
@@ -277,6 +279,130 @@ static enum tv_reason S_kdf(unsigned char *out, size_t n,
 	return rc;
 }
 
+/* ---- derivations run ahead (pbe.h) ------------------------------------- */
+
+void tv__kdf_pre_init(struct tv__kdf_pre *pre)
+{
+	memset(pre, 0, sizeof(*pre));
+}
+
+void tv__kdf_pre_release(struct tv__kdf_pre *pre)
+{
+	tv_secbuf_free(pre->out);
+	free(pre->salts);
+	memset(pre, 0, sizeof(*pre));
+}
+
+bool tv__kdf_pre_add(struct tv__kdf_pre *pre, bool pbkdf2, const char *md,
+		     const unsigned char *salt, size_t salt_len,
+		     uint64_t iter, int id, size_t n)
+{
+	struct tv__kdf_pre_entry *e;
+	enum tv__kdf_md fast;
+	unsigned char *grown;
+	size_t i, cap;
+
+	/* what the fast KDFs don't take is left to the walk, as it was */
+	if (!tv__kdf_md_by_name(&fast, md) || id < 0 || id > 0xFF || n == 0 ||
+	    pre->out || pre->count == TV__KDF_PRE_MAX)
+		return true;
+	for (i = 0; i < pre->count; i++) {
+		e = &pre->e[i];
+		if (e->pbkdf2 == pbkdf2 && e->iter == iter && e->id == id &&
+		    e->n == n && e->salt_len == salt_len && !strcmp(e->md, md) &&
+		    (salt_len == 0 || !memcmp(pre->salts + e->salt_off, salt, salt_len)))
+			return true;
+	}
+	if (salt_len > SIZE_MAX / 2 - pre->salts_len)
+		return false;
+	if (pre->salts_len + salt_len > pre->salts_cap) {
+		cap = 2 * (pre->salts_len + salt_len);
+		grown = realloc(pre->salts, cap ? cap : 1);
+		if (!grown)
+			return false;
+		pre->salts = grown;
+		pre->salts_cap = cap;
+	}
+	e = &pre->e[pre->count++];
+	memset(e, 0, sizeof(*e));
+	e->pbkdf2 = pbkdf2;
+	e->md = md;
+	e->salt_off = pre->salts_len;
+	e->salt_len = salt_len;
+	e->iter = iter;
+	e->id = id;
+	e->n = n;
+	if (salt_len)
+		memcpy(pre->salts + pre->salts_len, salt, salt_len);
+	pre->salts_len += salt_len;
+	return true;
+}
+
+bool tv__kdf_pre_run(struct tv__kdf_pre *pre, struct tv_pki_ctx *ctx,
+		     struct tv__pass *pw)
+{
+	struct tv__kdf_job jobs[TV__KDF_PRE_MAX];
+	struct tv__kdf_pre_entry *e;
+	size_t i, total = 0;
+	uint64_t t0;
+
+	if (pre->count == 0 || pre->out)
+		return true;
+	for (i = 0; i < pre->count; i++) {
+		pre->e[i].out_off = total;
+		total += pre->e[i].n;
+	}
+	if (tv_secbuf_new(&pre->out, total)) {
+		pre->count = 0;
+		return false;
+	}
+	memset(jobs, 0, sizeof(jobs));
+	for (i = 0; i < pre->count; i++) {
+		e = &pre->e[i];
+		jobs[i].kind = e->pbkdf2 ? TV__KDF_PBKDF2 : TV__KDF_PKCS12;
+		(void)tv__kdf_md_by_name(&jobs[i].md, e->md); /* checked in _add */
+		jobs[i].pass = e->pbkdf2 ? pw->utf8->p : pw->bmp->p;
+		jobs[i].pass_len = e->pbkdf2 ? pw->utf8->len : pw->bmp->len;
+		jobs[i].salt = pre->salts + e->salt_off;
+		jobs[i].salt_len = e->salt_len;
+		jobs[i].iter = e->iter;
+		jobs[i].id = (unsigned char)e->id;
+		jobs[i].out = pre->out->p + e->out_off;
+		jobs[i].n = e->n;
+	}
+	t0 = tv__timing_begin(ctx);
+	(void)tv__kdf_batch(jobs, pre->count); /* each job says for itself */
+	tv__timing_end(ctx, TV_PKI_PHASE_KDF, t0, 0);
+	for (i = 0; i < pre->count; i++)
+		pre->e[i].ok = jobs[i].ok;
+	pre->pw = pw;
+	pw->pre = pre;
+	return true;
+}
+
+/* The result for these parameters if it was run ahead for pw. */
+static bool S_pre_take(unsigned char *out, size_t n, const struct tv__pass *pw,
+		       bool pbkdf2, const char *md, const unsigned char *salt,
+		       size_t salt_len, uint64_t iter, int id)
+{
+	const struct tv__kdf_pre *pre = pw->pre;
+	const struct tv__kdf_pre_entry *e;
+	size_t i;
+
+	if (!pre || pre->pw != pw || !pre->out)
+		return false;
+	for (i = 0; i < pre->count; i++) {
+		e = &pre->e[i];
+		if (e->ok && e->pbkdf2 == pbkdf2 && e->iter == iter && e->id == id &&
+		    e->n == n && e->salt_len == salt_len && !strcmp(e->md, md) &&
+		    (salt_len == 0 || !memcmp(pre->salts + e->salt_off, salt, salt_len))) {
+			memcpy(out, pre->out->p + e->out_off, n);
+			return true;
+		}
+	}
+	return false;
+}
+
 enum tv_reason tv__kdf_pkcs12(unsigned char *out, size_t n,
 			      struct tv_pki_ctx *ctx, const char *md,
 			      const struct tv__pass *pw,
@@ -286,6 +412,8 @@ enum tv_reason tv__kdf_pkcs12(unsigned char *out, size_t n,
 	OSSL_PARAM params[6];
 	enum tv__kdf_md fast;
 
+	if (S_pre_take(out, n, pw, false, md, salt, salt_len, iter, id))
+		return TV_REASON_OK; /* the batch's time is counted already */
 	if (tv__kdf_md_by_name(&fast, md) && id >= 0 && id <= 0xFF) {
 		uint64_t t0 = tv__timing_begin(ctx);
 		bool ok = tv__kdf_pkcs12_run(out, n, fast, pw->bmp->p,
@@ -320,6 +448,8 @@ enum tv_reason tv__kdf_pbkdf2(unsigned char *out, size_t n,
 	int pkcs5_no_checks = 1; /* RFC 8018 semantics, not SP 800-132 minimums */
 	enum tv__kdf_md fast;
 
+	if (S_pre_take(out, n, pw, true, md, salt, salt_len, iter, 0))
+		return TV_REASON_OK;
 	if (tv__kdf_md_by_name(&fast, md)) {
 		uint64_t t0 = tv__timing_begin(ctx);
 		bool ok = tv__kdf_pbkdf2_run(out, n, fast, pw->utf8->p,
@@ -524,6 +654,17 @@ void tv__pbe_release(struct tv__pbe *pbe)
 	PBE2PARAM_free(pbe->pbe2_param);
 	PBKDF2PARAM_free(pbe->kdf_param);
 	memset(pbe, 0, sizeof(*pbe));
+}
+
+bool tv__pbe_kdf_plan(struct tv__kdf_pre *pre, const struct tv__pbe *pbe)
+{
+	if (pbe->scheme == TV__PBE_PBES2)
+		return tv__kdf_pre_add(pre, true, pbe->kdf_md, pbe->salt,
+				       pbe->salt_len, pbe->iter, 0, pbe->key_len);
+	return tv__kdf_pre_add(pre, false, pbe->kdf_md, pbe->salt,
+			       pbe->salt_len, pbe->iter, 1, pbe->key_len) &&
+	       tv__kdf_pre_add(pre, false, pbe->kdf_md, pbe->salt,
+			       pbe->salt_len, pbe->iter, 2, pbe->iv_len);
 }
 
 /* ---- decryption -------------------------------------------------------- */

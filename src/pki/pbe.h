@@ -34,11 +34,16 @@
 /** Passwords longer than this are refused (INVALID_ITEM). */
 #define TV__MAX_PASSWORD_BYTES 4096
 
+struct tv__kdf_pre;
+
 /** One password in both encodings. */
 struct tv__pass {
 	bool absent;            /* the NULL password, not the empty string */
 	struct tv_secbuf *utf8; /* the bytes as given; len 0 if absent/empty */
 	struct tv_secbuf *bmp;  /* BMPString + 00 00; len 0 if absent */
+	/* derivations run ahead for this password (borrowed, may be NULL):
+	 * tv__kdf_pkcs12 and tv__kdf_pbkdf2 take their result from here */
+	const struct tv__kdf_pre *pre;
 };
 
 /**
@@ -99,6 +104,64 @@ enum tv_reason tv__kdf_pbkdf2(unsigned char *out, size_t n,
 			      const unsigned char *salt, size_t salt_len,
 			      uint64_t iter, char *msg, size_t msz) TV_WUR;
 
+/*
+ * The KDFs of a read, run ahead as one batch (kdf.h: SHA-256 chains side
+ * by side). The reader plans every derivation it can see before the MAC
+ * check (tv__kdf_pre_add, through tv__mac_kdf_plan and tv__pbe_kdf_plan),
+ * runs them (tv__kdf_pre_run), and the KDF calls of the walk then find
+ * their result here by their parameters: kind, digest, salt bytes,
+ * iteration count, purpose id and length. A derivation that was not
+ * planned, or that the batch refused, is run as before, so its outcome and
+ * message are the same. The results live in one secbuf, wiped by
+ * tv__kdf_pre_release. Iteration counts must have passed the cap before
+ * they are added (identification does that).
+ */
+#define TV__KDF_PRE_MAX 16
+
+struct tv__kdf_pre_entry {
+	bool pbkdf2;       /* else the PKCS#12 KDF */
+	bool ok;           /* the batch derived it */
+	const char *md;    /* a static name ("SHA256") */
+	size_t salt_off;   /* into salts */
+	size_t salt_len;
+	uint64_t iter;
+	int id;            /* PKCS#12 KDF purpose; 0 for PBKDF2 */
+	size_t n;
+	size_t out_off;    /* into out */
+};
+
+struct tv__kdf_pre {
+	const struct tv__pass *pw; /* the password the results are for */
+	struct tv__kdf_pre_entry e[TV__KDF_PRE_MAX];
+	size_t count;
+	unsigned char *salts;      /* copies: the decodes they came from go */
+	size_t salts_len, salts_cap;
+	struct tv_secbuf *out;     /* every result, back to back */
+};
+
+/** An empty plan. */
+void tv__kdf_pre_init(struct tv__kdf_pre *pre);
+
+/** Wipe and free the results; pre is empty again. Safe on an empty one. */
+void tv__kdf_pre_release(struct tv__kdf_pre *pre);
+
+/**
+ * Plan one derivation (duplicates are kept once). A digest kdf.c doesn't
+ * run, or a full plan, leaves it to the walk (not an error). Returns false
+ * only when out of memory.
+ */
+bool tv__kdf_pre_add(struct tv__kdf_pre *pre, bool pbkdf2, const char *md,
+		     const unsigned char *salt, size_t salt_len,
+		     uint64_t iter, int id, size_t n) TV_WUR;
+
+/**
+ * Run the plan for pw as one batch (one span of the KDF timing phase) and
+ * point pw->pre at it. Returns false when out of secure memory: then
+ * nothing is planned any more and pw->pre is unchanged.
+ */
+bool tv__kdf_pre_run(struct tv__kdf_pre *pre, struct tv_pki_ctx *ctx,
+		     struct tv__pass *pw) TV_WUR;
+
 enum tv__pbe_scheme { TV__PBE_PKCS12, TV__PBE_PBES2 };
 
 /** An identified encryption scheme; the decoded parameters it points into. */
@@ -130,6 +193,11 @@ enum tv_reason tv__pbe_identify(struct tv__pbe *pbe, const X509_ALGOR *alg,
 				uint64_t max_iter, const char *what,
 				char *msg, size_t msz) TV_WUR;
 void tv__pbe_release(struct tv__pbe *pbe);
+
+/** Plan the derivations tv__pbe_decrypt will run for pbe (key, and the IV
+ * of the PKCS#12 PBEs). Returns false only when out of memory. */
+bool tv__pbe_kdf_plan(struct tv__kdf_pre *pre,
+		      const struct tv__pbe *pbe) TV_WUR;
 
 /**
  * Decrypt ct with an identified scheme and one password. On success *plain

@@ -20,6 +20,7 @@
 
 #include <openssl/evp.h>
 #include <openssl/pkcs12.h>
+#include <openssl/sha.h>
 
 #include "pki/kdf.h"
 #include "pki/pbe.h"
@@ -72,6 +73,39 @@ static void S_rand_bytes(uint64_t *s, unsigned char *p, size_t n)
 		p[i] = (unsigned char)S_rand(s);
 }
 
+/* A batch of one job, at every width, gives want[0..n) and no more. */
+static void S_check_batch_one(enum tv__kdf_kind kind, enum tv__kdf_md md,
+			      const unsigned char *pass, size_t pass_len,
+			      const unsigned char *salt, size_t salt_len,
+			      unsigned char id, uint64_t iter,
+			      const unsigned char *want, size_t n)
+{
+	unsigned char got[S_MAX_N];
+	struct tv__kdf_job job;
+	unsigned width;
+
+	assert_true(n <= S_MAX_N);
+	for (width = 1; width <= 3; width++) {
+		memset(got, 0xAA, sizeof(got));
+		memset(&job, 0, sizeof(job));
+		job.kind = kind;
+		job.md = md;
+		job.pass = pass;
+		job.pass_len = pass_len;
+		job.salt = salt;
+		job.salt_len = salt_len;
+		job.iter = iter;
+		job.id = id;
+		job.out = got;
+		job.n = n;
+		assert_true(tv__kdf_batch_width(&job, 1, width));
+		assert_true(job.ok);
+		assert_memory_equal(got, want, n);
+		if (n < S_MAX_N)
+			assert_int_equal(got[n], 0xAA);
+	}
+}
+
 static void S_check_pbkdf2(enum tv__kdf_md md, const EVP_MD *evp,
 			   const unsigned char *pass, size_t pass_len,
 			   const unsigned char *salt, size_t salt_len,
@@ -91,6 +125,8 @@ static void S_check_pbkdf2(enum tv__kdf_md md, const EVP_MD *evp,
 	/* nothing written past n */
 	if (n < S_MAX_N)
 		assert_int_equal(ours[n], 0xAA);
+	S_check_batch_one(TV__KDF_PBKDF2, md, pass, pass_len, salt, salt_len, 0,
+			  iter, theirs, n);
 }
 
 static void S_check_pkcs12(enum tv__kdf_md md, const EVP_MD *evp,
@@ -113,6 +149,8 @@ static void S_check_pkcs12(enum tv__kdf_md md, const EVP_MD *evp,
 	assert_memory_equal(ours, theirs, n);
 	if (n < S_MAX_N)
 		assert_int_equal(ours[n], 0xAA);
+	S_check_batch_one(TV__KDF_PKCS12, md, bmp, bmp_len, salt, salt_len,
+			  (unsigned char)id, iter, theirs, n);
 }
 
 /* ---- known answers --------------------------------------------------- */
@@ -128,6 +166,9 @@ static void S_kat(enum tv__kdf_md md, const char *pass, size_t pass_len,
 				       pass_len, (const unsigned char *)salt,
 				       salt_len, iter));
 	assert_memory_equal(got, want, n);
+	S_check_batch_one(TV__KDF_PBKDF2, md, (const unsigned char *)pass,
+			  pass_len, (const unsigned char *)salt, salt_len, 0,
+			  iter, want, n);
 }
 
 #define S_KAT(md, p, s, c, hex) S_kat(md, p, sizeof(p) - 1, s, sizeof(s) - 1, c, hex)
@@ -396,6 +437,195 @@ static void test_reader_wrappers(void **state)
 	tv_pki_ctx_free(ctx);
 }
 
+/* ---- the batch (several chains at once) ------------------------------- */
+
+/* SHA-256 of msg through the SHA-NI compression, k messages at once,
+ * padded here; against OpenSSL's SHA256 of each. */
+static void test_sha256_ni_vs_openssl(void **state)
+{
+	unsigned char msg[3][300], blocks[3][64], want[32], got[32];
+	uint32_t h[3][8];
+	uint64_t seed = 0x74762d73686132ULL;
+	size_t len[3], nblk[3], k, l, b, i, total, set;
+	static const uint32_t iv[8] = { 0x6a09e667, 0xbb67ae85, 0x3c6ef372,
+					0xa54ff53a, 0x510e527f, 0x9b05688c,
+					0x1f83d9ab, 0x5be0cd19 };
+	unsigned char padded[3][384];
+
+	(void)state;
+	if (tv__kdf_max_width() < 2) {
+		uint32_t one[1][8];
+		const unsigned char blk[1][64] = { { 0 } };
+
+		assert_false(tv__kdf_sha256_ni(one, blk, 1));
+		skip();
+	}
+	for (set = 0; set < 200; set++) {
+		k = 1 + S_rand(&seed) % 3;
+		for (l = 0; l < k; l++) {
+			len[l] = S_rand(&seed) % 300;
+			S_rand_bytes(&seed, msg[l], len[l]);
+			/* message, 0x80, zeros, 64-bit bit length */
+			total = (len[l] + 9 + 63) / 64 * 64;
+			memset(padded[l], 0, sizeof(padded[l]));
+			memcpy(padded[l], msg[l], len[l]);
+			padded[l][len[l]] = 0x80;
+			for (i = 0; i < 8; i++)
+				padded[l][total - 1 - i] =
+					(unsigned char)(((uint64_t)len[l] * 8) >> (8 * i));
+			nblk[l] = total / 64;
+			memcpy(h[l], iv, sizeof(iv));
+		}
+		/* the lanes run in step; a lane whose message has ended
+		 * compresses garbage into a copy that is thrown away */
+		for (b = 0; b < 6; b++) {
+			uint32_t keep[3][8];
+
+			memcpy(keep, h, sizeof(keep));
+			for (l = 0; l < k; l++)
+				memcpy(blocks[l], padded[l] + 64 * (b < nblk[l] ? b : 0), 64);
+			assert_true(tv__kdf_sha256_ni(h, (const unsigned char (*)[64])blocks, k));
+			for (l = 0; l < k; l++)
+				if (b >= nblk[l])
+					memcpy(h[l], keep[l], sizeof(h[l]));
+		}
+		for (l = 0; l < k; l++) {
+			for (i = 0; i < 8; i++) {
+				got[4 * i] = (unsigned char)(h[l][i] >> 24);
+				got[4 * i + 1] = (unsigned char)(h[l][i] >> 16);
+				got[4 * i + 2] = (unsigned char)(h[l][i] >> 8);
+				got[4 * i + 3] = (unsigned char)h[l][i];
+			}
+			assert_non_null(SHA256(msg[l], len[l], want));
+			assert_memory_equal(got, want, 32);
+		}
+	}
+	assert_false(tv__kdf_sha256_ni(h, (const unsigned char (*)[64])blocks, 0));
+	assert_false(tv__kdf_sha256_ni(h, (const unsigned char (*)[64])blocks, 4));
+}
+
+#define S_BATCH_MAX 12
+
+/* Mixed batches (both KDFs, SHA-256 with SHA-1 and the others mixed in,
+ * different iterations and lengths, multi-block outputs, refusals) at
+ * every width, against single runs and against OpenSSL. */
+static void test_batch_mixed_vs_single(void **state)
+{
+	struct tv__kdf_job jobs[S_BATCH_MAX];
+	unsigned char pass[S_BATCH_MAX][80], salt[S_BATCH_MAX][40];
+	unsigned char out[S_BATCH_MAX][S_MAX_N], single[S_MAX_N], theirs[S_MAX_N];
+	uint64_t seed = 0x74762d6261746368ULL;
+	size_t set, i, nj, m;
+	unsigned width;
+	bool all, ok;
+
+	(void)state;
+	for (set = 0; set < 60; set++) {
+		nj = 1 + S_rand(&seed) % S_BATCH_MAX;
+		memset(jobs, 0, sizeof(jobs));
+		for (i = 0; i < nj; i++) {
+			struct tv__kdf_job *j = &jobs[i];
+
+			/* two in three SHA-256, the rest any digest */
+			m = S_rand(&seed) % 3 ? 2 : S_rand(&seed) % S_NMDS;
+			j->md = S_mds[m].md;
+			j->kind = S_rand(&seed) % 2 ? TV__KDF_PBKDF2 : TV__KDF_PKCS12;
+			j->pass_len = S_rand(&seed) % 5 == 0 ? 0 : S_rand(&seed) % 80;
+			j->salt_len = S_rand(&seed) % 5 == 0 ? 0 : S_rand(&seed) % 40;
+			S_rand_bytes(&seed, pass[i], j->pass_len);
+			S_rand_bytes(&seed, salt[i], j->salt_len);
+			j->pass = pass[i];
+			j->salt = salt[i];
+			j->iter = S_rand(&seed) % 25 == 0 ? 0 : 1 + S_rand(&seed) % 60;
+			j->id = (unsigned char)(1 + S_rand(&seed) % 3);
+			j->n = S_rand(&seed) % 25 == 0 ? 0 :
+			       S_rand(&seed) % 3 == 0 ? 1 + S_rand(&seed) % S_MAX_N :
+							1 + S_rand(&seed) % 40;
+			j->out = out[i];
+		}
+		for (width = 1; width <= 4; width++) {
+			memset(out, 0xAA, sizeof(out));
+			for (i = 0; i < nj; i++)
+				jobs[i].ok = !jobs[i].ok; /* the batch must set it */
+			all = tv__kdf_batch_width(jobs, nj, width);
+			ok = true;
+			for (i = 0; i < nj; i++) {
+				const struct tv__kdf_job *j = &jobs[i];
+				bool want_ok;
+
+				memset(single, 0xAA, sizeof(single));
+				if (j->kind == TV__KDF_PBKDF2)
+					want_ok = tv__kdf_pbkdf2_run(single, j->n, j->md, j->pass,
+								     j->pass_len, j->salt,
+								     j->salt_len, j->iter);
+				else
+					want_ok = tv__kdf_pkcs12_run(single, j->n, j->md, j->pass,
+								     j->pass_len, j->salt,
+								     j->salt_len, j->id, j->iter);
+				assert_int_equal(j->ok, want_ok);
+				ok = ok && want_ok;
+				/* out unchanged after a refusal, nothing past n */
+				assert_memory_equal(out[i], single, S_MAX_N);
+				if (!want_ok)
+					continue;
+				if (j->kind == TV__KDF_PBKDF2) {
+					assert_int_equal(PKCS5_PBKDF2_HMAC(
+						(const char *)j->pass, (int)j->pass_len, j->salt,
+						(int)j->salt_len, (int)j->iter,
+						S_mds[j->md].evp(), (int)j->n, theirs), 1);
+				} else {
+					unsigned char sc[40];
+
+					memcpy(sc, j->salt, j->salt_len);
+					assert_int_equal(PKCS12_key_gen_uni(
+						j->pass_len ? (unsigned char *)j->pass : NULL,
+						(int)j->pass_len, sc, (int)j->salt_len, j->id,
+						(int)j->iter, (int)j->n, theirs,
+						S_mds[j->md].evp()), 1);
+				}
+				assert_memory_equal(out[i], theirs, j->n);
+			}
+			assert_int_equal(all, ok);
+		}
+	}
+	assert_true(tv__kdf_batch(jobs, 0));
+}
+
+/* A keystore's shape at real counts: the MAC's PKCS#12 KDF and two
+ * PBKDF2s of 2,048 iterations, in one batch, against OpenSSL. */
+static void test_batch_keystore_shape(void **state)
+{
+	static const unsigned char bmp[] = { 0, 'p', 0, 'w', 0, 0 };
+	unsigned char salt[3][20], out[3][32], theirs[32];
+	struct tv__kdf_job jobs[3];
+	size_t i;
+
+	(void)state;
+	memset(jobs, 0, sizeof(jobs));
+	for (i = 0; i < 3; i++) {
+		memset(salt[i], (int)(0x41 + i), sizeof(salt[i]));
+		jobs[i].md = TV__KDF_SHA256;
+		jobs[i].kind = i == 0 ? TV__KDF_PKCS12 : TV__KDF_PBKDF2;
+		jobs[i].pass = i == 0 ? bmp : (const unsigned char *)"pw";
+		jobs[i].pass_len = i == 0 ? sizeof(bmp) : 2;
+		jobs[i].salt = salt[i];
+		jobs[i].salt_len = sizeof(salt[i]);
+		jobs[i].iter = 2048;
+		jobs[i].id = 3;
+		jobs[i].out = out[i];
+		jobs[i].n = 32;
+	}
+	assert_true(tv__kdf_batch(jobs, 3));
+	assert_int_equal(PKCS12_key_gen_uni((unsigned char *)bmp, sizeof(bmp), salt[0], 20,
+					    3, 2048, 32, theirs, EVP_sha256()), 1);
+	assert_memory_equal(out[0], theirs, 32);
+	for (i = 1; i < 3; i++) {
+		assert_int_equal(PKCS5_PBKDF2_HMAC("pw", 2, salt[i], 20, 2048,
+						   EVP_sha256(), 32, theirs), 1);
+		assert_memory_equal(out[i], theirs, 32);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -408,6 +638,9 @@ int main(void)
 		cmocka_unit_test(test_refusals),
 		cmocka_unit_test(test_md_names),
 		cmocka_unit_test(test_reader_wrappers),
+		cmocka_unit_test(test_sha256_ni_vs_openssl),
+		cmocka_unit_test(test_batch_mixed_vs_single),
+		cmocka_unit_test(test_batch_keystore_shape),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
