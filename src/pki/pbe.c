@@ -713,6 +713,23 @@ static enum tv_reason S_cipher_run(struct tv_secbuf *out,
 	return TV_REASON_OK;
 }
 
+/*
+ * The context's cipher, fetched once (pki.c); one it doesn't hold is
+ * fetched now and *fetched owns it.
+ */
+static const EVP_CIPHER *S_cipher_get(struct tv_pki_ctx *ctx, const char *name,
+				      EVP_CIPHER **fetched)
+{
+	const EVP_CIPHER *cipher = tv__pki_cipher(ctx, name);
+
+	if (cipher)
+		return cipher;
+	ERR_set_mark();
+	*fetched = EVP_CIPHER_fetch(tv_pki_libctx(ctx), name, NULL);
+	ERR_pop_to_mark();
+	return *fetched;
+}
+
 enum tv_reason tv__pbe_decrypt(struct tv_secbuf **plain,
 			       struct tv_pki_ctx *ctx,
 			       const struct tv__pbe *pbe,
@@ -721,7 +738,8 @@ enum tv_reason tv__pbe_decrypt(struct tv_secbuf **plain,
 			       const char *what, char *msg, size_t msz)
 {
 	struct tv_secbuf *kiv = NULL, *out = NULL;
-	EVP_CIPHER *cipher = NULL;
+	const EVP_CIPHER *cipher = NULL;
+	EVP_CIPHER *fetched = NULL;
 	EVP_CIPHER_CTX *cctx = NULL;
 	enum tv_reason rc;
 	uint64_t t0 = tv__timing_begin(ctx), t_kdf, kdf_ns = 0;
@@ -731,9 +749,7 @@ enum tv_reason tv__pbe_decrypt(struct tv_secbuf **plain,
 			      "%s: encrypted content is empty or too large", what);
 		goto out;
 	}
-	ERR_set_mark();
-	cipher = EVP_CIPHER_fetch(tv_pki_libctx(ctx), pbe->cipher, NULL);
-	ERR_pop_to_mark();
+	cipher = S_cipher_get(ctx, pbe->cipher, &fetched);
 	if (!cipher || (size_t)EVP_CIPHER_get_key_length(cipher) != pbe->key_len ||
 	    (size_t)EVP_CIPHER_get_iv_length(cipher) != pbe->iv_len) {
 		rc = tv__fail(msg, msz, TV_REASON_UNSUPPORTED_ALGORITHM,
@@ -765,7 +781,7 @@ enum tv_reason tv__pbe_decrypt(struct tv_secbuf **plain,
 	out = NULL;
 out:
 	EVP_CIPHER_CTX_free(cctx); /* cleanses the key schedule */
-	EVP_CIPHER_free(cipher);
+	EVP_CIPHER_free(fetched);
 	tv_secbuf_free(kiv);
 	tv_secbuf_free(out);
 	tv__timing_end(ctx, TV_PKI_PHASE_DECRYPT, t0, kdf_ns);

@@ -36,10 +36,43 @@ struct tv_pki_ctx {
 	OSSL_PROVIDER *legacy_provider;
 	struct tv_pki_timing *timing; /* NULL unless a benchmark set it */
 	struct tv__cert_cache *ca_certs; /* the one mutable part; locked inside */
+	EVP_CIPHER *ciphers[TV__PKI_NCIPHERS]; /* fetched once, see tv__pki_cipher */
+};
+
+/* The bag ciphers the readers support (pbe.c), in tv__pki_cipher's order. */
+static const char *const S_cipher_names[TV__PKI_NCIPHERS] = {
+	"AES-128-CBC", "AES-192-CBC", "AES-256-CBC",
+	"DES-EDE3-CBC", "RC2-CBC", "RC2-40-CBC",
 };
 
 /* A PEM bundle is a leaf and its chain; nobody sends more than this. */
 #define S_MAX_PEM_CERTS 64
+
+/*
+ * An EVP_CIPHER_fetch costs a name lookup and a lock in the library context
+ * per call, more than decrypting a 4 KB bag; fetched here once instead. One
+ * that doesn't fetch stays NULL and is fetched per call by the reader, which
+ * then gives the error.
+ */
+static void S_fetch_ciphers(struct tv_pki_ctx *ctx)
+{
+	size_t i;
+
+	ERR_set_mark();
+	for (i = 0; i < TV__PKI_NCIPHERS; i++)
+		ctx->ciphers[i] = EVP_CIPHER_fetch(ctx->libctx, S_cipher_names[i], NULL);
+	ERR_pop_to_mark();
+}
+
+const EVP_CIPHER *tv__pki_cipher(const struct tv_pki_ctx *ctx, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < TV__PKI_NCIPHERS; i++)
+		if (strcmp(S_cipher_names[i], name) == 0)
+			return ctx->ciphers[i];
+	return NULL;
+}
 
 enum tv_err tv_pki_ctx_new(struct tv_pki_ctx **out)
 {
@@ -66,6 +99,7 @@ enum tv_err tv_pki_ctx_new(struct tv_pki_ctx **out)
 	rc = tv__cert_cache_new(&ctx->ca_certs, TV__CERT_CACHE_DEFAULT_ENTRIES);
 	if (rc)
 		goto out;
+	S_fetch_ciphers(ctx);
 	*out = ctx;
 	ctx = NULL;
 	rc = TV_OK;
@@ -79,6 +113,8 @@ void tv_pki_ctx_free(struct tv_pki_ctx *ctx)
 	if (!ctx)
 		return;
 	tv__cert_cache_free(ctx->ca_certs); /* its X509s use the providers */
+	for (size_t i = 0; i < TV__PKI_NCIPHERS; i++)
+		EVP_CIPHER_free(ctx->ciphers[i]);
 	if (ctx->legacy_provider)
 		OSSL_PROVIDER_unload(ctx->legacy_provider);
 	if (ctx->default_provider)

@@ -118,6 +118,15 @@ struct tv_pki_ca_cache_stats {
 /** A snapshot of ctx's CA certificate cache counters. Thread-safe. */
 void tv_pki_ca_cache_stats(const struct tv_pki_ctx *ctx, struct tv_pki_ca_cache_stats *out);
 
+/*
+ * Internal to src/pki: the context's EVP_CIPHER of that name, fetched once
+ * by tv_pki_ctx_new(), for the bag ciphers pbe.c supports; NULL for another
+ * name or one that didn't fetch (then fetch it per call). Borrowed: valid as
+ * long as ctx; an EVP_CIPHER is immutable, so any thread may use it.
+ */
+#define TV__PKI_NCIPHERS 6
+const EVP_CIPHER *tv__pki_cipher(const struct tv_pki_ctx *ctx, const char *name);
+
 /* Internal to src/pki: the context's CA certificate cache (certcache.h). */
 struct tv__cert_cache *tv__pki_ca_cache(const struct tv_pki_ctx *ctx);
 
