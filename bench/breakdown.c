@@ -38,6 +38,7 @@
 #include "store/store.h"
 #include "svc/account.h"
 #include "svc/certinfo.h"
+#include "svc/certinfo_cache.h"
 #include "svc/import.h"
 #include "svc/keyring.h"
 #include "svc/trust_cache.h"
@@ -60,6 +61,7 @@ struct S_vault {
 	struct tv_keyring *kr;
 	struct tv_trust_roots *roots;
 	struct tv_trust_cache *cache;
+	struct tv_certinfo_cache *facts; /* as the importer's: CA facts once */
 	struct tv_tenant_created t;
 	char edge_id[TV_ID_SIZE];
 	unsigned char pk[TV_DEK_PK_BYTES];
@@ -121,6 +123,7 @@ static void S_vault_open(struct S_vault *v, const struct tvb_cfg *cfg, X509 *roo
 	/* serve trusts the system roots by default; so does the bench */
 	S_check(tv_trust_roots_load(&v->roots, NULL), "system roots");
 	S_check(tv_trust_cache_new(&v->cache, v->store, v->roots), "trust cache");
+	S_check(tv_certinfo_cache_new(&v->facts, 0), "facts cache");
 	S_trust_root(v, root);
 	S_check(v->store->ops->dek_list(v->store, v->t.tenant_id, &deks, &n), "DEKs");
 	for (i = 0; i < n; i++)
@@ -137,6 +140,7 @@ static void S_vault_open(struct S_vault *v, const struct tvb_cfg *cfg, X509 *roo
 static void S_vault_close(struct S_vault *v)
 {
 	tv_trust_cache_free(v->cache);
+	tv_certinfo_cache_free(v->facts);
 	tv_trust_roots_free(v->roots);
 	tv_keyring_free(v->kr);
 	tv_store_close(v->store);
@@ -186,7 +190,8 @@ struct S_item {
 	struct tv_claimed_item ci;
 	struct tv_secbuf *pw;
 	struct tv_p12_contents *contents;
-	struct tv_certinfo *leaf, *issuers;
+	struct tv_certinfo *leaf;
+	const struct tv_certinfo **issuers; /* shared, as in tv_import_process */
 	size_t n_issuers;
 	unsigned char *sealed_key;
 	size_t sealed_key_len;
@@ -197,7 +202,7 @@ static void S_item_release(struct S_item *it)
 	size_t i;
 
 	for (i = 0; i < it->n_issuers; i++)
-		tv_certinfo_release(&it->issuers[i]);
+		tv_certinfo_put(it->issuers[i]);
 	free(it->issuers);
 	if (it->leaf)
 		tv_certinfo_release(it->leaf);
@@ -238,7 +243,8 @@ static void S_pair(struct S_vault *v, struct S_item *it, struct tv_trust_ref *re
 	if (!it->issuers)
 		tvb_die("out of memory");
 	for (i = 0; i < it->n_issuers; i++)
-		S_check(tv_certinfo_init(&it->issuers[i], sk_X509_value(chain, (int)i), false),
+		S_check(tv_certinfo_cache_get(v->facts, sk_X509_value(chain, (int)i),
+					      &it->issuers[i]),
 			"issuer facts");
 	sk_X509_pop_free(chain, X509_free);
 	step[S_FACTS] += tvb_now() - t;
@@ -266,7 +272,7 @@ static void S_commit(struct S_vault *v, struct S_item *it, const char *owner)
 	if (!rows)
 		tvb_die("out of memory");
 	for (i = 0; i < it->n_issuers; i++)
-		rows[i] = it->issuers[i].row;
+		rows[i] = it->issuers[i]->row;
 	memset(&o, 0, sizeof(o));
 	memcpy(o.fingerprint, it->leaf->facts.fingerprint, sizeof(o.fingerprint));
 	o.der = it->leaf->der;

@@ -7,7 +7,7 @@ set -eu
 F=tests/fixtures
 V=../shared/vectors
 C=fuzz/corpus
-for t in p12 import_json trustedca search codec writers; do
+for t in p12 import_json trustedca search codec writers certder; do
     mkdir -p "$C/$t"
     rm -f "$C/$t"/seed-*
 done
@@ -79,6 +79,12 @@ openssl x509 -in "$F/chain/inter.crt.pem" -outform DER -out "$T/seed-inter.der"
 openssl x509 -in "$F/chain/leaf-rsa.crt.pem" -outform DER | base64 -w0 >"$T/seed-leaf.b64"
 openssl x509 -in "$F/chain/leaf-p384.crt.pem" -outform DER | base64 -w0 | tr '+/' '-_' | tr -d = >"$T/seed-leaf-url.b64"
 
+# certder: every fixture certificate, as DER
+for f in "$F"/chain/*.crt.pem "$F"/keys/*.crt.pem; do
+    d=$(basename "$(dirname "$f")")
+    openssl x509 -in "$f" -outform DER -out "$C/certder/seed-$d-$(basename "$f" .crt.pem).der"
+done
+
 # search: certificatesearch bodies
 S=$C/search
 printf '{"expression":{"operator":"AND","operands":[{"field":"subjectCN","operator":"MATCH","value":"example"},{"field":"validityEnd","operator":"GTE","value":"2020-01-01T00:00:00.000Z"}]},"ordering":{"orders":[{"field":"validityEnd","direction":"DESC"}]},"paging":{"pageNumber":0,"pageSize":2}}' >"$S/seed-and"
@@ -117,6 +123,6 @@ done
 { printf '\000\000\014'; printf 'pässwörd-密'; printf 'ünïcode label'; } >"$W/seed-utf8"
 { printf '\001\003\000'; printf 'x'; } >"$W/seed-empty-pass"
 { printf '\002\000\003'; printf 'a\000b'; } >"$W/seed-nul-pass"
-for t in p12 import_json trustedca search codec writers; do
+for t in p12 import_json trustedca search codec writers certder; do
     echo "$t: $(ls "$C/$t" | wc -l) seeds"
 done

@@ -24,6 +24,7 @@
  * queue as they left it.
  */
 #include "pki/x509.h"
+#include "pki/x509_int.h"
 
 #include <arpa/inet.h>
 #include <ctype.h>
@@ -123,7 +124,7 @@ static enum tv_err S_ip_text(char **out, const ASN1_OCTET_STRING *ip)
 }
 
 /* Upper hex of an octet string into out[65]; "" when absent or too long. */
-static void S_keyid_hex(char out[65], const ASN1_OCTET_STRING *id)
+void tv__facts_keyid_hex(char out[65], const ASN1_OCTET_STRING *id)
 {
 	int len = id ? ASN1_STRING_length(id) : 0;
 
@@ -162,7 +163,7 @@ out:
 }
 
 /* Every CN of the subject, in RFC 2253 order (the DER order reversed). */
-static enum tv_err S_subject_cns(struct tv_cert_facts *f, const X509_NAME *name)
+enum tv_err tv__facts_subject_cns(struct tv_cert_facts *f, const X509_NAME *name)
 {
 	unsigned char *utf8 = NULL;
 	const X509_NAME_ENTRY *e;
@@ -202,14 +203,14 @@ static enum tv_err S_names(struct tv_cert_facts *f, X509 *cert)
 	rc = tv__name_rfc2253(&f->issuer_dn, X509_get_issuer_name(cert));
 	if (rc)
 		return rc;
-	return S_subject_cns(f, X509_get_subject_name(cert));
+	return tv__facts_subject_cns(f, X509_get_subject_name(cert));
 }
 
 /* ---- subjectAltName ----------------------------------------------------- */
 
 /* Add one GeneralName to its list; *first gets the first one kept. */
-static enum tv_err S_san_add(struct tv_cert_facts *f, const GENERAL_NAME *gen,
-			     const char **first)
+enum tv_err tv__facts_san_add(struct tv_cert_facts *f, const GENERAL_NAME *gen,
+			      const char **first)
 {
 	char ***list;
 	size_t *n;
@@ -258,17 +259,16 @@ static enum tv_err S_sans(struct tv_cert_facts *f, X509 *cert, const char **firs
 	if (!gens)
 		return crit == -1 ? TV_OK : TV_ERR_INVALID; /* -2: repeated */
 	for (i = 0; i < sk_GENERAL_NAME_num(gens) && !rc; i++)
-		rc = S_san_add(f, sk_GENERAL_NAME_value(gens, i), first);
+		rc = tv__facts_san_add(f, sk_GENERAL_NAME_value(gens, i), first);
 	GENERAL_NAMES_free(gens);
 	return rc;
 }
 
 /* ---- serial, dates, key, signature -------------------------------------- */
 
-static enum tv_err S_serial(char out[TV_CERT_SERIAL_SIZE], const ASN1_INTEGER *sn)
+enum tv_err tv__facts_serial(char out[TV_CERT_SERIAL_SIZE], const unsigned char *p, int len,
+			     bool negative)
 {
-	const unsigned char *p = sn ? ASN1_STRING_get0_data(sn) : NULL;
-	int len = sn ? ASN1_STRING_length(sn) : -1;
 	size_t o = 0;
 
 	if (len < 0 || (len && !p))
@@ -281,12 +281,20 @@ static enum tv_err S_serial(char out[TV_CERT_SERIAL_SIZE], const ASN1_INTEGER *s
 		memcpy(out, "00", 3);
 		return TV_OK;
 	}
-	if (ASN1_STRING_type(sn) == V_ASN1_NEG_INTEGER)
+	if (negative)
 		out[o++] = '-';
 	if (o + 2 * (size_t)len + 1 > TV_CERT_SERIAL_SIZE)
 		return TV_ERR_INVALID;
 	tv_hex_upper(out + o, p, (size_t)len);
 	return TV_OK;
+}
+
+static enum tv_err S_serial(char out[TV_CERT_SERIAL_SIZE], const ASN1_INTEGER *sn)
+{
+	if (!sn)
+		return TV_ERR_INVALID;
+	return tv__facts_serial(out, ASN1_STRING_get0_data(sn), ASN1_STRING_length(sn),
+				ASN1_STRING_type(sn) == V_ASN1_NEG_INTEGER);
 }
 
 static enum tv_err S_time_ms(int64_t *ms, const ASN1_TIME *t)
@@ -366,16 +374,11 @@ static const struct {
 	{NID_dsa_with_SHA256, "SHA256_WITH_DSA"},
 };
 
-static void S_sig_alg(char out[64], X509 *cert)
+void tv__facts_sig_alg(char out[64], const ASN1_OBJECT *obj)
 {
-	const X509_ALGOR *alg = NULL;
-	const ASN1_OBJECT *obj = NULL;
 	size_t i;
 	int nid;
 
-	X509_get0_signature(NULL, &alg, cert);
-	if (alg)
-		X509_ALGOR_get0(&obj, NULL, NULL, alg);
 	nid = obj ? OBJ_obj2nid(obj) : NID_undef;
 	for (i = 0; i < sizeof(S_sig_names) / sizeof(S_sig_names[0]); i++) {
 		if (S_sig_names[i].nid == nid) {
@@ -389,6 +392,17 @@ static void S_sig_alg(char out[64], X509 *cert)
 		out[0] = '\0';
 	for (i = 0; out[i]; i++)
 		out[i] = out[i] == '-' ? '_' : (char)toupper((unsigned char)out[i]);
+}
+
+static void S_sig_alg(char out[64], X509 *cert)
+{
+	const X509_ALGOR *alg = NULL;
+	const ASN1_OBJECT *obj = NULL;
+
+	X509_get0_signature(NULL, &alg, cert);
+	if (alg)
+		X509_ALGOR_get0(&obj, NULL, NULL, alg);
+	tv__facts_sig_alg(out, obj);
 }
 
 /* ---- basic constraints, self-signature ---------------------------------- */
@@ -465,7 +479,7 @@ static enum tv_err S_fingerprint(char out[41], X509 *cert)
 	return TV_OK;
 }
 
-static enum tv_err S_certificate_name(struct tv_cert_facts *f, const char *first_san)
+enum tv_err tv__facts_certificate_name(struct tv_cert_facts *f, const char *first_san)
 {
 	const char *name = f->subject_dn;
 
@@ -496,7 +510,7 @@ enum tv_err tv_cert_facts_get(struct tv_cert_facts *out, X509 *cert)
 	rc = S_sans(&f, cert, &first_san);
 	if (rc)
 		goto out;
-	rc = S_certificate_name(&f, first_san);
+	rc = tv__facts_certificate_name(&f, first_san);
 	if (rc)
 		goto out;
 	rc = S_serial(f.serial, X509_get0_serialNumber(cert));
@@ -513,8 +527,8 @@ enum tv_err tv_cert_facts_get(struct tv_cert_facts *out, X509 *cert)
 		goto out;
 	S_key_facts(&f, cert);
 	S_sig_alg(f.signature_algorithm, cert);
-	S_keyid_hex(f.ski_hash, X509_get0_subject_key_id(cert));
-	S_keyid_hex(f.aki_hash, X509_get0_authority_key_id(cert));
+	tv__facts_keyid_hex(f.ski_hash, X509_get0_subject_key_id(cert));
+	tv__facts_keyid_hex(f.aki_hash, X509_get0_authority_key_id(cert));
 	f.self_issued = S_self_issued(cert);
 	f.self_signed = tv__cert_self_signed(cert);
 	*out = f;

@@ -16,6 +16,7 @@
 #include "core/util.h"
 #include "pki/pkcs8.h"
 #include "svc/certinfo.h"
+#include "svc/certinfo_cache.h"
 #include "svc/metrics.h"
 
 enum tv_err tv_import_create(struct tv_store *store, struct tv_import_job *job,
@@ -53,7 +54,7 @@ enum tv_err tv_import_create(struct tv_store *store, struct tv_import_job *job,
 /* What one key/certificate pair turns into; owns every buffer it points to. */
 struct S_pair {
 	struct tv_certinfo leaf;
-	struct tv_certinfo *issuers;
+	const struct tv_certinfo **issuers; /* shared: tv_certinfo_put */
 	struct tv_cert_row *issuer_rows;
 	size_t n_issuers;
 	unsigned char *sealed_key;
@@ -67,7 +68,7 @@ static void S_pair_release(struct S_pair *p)
 
 	tv_certinfo_release(&p->leaf);
 	for (i = 0; i < p->n_issuers; i++)
-		tv_certinfo_release(&p->issuers[i]);
+		tv_certinfo_put(p->issuers[i]);
 	free(p->issuers);
 	free(p->issuer_rows);
 	free(p->sealed_key); /* sealed: not secret at rest, but not ours to keep */
@@ -140,9 +141,11 @@ static enum tv_err S_pair_work(struct tv_importer *imp, const struct tv_claimed_
 	p->issuer_rows = calloc(p->n_issuers + 1, sizeof(*p->issuer_rows));
 	rc = p->issuers && p->issuer_rows ? TV_OK : TV_ERR_NOMEM;
 	for (i = 0; !rc && i < (int)p->n_issuers; i++) {
-		rc = tv_certinfo_init(&p->issuers[i], sk_X509_value(chain, i), false);
+		/* the CAs repeat across items: their facts come from the cache */
+		rc = tv_certinfo_cache_get(imp->facts_cache, sk_X509_value(chain, i),
+					   &p->issuers[i]);
 		if (!rc)
-			p->issuer_rows[i] = p->issuers[i].row;
+			p->issuer_rows[i] = p->issuers[i]->row;
 	}
 	if (rc)
 		p->n_issuers = (size_t)(i > 0 ? i - 1 : 0);

@@ -5,6 +5,7 @@
 #include <pthread.h>
 
 #include "pki/pki.h"
+#include "svc/certinfo_cache.h"
 #include "svc/import.h"
 
 struct tv_importer {
@@ -12,6 +13,7 @@ struct tv_importer {
 	struct tv_keyring *keyring;
 	struct tv_trust_cache *cache;
 	struct tv_pki_ctx *pki;
+	struct tv_certinfo_cache *facts_cache; /* the facts of chain CAs, shared */
 	struct tv_importer_config cfg;
 	char owner[64]; /* lease owner id of this process */
 

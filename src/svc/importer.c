@@ -222,6 +222,7 @@ void tv_importer_notify(struct tv_importer *imp)
 static void S_free(struct tv_importer *imp)
 {
 	tv_pki_ctx_free(imp->pki);
+	tv_certinfo_cache_free(imp->facts_cache);
 	pthread_cond_destroy(&imp->cond);
 	pthread_mutex_destroy(&imp->lock);
 	free(imp->threads);
@@ -265,6 +266,8 @@ enum tv_err tv_importer_start(struct tv_importer **out, struct tv_store *store,
 	pthread_cond_init(&imp->cond, &ca);
 	pthread_condattr_destroy(&ca);
 	rc = tv_pki_ctx_new(&imp->pki);
+	if (!rc)
+		rc = tv_certinfo_cache_new(&imp->facts_cache, 0);
 	imp->threads = calloc(imp->cfg.workers ? imp->cfg.workers : 1, sizeof(*imp->threads));
 	if (!rc && !imp->threads)
 		rc = TV_ERR_NOMEM;

@@ -952,7 +952,13 @@ static void test_chain_inside_keystore(void **state)
 		"openssl x509 -req -in l.csr -CA i.pem -CAkey i.key -CAcreateserial -out l.pem -days 30"
 		" 2>/dev/null; "
 		"openssl pkcs12 -export -inkey l.key -in l.pem -certfile i.pem -passout pass:" PASS
-		" -out chain.p12";
+		" -out chain.p12; "
+		"openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout l2.key"
+		" -out l2.csr -subj /CN=gen-leaf-2.example 2>/dev/null; "
+		"openssl x509 -req -in l2.csr -CA i.pem -CAkey i.key -CAcreateserial -out l2.pem"
+		" -days 30 2>/dev/null; "
+		"openssl pkcs12 -export -inkey l2.key -in l2.pem -certfile i.pem -passout pass:" PASS
+		" -out chain2.p12";
 	struct tvh_server s;
 	unsigned char pk[32];
 	char cmd[2048], path[400], *root, *id;
@@ -979,6 +985,21 @@ static void test_chain_inside_keystore(void **state)
 	assert_int_equal(S_count(&s, "SELECT count(*) FROM certificates WHERE sealed_key IS NULL"), 2);
 	assert_int_equal(S_count(&s, "SELECT json_array_length(issuer_ids) FROM certificates"
 				     " WHERE sealed_key IS NOT NULL"),
+			 2);
+	json_decref(job);
+	free(id);
+	/* a second leaf under the same intermediate: the issuers' facts come
+	 * from the importer's cache and name the same stored certificates */
+	snprintf(path, sizeof(path), "%s/chain2.p12", s.dir);
+	id = tvh_post_job(&s, s.api_key, tvh_envelope(&s, json_pack("[o]", S_p12_item(pk, path, PASS))),
+			  NULL);
+	job = tvh_wait_job(&s, s.api_key, id);
+	S_expect(job, 0, "IMPORTED", NULL);
+	assert_int_equal(S_count(&s, "SELECT count(*) FROM certificates WHERE sealed_key IS NULL"), 2);
+	assert_int_equal(S_count(&s, "SELECT count(DISTINCT issuer_ids) FROM certificates"
+				     " WHERE sealed_key IS NOT NULL"),
+			 1);
+	assert_int_equal(S_count(&s, "SELECT count(*) FROM certificates WHERE sealed_key IS NOT NULL"),
 			 2);
 	json_decref(job);
 	free(id);
