@@ -8,6 +8,10 @@
  * to OpenSSL's PKCS5_PBKDF2_HMAC and PKCS12_key_gen_uni (tests/unit/
  * test_kdf.c checks known answers and compares with OpenSSL at random).
  *
+ * tv__kdf_batch runs several of them at once (the SHA-256 ones with their
+ * iteration chains interleaved on SHA-NI); the reader batches the KDFs of
+ * a keystore through pbe.h's tv__kdf_pre.
+ *
  * Ownership: out is the caller's (a secbuf, normally); the functions keep
  * nothing and wipe every intermediate (HMAC states, U, T, the I blocks)
  * before they return, on every path. Threads: reentrant, no shared state.
