@@ -3,7 +3,7 @@
  * (a file, an environment variable, stdin, the terminal), the per-file
  * password map, and sealing them to a DEK public key.
  *
- * Every secret lives in a tv_secbuf (sodium_malloc, wiped on free). No
+ * Every secret lives in a tv_secbuf (core/secmem.h, wiped on free). No
  * function here prints. Not thread-safe except tv_cli_seal_b64 and
  * tv_cli_pwmap_find, which only read.
  */

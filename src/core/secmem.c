@@ -58,23 +58,22 @@
 #endif
 #ifdef S_ASAN
 #include <sanitizer/asan_interface.h>
-#define S_POISON(p, n) ASAN_POISON_MEMORY_REGION((p), (n))
+#define S_POISON(p, n)   ASAN_POISON_MEMORY_REGION((p), (n))
 #define S_UNPOISON(p, n) ASAN_UNPOISON_MEMORY_REGION((p), (n))
 #else
-#define S_POISON(p, n) ((void)(p), (void)(n))
+#define S_POISON(p, n)   ((void)(p), (void)(n))
 #define S_UNPOISON(p, n) ((void)(p), (void)(n))
 #endif
 
-#define S_MIN_SHIFT 5u                 /* the smallest chunk, 32 bytes */
-#define S_NCLASS 12u                   /* 32 B .. 64 KiB */
-#define S_CANARY_BYTES 8u
-#define S_REGION_MIN (64u * 1024u)     /* usable bytes of a region, at least */
+#define S_MIN_SHIFT         5u  /* the smallest chunk, 32 bytes */
+#define S_NCLASS            12u /* 32 B .. 64 KiB */
+#define S_CANARY_BYTES      8u
+#define S_REGION_MIN        (64u * 1024u) /* usable bytes of a region, at least */
 #define S_REGION_MIN_CHUNKS 4u
-#define S_POOL_LIMIT ((size_t)32 << 20) /* usable bytes of all regions */
+#define S_POOL_LIMIT        ((size_t)32 << 20) /* usable bytes of all regions */
 
-_Static_assert(TV_SECPOOL_MAX_BYTES + S_CANARY_BYTES <=
-		       ((size_t)1 << (S_MIN_SHIFT + S_NCLASS - 1)),
-	       "the largest pooled buffer and its canary fit the largest class");
+_Static_assert(TV_SECPOOL_MAX_BYTES + S_CANARY_BYTES <= ((size_t)1 << (S_MIN_SHIFT + S_NCLASS - 1)),
+               "the largest pooled buffer and its canary fit the largest class");
 
 struct S_class {
 	pthread_mutex_t lock;
@@ -100,8 +99,8 @@ static struct {
 	atomic_uint_fast64_t pool_allocs, fallback_allocs;
 	atomic_size_t in_use;
 } S_pool = {
-	.once = PTHREAD_ONCE_INIT,
-	.regions_lock = PTHREAD_MUTEX_INITIALIZER,
+    .once = PTHREAD_ONCE_INIT,
+    .regions_lock = PTHREAD_MUTEX_INITIALIZER,
 };
 
 static void S_after_fork_child(void)
@@ -181,7 +180,7 @@ static unsigned char *S_region_map(size_t size)
 #endif
 	if (mlock(base, size) != 0)
 		S_lock_failed_once();
-	S_pool.regions[S_pool.n_regions++] = (struct S_region){ base, size };
+	S_pool.regions[S_pool.n_regions++] = (struct S_region){base, size};
 	S_pool.mapped += size;
 	pthread_mutex_unlock(&S_pool.regions_lock);
 	S_POISON(base, size);
@@ -355,7 +354,7 @@ bool tv__secmem_in_pool(const void *p)
 	pthread_mutex_lock(&S_pool.regions_lock);
 	for (i = 0; i < S_pool.n_regions && !found; i++)
 		found = q >= S_pool.regions[i].base &&
-			q < S_pool.regions[i].base + S_pool.regions[i].size;
+		        q < S_pool.regions[i].base + S_pool.regions[i].size;
 	pthread_mutex_unlock(&S_pool.regions_lock);
 	return found;
 }
@@ -374,8 +373,8 @@ bool tv__secmem_pool_bytes_zero(const void *p, size_t n)
 		acc |= q[i];
 #ifdef S_ASAN
 	if (poisoned)
-		S_POISON(poisoned, n - (size_t)((const unsigned char *)poisoned -
-						(const unsigned char *)p));
+		S_POISON(poisoned,
+		         n - (size_t)((const unsigned char *)poisoned - (const unsigned char *)p));
 #endif
 	return acc == 0;
 }

@@ -214,7 +214,7 @@ static enum tv_reason S_hmac(unsigned char *out, size_t out_size,
 			     const char *md, const struct tv_secbuf *key,
 			     const unsigned char *data, size_t len)
 {
-	EVP_MAC *hmac = NULL;
+	EVP_MAC *hmac = tv__pki_hmac(ctx), *fetched = NULL;
 	EVP_MAC_CTX *mctx = NULL;
 	OSSL_PARAM params[2];
 	enum tv_reason rc = TV_REASON_INTERNAL_ERROR;
@@ -223,14 +223,15 @@ static enum tv_reason S_hmac(unsigned char *out, size_t out_size,
 	params[0] = OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST,
 						     (char *)md, 0);
 	params[1] = OSSL_PARAM_construct_end();
-	hmac = EVP_MAC_fetch(tv_pki_libctx(ctx), "HMAC", NULL);
+	if (!hmac) /* the context's didn't fetch: try again, fail below */
+		hmac = fetched = EVP_MAC_fetch(tv_pki_libctx(ctx), "HMAC", NULL);
 	mctx = hmac ? EVP_MAC_CTX_new(hmac) : NULL;
 	if (mctx && EVP_MAC_init(mctx, key->p, key->len, params) == 1 &&
 	    EVP_MAC_update(mctx, data, len) == 1 &&
 	    EVP_MAC_final(mctx, out, out_len, out_size) == 1)
 		rc = TV_REASON_OK;
 	EVP_MAC_CTX_free(mctx);
-	EVP_MAC_free(hmac);
+	EVP_MAC_free(fetched);
 	tv__timing_end(ctx, TV_PKI_PHASE_MAC, t0, 0);
 	return rc;
 }

@@ -37,6 +37,7 @@ struct tv_pki_ctx {
 	struct tv_pki_timing *timing; /* NULL unless a benchmark set it */
 	struct tv__cert_cache *ca_certs; /* the one mutable part; locked inside */
 	EVP_CIPHER *ciphers[TV__PKI_NCIPHERS]; /* fetched once, see tv__pki_cipher */
+	EVP_MAC *hmac;                         /* likewise, tv__pki_hmac */
 };
 
 /* The bag ciphers the readers support (pbe.c), in tv__pki_cipher's order. */
@@ -50,9 +51,9 @@ static const char *const S_cipher_names[TV__PKI_NCIPHERS] = {
 
 /*
  * An EVP_CIPHER_fetch costs a name lookup and a lock in the library context
- * per call, more than decrypting a 4 KB bag; fetched here once instead. One
- * that doesn't fetch stays NULL and is fetched per call by the reader, which
- * then gives the error.
+ * per call, more than decrypting a 4 KB bag; fetched here once instead, with
+ * the HMAC of the MAC check. One that doesn't fetch stays NULL and is
+ * fetched per call by the reader, which then gives the error.
  */
 static void S_fetch_ciphers(struct tv_pki_ctx *ctx)
 {
@@ -61,7 +62,13 @@ static void S_fetch_ciphers(struct tv_pki_ctx *ctx)
 	ERR_set_mark();
 	for (i = 0; i < TV__PKI_NCIPHERS; i++)
 		ctx->ciphers[i] = EVP_CIPHER_fetch(ctx->libctx, S_cipher_names[i], NULL);
+	ctx->hmac = EVP_MAC_fetch(ctx->libctx, "HMAC", NULL);
 	ERR_pop_to_mark();
+}
+
+EVP_MAC *tv__pki_hmac(const struct tv_pki_ctx *ctx)
+{
+	return ctx->hmac;
 }
 
 const EVP_CIPHER *tv__pki_cipher(const struct tv_pki_ctx *ctx, const char *name)
@@ -115,6 +122,7 @@ void tv_pki_ctx_free(struct tv_pki_ctx *ctx)
 	tv__cert_cache_free(ctx->ca_certs); /* its X509s use the providers */
 	for (size_t i = 0; i < TV__PKI_NCIPHERS; i++)
 		EVP_CIPHER_free(ctx->ciphers[i]);
+	EVP_MAC_free(ctx->hmac);
 	if (ctx->legacy_provider)
 		OSSL_PROVIDER_unload(ctx->legacy_provider);
 	if (ctx->default_provider)

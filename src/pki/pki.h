@@ -127,6 +127,13 @@ void tv_pki_ca_cache_stats(const struct tv_pki_ctx *ctx, struct tv_pki_ca_cache_
 #define TV__PKI_NCIPHERS 6
 const EVP_CIPHER *tv__pki_cipher(const struct tv_pki_ctx *ctx, const char *name);
 
+/*
+ * Internal to src/pki: the context's EVP_MAC "HMAC", fetched once (NULL if
+ * it didn't fetch). Borrowed, like tv__pki_cipher's; EVP_MAC_CTX_new on it
+ * from any thread.
+ */
+EVP_MAC *tv__pki_hmac(const struct tv_pki_ctx *ctx);
+
 /* Internal to src/pki: the context's CA certificate cache (certcache.h). */
 struct tv__cert_cache *tv__pki_ca_cache(const struct tv_pki_ctx *ctx);
 
