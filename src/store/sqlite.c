@@ -501,6 +501,7 @@ const struct tv_store_ops tv__sqlite_ops = {
 	.job_get = tv__sqlite_job_get,
 	.job_list = tv__sqlite_job_list,
 	.item_claim = tv__sqlite_item_claim,
+	.items_claim = tv__sqlite_items_claim,
 	.item_renew = tv__sqlite_item_renew,
 	.item_finish = tv__sqlite_item_finish,
 	.items_finish = tv__sqlite_items_finish,

@@ -142,6 +142,9 @@ enum tv_err tv__sqlite_queue_depth(struct tv_store *st, struct tv_queue_depth **
 enum tv_err tv__sqlite_item_claim(struct tv_store *st, const char *owner, int64_t now_ms,
 				  int64_t lease_until_ms, unsigned max_inflight,
 				  struct tv_claimed_item *out);
+enum tv_err tv__sqlite_items_claim(struct tv_store *st, const char *owner, int64_t now_ms,
+				   int64_t lease_until_ms, unsigned max_inflight,
+				   struct tv_claimed_item *out, size_t max, size_t *n);
 enum tv_err tv__sqlite_item_renew(struct tv_store *st, const char *job_id, int index,
 				  const char *owner, int64_t lease_until_ms);
 enum tv_err tv__sqlite_item_finish(struct tv_store *st, const char *job_id, int index,

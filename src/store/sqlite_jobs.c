@@ -463,24 +463,17 @@ static enum tv_err S_claim_row(sqlite3 *db, const char *owner, int64_t now_ms,
 	return rc;
 }
 
-enum tv_err tv__sqlite_item_claim(struct tv_store *store, const char *owner, int64_t now_ms,
-				  int64_t lease_until_ms, unsigned max_inflight,
-				  struct tv_claimed_item *out)
+/* One claim inside the caller's transaction: the item, its job's facts,
+ * the job PROCESSING, the tenant's turn taken. */
+static enum tv_err S_claim_one(sqlite3 *db, const char *owner, int64_t now_ms,
+			       int64_t lease_until_ms, unsigned max_inflight,
+			       struct tv_claimed_item *out)
 {
 	sqlite3_stmt *st = NULL;
-	sqlite3 *db;
-	enum tv_err rc = tv__sqlite_acquire(S_DB(store), &db);
+	enum tv_err rc;
 
-	if (rc)
-		return rc;
 	memset(out, 0, sizeof(*out));
-	/* a lease need not survive a power cut (see the DESIGN note): this
-	 * commit skips the fsync; tv__sqlite_release restores FULL */
-	rc = tv__sqlite_sync(db, false);
-	if (!rc)
-		rc = tv__sqlite_exec(db, "BEGIN IMMEDIATE");
-	if (!rc)
-		rc = S_claim_row(db, owner, now_ms, lease_until_ms, max_inflight, out);
+	rc = S_claim_row(db, owner, now_ms, lease_until_ms, max_inflight, out);
 	if (!rc)
 		rc = tv__sqlite_stmt(db, &st, "SELECT tenant_id, dek_id, dry_run"
 						 " FROM import_jobs WHERE id = ?");
@@ -494,6 +487,7 @@ enum tv_err tv__sqlite_item_claim(struct tv_store *store, const char *owner, int
 			rc = TV_ERR_STORE;
 		}
 	}
+	tv__sqlite_stmt_put(st);
 	if (!rc)
 		rc = S_exec1(db, "UPDATE import_jobs SET status = 'PROCESSING'"
 				 " WHERE id = ? AND status = 'WAITING'", out->job_id, NULL);
@@ -502,12 +496,63 @@ enum tv_err tv__sqlite_item_claim(struct tv_store *store, const char *owner, int
 				 " (SELECT coalesce(max(seq), 0) + 1 FROM queue_turns))"
 				 " ON CONFLICT (tenant_id) DO UPDATE SET seq = excluded.seq",
 			     out->tenant_id, NULL);
-	if (!rc)
-		rc = tv__sqlite_exec(db, "COMMIT");
-	tv__sqlite_stmt_put(st);
-	tv__sqlite_release(S_DB(store), db, rc != TV_OK);
 	if (rc)
 		tv_import_item_release(&out->item);
+	return rc;
+}
+
+/*
+ * Up to max claims in one transaction, each decided as item_claim decides
+ * one (the later ones see the earlier ones in flight, so fairness and
+ * max_inflight hold as if they were claimed one by one).
+ */
+enum tv_err tv__sqlite_items_claim(struct tv_store *store, const char *owner, int64_t now_ms,
+				   int64_t lease_until_ms, unsigned max_inflight,
+				   struct tv_claimed_item *out, size_t max, size_t *n_out)
+{
+	sqlite3 *db;
+	enum tv_err rc = tv__sqlite_acquire(S_DB(store), &db);
+	size_t n = 0, i;
+
+	*n_out = 0;
+	if (rc)
+		return rc;
+	/* a lease need not survive a power cut (see the DESIGN note): this
+	 * commit skips the fsync; tv__sqlite_release restores FULL */
+	rc = tv__sqlite_sync(db, false);
+	if (!rc)
+		rc = tv__sqlite_exec(db, "BEGIN IMMEDIATE");
+	while (!rc && n < max) {
+		rc = S_claim_one(db, owner, now_ms, lease_until_ms, max_inflight, &out[n]);
+		if (!rc)
+			n++;
+	}
+	if (rc == TV_ERR_NOT_FOUND)
+		rc = TV_OK; /* no more claimable items: n of them */
+	if (!rc)
+		rc = tv__sqlite_exec(db, "COMMIT");
+	tv__sqlite_release(S_DB(store), db, rc != TV_OK);
+	if (rc) {
+		for (i = 0; i < n; i++)
+			tv_import_item_release(&out[i].item);
+		return rc;
+	}
+	*n_out = n;
+	return TV_OK;
+}
+
+enum tv_err tv__sqlite_item_claim(struct tv_store *store, const char *owner, int64_t now_ms,
+				  int64_t lease_until_ms, unsigned max_inflight,
+				  struct tv_claimed_item *out)
+{
+	size_t n = 0;
+	enum tv_err rc = tv__sqlite_items_claim(store, owner, now_ms, lease_until_ms,
+						max_inflight, out, 1, &n);
+
+	if (!rc && n == 0)
+		rc = TV_ERR_NOT_FOUND;
+	if (rc)
+		memset(out, 0, sizeof(*out));
 	return rc;
 }
 

@@ -376,6 +376,12 @@ struct tv_store_ops {
 	enum tv_err (*item_claim)(struct tv_store *st, const char *owner, int64_t now_ms,
 				  int64_t lease_until_ms, unsigned max_inflight,
 				  struct tv_claimed_item *out);
+	/* Optional (NULL: call item_claim): up to max claims in one
+	 * transaction, each chosen as item_claim would; *n of them in out[]
+	 * (0 and TV_OK when there is none). */
+	enum tv_err (*items_claim)(struct tv_store *st, const char *owner, int64_t now_ms,
+				   int64_t lease_until_ms, unsigned max_inflight,
+				   struct tv_claimed_item *out, size_t max, size_t *n);
 	/* Extend the lease of an item owner still holds; TV_ERR_STATE if lost. */
 	enum tv_err (*item_renew)(struct tv_store *st, const char *job_id, int index,
 				  const char *owner, int64_t lease_until_ms);

@@ -51,7 +51,15 @@ struct tv_importer {
 	size_t n_pending, max_pending;
 	struct tv_import_done **batch; /* the committer's: max_pending each */
 	struct tv_item_finish *fin;
-	/* items this process holds (processing, queued or committing), for
+	/* items claimed ahead by a batched claim, for the next free worker
+	 * (a ring of max_ready) */
+	struct tv_import_ready {
+		struct tv_claimed_item ci;
+		int slot;
+	} *ready;
+	size_t n_ready, ready_head, max_ready;
+	/* items this process holds (processing, claimed ahead, queued or
+	 * committing), for
 	 * lease renewal */
 	struct tv_import_held {
 		char job_id[TV_ID_SIZE];

@@ -45,6 +45,7 @@
 #define S_IDLE_POLL_MS 500
 #define S_WATCH_MS 500 /* longest wait for store events: the stop latency */
 #define S_PENDING_PER_WORKER 2 /* the hand-off queue's bound, per worker */
+#define S_CLAIM_MAX 2 /* items one claim takes: one to work on, one ahead */
 
 static void S_deadline(struct timespec *ts, int64_t ms)
 {
@@ -117,40 +118,126 @@ static void S_handoff(struct tv_importer *imp, struct tv_import_done *d)
 	pthread_mutex_unlock(&imp->lock);
 }
 
+/* Take an item claimed ahead; false when there is none. Under imp->lock. */
+static bool S_take_ready(struct tv_importer *imp, struct tv_claimed_item *ci, int *slot)
+{
+	struct tv_import_ready *r;
+
+	if (!imp->n_ready)
+		return false;
+	r = &imp->ready[imp->ready_head];
+	*ci = r->ci;
+	*slot = r->slot;
+	memset(r, 0, sizeof(*r));
+	imp->ready_head = (imp->ready_head + 1) % imp->max_ready;
+	imp->n_ready--;
+	return true;
+}
+
+/*
+ * Claim up to two items in one store transaction when there is room to
+ * keep the second for the next free worker (woken for it); *n = 0 when
+ * there is nothing to claim. The first item is the caller's.
+ */
+static enum tv_err S_claim(struct tv_importer *imp, struct tv_claimed_item *ci, int *slot,
+			   size_t *n)
+{
+	struct tv_claimed_item got[S_CLAIM_MAX];
+	int64_t now = tv_now_ms();
+	size_t max = 1, i;
+	enum tv_err rc;
+
+	pthread_mutex_lock(&imp->lock);
+	/* at most one ahead per worker; the ring holds twice that, so the
+	 * claims running at once (one per worker) always find room below */
+	if (imp->store->ops->items_claim && imp->n_ready < imp->max_ready / 2)
+		max = S_CLAIM_MAX;
+	pthread_mutex_unlock(&imp->lock);
+	*n = 0;
+	if (max > 1) {
+		rc = imp->store->ops->items_claim(imp->store, imp->owner, now,
+						  now + imp->cfg.lease_ms,
+						  imp->cfg.max_tenant_inflight, got, max, n);
+	} else {
+		rc = imp->store->ops->item_claim(imp->store, imp->owner, now,
+						 now + imp->cfg.lease_ms,
+						 imp->cfg.max_tenant_inflight, got);
+		*n = rc == TV_OK;
+		if (rc == TV_ERR_NOT_FOUND)
+			rc = TV_OK;
+	}
+	if (rc || !*n)
+		return rc;
+	for (i = 0; i < *n; i++) {
+		int s = S_hold(imp, &got[i]);
+
+		if (got[i].attempts > 1) /* only an expired lease makes it claimable again */
+			tv_svc_metrics_reclaim(imp->cfg.metrics);
+		if (i == 0) {
+			*ci = got[0];
+			*slot = s;
+			continue;
+		}
+		pthread_mutex_lock(&imp->lock);
+		if (imp->n_ready < imp->max_ready) {
+			struct tv_import_ready *r =
+				&imp->ready[(imp->ready_head + imp->n_ready) % imp->max_ready];
+
+			r->ci = got[i];
+			r->slot = s;
+			imp->n_ready++;
+			imp->pending_notes++;
+			pthread_cond_broadcast(&imp->cond);
+			pthread_mutex_unlock(&imp->lock);
+		} else {
+			pthread_mutex_unlock(&imp->lock);
+			/* not reached (see the room check above); were it, the
+			 * item would go back to the queue when its lease ends */
+			TV_LOG(TV_LOG_WARN, "no room for an item claimed ahead",
+			       TV_LS("job", got[i].job_id), TV_LI("item", got[i].item.index));
+			S_unhold(imp, s);
+			tv_import_item_release(&got[i].item);
+		}
+	}
+	return TV_OK;
+}
+
 static void *S_worker(void *arg)
 {
 	struct tv_importer *imp = arg;
 	struct tv_claimed_item ci;
 	struct tv_import_done *d;
-	bool go_on = true;
+	bool have, stop;
 	enum tv_err rc;
 	int64_t busy_ns;
+	size_t n;
 	int slot;
 
-	while (go_on) {
-		int64_t now = tv_now_ms();
-
+	for (;;) {
+		/* items claimed ahead first, even when stopping: they are ours */
 		pthread_mutex_lock(&imp->lock);
-		go_on = !imp->stop;
+		have = S_take_ready(imp, &ci, &slot);
+		stop = imp->stop;
 		pthread_mutex_unlock(&imp->lock);
-		if (!go_on)
+		if (!have && stop)
 			break;
-		rc = imp->store->ops->item_claim(imp->store, imp->owner, now,
-						 now + imp->cfg.lease_ms,
-						 imp->cfg.max_tenant_inflight, &ci);
-		if (rc == TV_ERR_NOT_FOUND || rc == TV_ERR_BUSY) {
-			go_on = S_idle(imp, S_IDLE_POLL_MS);
-			continue;
+		if (!have) {
+			rc = S_claim(imp, &ci, &slot, &n);
+			if (!rc && !n) {
+				S_idle(imp, S_IDLE_POLL_MS);
+				continue;
+			}
+			if (rc == TV_ERR_BUSY) {
+				S_idle(imp, S_IDLE_POLL_MS);
+				continue;
+			}
+			if (rc) {
+				TV_LOG(TV_LOG_ERROR, "claiming an import item failed",
+				       TV_LS("error", tv_strerror(rc)));
+				S_idle(imp, 1000);
+				continue;
+			}
 		}
-		if (rc) {
-			TV_LOG(TV_LOG_ERROR, "claiming an import item failed",
-			       TV_LS("error", tv_strerror(rc)));
-			go_on = S_idle(imp, 1000);
-			continue;
-		}
-		slot = S_hold(imp, &ci);
-		if (ci.attempts > 1) /* only an expired lease makes an item claimable again */
-			tv_svc_metrics_reclaim(imp->cfg.metrics);
 		busy_ns = tv_mono_ns();
 		rc = tv_import_prepare(imp, &ci, &d);
 		tv_import_item_release(&ci.item); /* the inputs are not needed any more */
@@ -337,6 +424,12 @@ static void S_free(struct tv_importer *imp)
 	pthread_cond_destroy(&imp->room_cond);
 	pthread_mutex_destroy(&imp->lock);
 	free(imp->threads);
+	while (imp->ready && imp->n_ready) { /* none after the workers ended */
+		tv_import_item_release(&imp->ready[imp->ready_head].ci.item);
+		imp->ready_head = (imp->ready_head + 1) % imp->max_ready;
+		imp->n_ready--;
+	}
+	free(imp->ready);
 	free(imp->held);
 	free(imp->batch);
 	free(imp->fin);
@@ -382,15 +475,18 @@ enum tv_err tv_importer_start(struct tv_importer **out, struct tv_store *store,
 	pthread_cond_init(&imp->commit_cond, NULL);
 	pthread_cond_init(&imp->room_cond, NULL);
 	imp->pending_tail = &imp->pending;
-	/* every item held at once: one per worker, a full queue, a full batch */
+	/* every item held at once: one per worker, the ones claimed ahead, a
+	 * full queue, a full batch */
 	imp->max_pending = (size_t)(imp->cfg.workers ? imp->cfg.workers : 1) * S_PENDING_PER_WORKER;
-	imp->n_held = imp->cfg.workers + 2 * imp->max_pending;
+	imp->max_ready = 2 * (size_t)(imp->cfg.workers ? imp->cfg.workers : 1);
+	imp->n_held = imp->cfg.workers + imp->max_ready + 2 * imp->max_pending;
 	rc = tv_pki_ctx_new(&imp->pki);
 	imp->threads = calloc(imp->cfg.workers ? imp->cfg.workers : 1, sizeof(*imp->threads));
 	imp->held = calloc(imp->n_held, sizeof(*imp->held));
 	imp->batch = calloc(imp->max_pending, sizeof(*imp->batch));
 	imp->fin = calloc(imp->max_pending, sizeof(*imp->fin));
-	if (!rc && (!imp->threads || !imp->held || !imp->batch || !imp->fin))
+	imp->ready = calloc(imp->max_ready, sizeof(*imp->ready));
+	if (!rc && (!imp->threads || !imp->held || !imp->batch || !imp->fin || !imp->ready))
 		rc = TV_ERR_NOMEM;
 	if (rc) {
 		S_free(imp);
