@@ -1,6 +1,7 @@
 /*
  * DESIGN: item_finish on PostgreSQL, the final transaction of an item (see
- * pg_jobs.c for the locking story). The dedupe rules are the SQLite
+ * pg_jobs.c for the locking story); items_finish commits several items'
+ * finishes in one transaction, each under a savepoint. The dedupe rules are the SQLite
  * backend's (sqlite_jobs.c), decided in the same order:
  *  - within the job, the lowest (item index, result seq) with a fingerprint
  *    keeps IMPORTED/VALID and every other gets SKIPPED/DUPLICATE_IN_REQUEST;
@@ -374,20 +375,14 @@ static enum tv_err S_notify_final(struct S_finish *f)
 	return tv__pg_run(f->c, &sql, &a, NULL);
 }
 
-enum tv_err tv__pg_item_finish(struct tv_store *store, const char *job_id, int index,
-			       const char *owner, struct tv_item_outcome *outcomes, size_t n,
-			       int64_t now_ms, bool *job_final)
+/* Everything item_finish writes for one item, inside the caller's transaction. */
+static enum tv_err S_finish_one(struct S_finish *f, const char *owner,
+				struct tv_item_outcome *outcomes, size_t n, bool *job_final)
 {
-	struct S_finish f = { .job_id = job_id, .index = index, .now = now_ms };
 	enum tv_err rc;
 	size_t i;
 
-	rc = tv__pg_acquire(S_DB(store), &f.c);
-	if (rc)
-		return rc;
-	rc = tv__pg_exec(f.c, "BEGIN");
-	if (!rc)
-		rc = S_hold_check(&f, owner);
+	rc = S_hold_check(f, owner);
 	for (i = 0; !rc && i < n; i++) {
 		struct tv_item_outcome *o = &outcomes[i];
 		const char *status = o->status;
@@ -395,23 +390,95 @@ enum tv_err tv__pg_item_finish(struct tv_store *store, const char *job_id, int i
 
 		snprintf(reason, sizeof(reason), "%s", o->reason ? o->reason : "");
 		if (strcmp(o->status, "FAILED") && o->fingerprint[0])
-			rc = S_place(&f, o, (int)i, &status, reason, sizeof(reason), cert_id);
+			rc = S_place(f, o, (int)i, &status, reason, sizeof(reason), cert_id);
 		if (!rc)
-			rc = tv__pg_insert_result(f.c, job_id, index, (int)i, status, reason,
-						  o->fingerprint, o->der, o->der_len, cert_id,
-						  f.label);
+			rc = tv__pg_insert_result(f->c, f->job_id, f->index, (int)i, status,
+						  reason, o->fingerprint, o->der, o->der_len,
+						  cert_id, f->label);
 		snprintf(o->recorded_status, sizeof(o->recorded_status), "%s", status);
 		snprintf(o->recorded_code, sizeof(o->recorded_code), "%.*s",
 			 (int)strcspn(reason, ":"), reason);
 	}
 	if (!rc)
-		rc = S_item_final(&f);
+		rc = S_item_final(f);
 	if (!rc)
-		rc = S_finish_job(&f, job_final);
+		rc = S_finish_job(f, job_final);
 	if (!rc && *job_final)
-		rc = S_notify_final(&f);
-	if (!rc)
-		rc = tv__pg_exec(f.c, "COMMIT");
-	tv__pg_release(S_DB(store), f.c);
+		rc = S_notify_final(f);
 	return rc;
+}
+
+static int S_by_item(const void *a, const void *b)
+{
+	const struct tv_item_finish *x = *(const struct tv_item_finish *const *)a;
+	const struct tv_item_finish *y = *(const struct tv_item_finish *const *)b;
+	int c = strcmp(x->job_id, y->job_id);
+
+	return c ? c : (x->index > y->index) - (x->index < y->index);
+}
+
+/*
+ * The group commit: one transaction (one WAL flush) for the whole batch,
+ * each item under a savepoint, so an item whose lease was lost (or whose
+ * statement failed) is rolled back alone. The items are locked in (job,
+ * index) order, the same order on every node, so two nodes' batches never
+ * deadlock on each other's job rows.
+ */
+enum tv_err tv__pg_items_finish(struct tv_store *store, const char *owner,
+				struct tv_item_finish *batch, size_t n, int64_t now_ms)
+{
+	struct tv_item_finish **order = calloc(n ? n : 1, sizeof(*order));
+	struct tv__pg_conn *c = NULL;
+	enum tv_err rc;
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		batch[i].rc = TV_ERR_STORE;
+		batch[i].job_final = false;
+		if (order)
+			order[i] = &batch[i];
+	}
+	if (!order)
+		return TV_ERR_NOMEM;
+	qsort(order, n, sizeof(*order), S_by_item);
+	rc = tv__pg_acquire(S_DB(store), &c);
+	if (!rc)
+		rc = tv__pg_exec(c, "BEGIN");
+	for (i = 0; !rc && i < n; i++) {
+		struct tv_item_finish *b = order[i];
+		struct S_finish f = { .c = c, .job_id = b->job_id, .index = b->index,
+				      .now = now_ms };
+
+		rc = tv__pg_exec(c, "SAVEPOINT tv_item");
+		if (rc)
+			break;
+		b->rc = S_finish_one(&f, owner, b->outcomes, b->n, &b->job_final);
+		if (b->rc) {
+			b->job_final = false;
+			rc = tv__pg_exec(c, "ROLLBACK TO SAVEPOINT tv_item");
+		}
+		if (!rc)
+			rc = tv__pg_exec(c, "RELEASE SAVEPOINT tv_item");
+	}
+	if (!rc)
+		rc = tv__pg_exec(c, "COMMIT");
+	tv__pg_release(S_DB(store), c);
+	for (i = 0; rc && i < n; i++) {
+		batch[i].rc = rc;
+		batch[i].job_final = false;
+	}
+	free(order);
+	return rc;
+}
+
+enum tv_err tv__pg_item_finish(struct tv_store *store, const char *job_id, int index,
+			       const char *owner, struct tv_item_outcome *outcomes, size_t n,
+			       int64_t now_ms, bool *job_final)
+{
+	struct tv_item_finish one = { .job_id = job_id, .index = index, .outcomes = outcomes,
+				      .n = n };
+	enum tv_err rc = tv__pg_items_finish(store, owner, &one, 1, now_ms);
+
+	*job_final = one.job_final;
+	return rc ? rc : one.rc;
 }

@@ -141,6 +141,8 @@ enum tv_err tv__pg_insert_result(struct tv__pg_conn *c, const char *job_id, int 
 enum tv_err tv__pg_item_finish(struct tv_store *st, const char *job_id, int index,
 			       const char *owner, struct tv_item_outcome *outcomes, size_t n,
 			       int64_t now_ms, bool *job_final);
+enum tv_err tv__pg_items_finish(struct tv_store *st, const char *owner,
+				struct tv_item_finish *batch, size_t n, int64_t now_ms);
 
 /* The vault (pg_certs.c) */
 enum tv_err tv__pg_cert_get(struct tv_store *st, const char *tenant_id, const char *id,

@@ -421,6 +421,7 @@ const struct tv_store_ops tv__pg_ops = {
 	.item_claim = tv__pg_item_claim,
 	.item_renew = tv__pg_item_renew,
 	.item_finish = tv__pg_item_finish,
+	.items_finish = tv__pg_items_finish,
 	.cert_get = tv__pg_cert_get,
 	.cert_search = tv__pg_cert_search,
 	.cert_key = tv__pg_cert_key,

@@ -142,11 +142,16 @@ enum tv_err tv__sqlite_queue_depth(struct tv_store *st, struct tv_queue_depth **
 enum tv_err tv__sqlite_item_claim(struct tv_store *st, const char *owner, int64_t now_ms,
 				  int64_t lease_until_ms, unsigned max_inflight,
 				  struct tv_claimed_item *out);
+enum tv_err tv__sqlite_items_claim(struct tv_store *st, const char *owner, int64_t now_ms,
+				   int64_t lease_until_ms, unsigned max_inflight,
+				   struct tv_claimed_item *out, size_t max, size_t *n);
 enum tv_err tv__sqlite_item_renew(struct tv_store *st, const char *job_id, int index,
 				  const char *owner, int64_t lease_until_ms);
 enum tv_err tv__sqlite_item_finish(struct tv_store *st, const char *job_id, int index,
 				   const char *owner, struct tv_item_outcome *outcomes,
 				   size_t n, int64_t now_ms, bool *job_final);
+enum tv_err tv__sqlite_items_finish(struct tv_store *st, const char *owner,
+				    struct tv_item_finish *batch, size_t n, int64_t now_ms);
 
 /* The vault (sqlite_certs.c) */
 enum tv_err tv__sqlite_cert_get(struct tv_store *st, const char *tenant_id, const char *id,

@@ -2,10 +2,10 @@
  * DESIGN: the import queue is a table. A worker claims an item with one
  * UPDATE ... RETURNING inside BEGIN IMMEDIATE (SQLite's writer lock makes the
  * claim exclusive), holding a lease it renews; an item whose lease expired is
- * claimable again. item_finish is the one place an item's results become
- * visible: in a single transaction it re-checks that the caller still holds
- * the item (a worker that lost its lease writes nothing, so nothing is ever
- * imported twice), applies the dedupe rules, stores certificates and sealed
+ * claimable again. item_finish (items_finish: several items, one commit)
+ * is the one place an item's results become visible: in a single
+ * transaction it re-checks that the caller still holds the item (a worker
+ * that lost its lease writes nothing, so nothing is ever imported twice), applies the dedupe rules, stores certificates and sealed
  * keys, records the results, erases the inputs and updates the job.
  *
  * Dedupe rules, independent of the order in which parallel workers finish:
@@ -463,24 +463,17 @@ static enum tv_err S_claim_row(sqlite3 *db, const char *owner, int64_t now_ms,
 	return rc;
 }
 
-enum tv_err tv__sqlite_item_claim(struct tv_store *store, const char *owner, int64_t now_ms,
-				  int64_t lease_until_ms, unsigned max_inflight,
-				  struct tv_claimed_item *out)
+/* One claim inside the caller's transaction: the item, its job's facts,
+ * the job PROCESSING, the tenant's turn taken. */
+static enum tv_err S_claim_one(sqlite3 *db, const char *owner, int64_t now_ms,
+			       int64_t lease_until_ms, unsigned max_inflight,
+			       struct tv_claimed_item *out)
 {
 	sqlite3_stmt *st = NULL;
-	sqlite3 *db;
-	enum tv_err rc = tv__sqlite_acquire(S_DB(store), &db);
+	enum tv_err rc;
 
-	if (rc)
-		return rc;
 	memset(out, 0, sizeof(*out));
-	/* a lease need not survive a power cut (see the DESIGN note): this
-	 * commit skips the fsync; tv__sqlite_release restores FULL */
-	rc = tv__sqlite_sync(db, false);
-	if (!rc)
-		rc = tv__sqlite_exec(db, "BEGIN IMMEDIATE");
-	if (!rc)
-		rc = S_claim_row(db, owner, now_ms, lease_until_ms, max_inflight, out);
+	rc = S_claim_row(db, owner, now_ms, lease_until_ms, max_inflight, out);
 	if (!rc)
 		rc = tv__sqlite_stmt(db, &st, "SELECT tenant_id, dek_id, dry_run"
 						 " FROM import_jobs WHERE id = ?");
@@ -494,6 +487,7 @@ enum tv_err tv__sqlite_item_claim(struct tv_store *store, const char *owner, int
 			rc = TV_ERR_STORE;
 		}
 	}
+	tv__sqlite_stmt_put(st);
 	if (!rc)
 		rc = S_exec1(db, "UPDATE import_jobs SET status = 'PROCESSING'"
 				 " WHERE id = ? AND status = 'WAITING'", out->job_id, NULL);
@@ -502,12 +496,63 @@ enum tv_err tv__sqlite_item_claim(struct tv_store *store, const char *owner, int
 				 " (SELECT coalesce(max(seq), 0) + 1 FROM queue_turns))"
 				 " ON CONFLICT (tenant_id) DO UPDATE SET seq = excluded.seq",
 			     out->tenant_id, NULL);
-	if (!rc)
-		rc = tv__sqlite_exec(db, "COMMIT");
-	tv__sqlite_stmt_put(st);
-	tv__sqlite_release(S_DB(store), db, rc != TV_OK);
 	if (rc)
 		tv_import_item_release(&out->item);
+	return rc;
+}
+
+/*
+ * Up to max claims in one transaction, each decided as item_claim decides
+ * one (the later ones see the earlier ones in flight, so fairness and
+ * max_inflight hold as if they were claimed one by one).
+ */
+enum tv_err tv__sqlite_items_claim(struct tv_store *store, const char *owner, int64_t now_ms,
+				   int64_t lease_until_ms, unsigned max_inflight,
+				   struct tv_claimed_item *out, size_t max, size_t *n_out)
+{
+	sqlite3 *db;
+	enum tv_err rc = tv__sqlite_acquire(S_DB(store), &db);
+	size_t n = 0, i;
+
+	*n_out = 0;
+	if (rc)
+		return rc;
+	/* a lease need not survive a power cut (see the DESIGN note): this
+	 * commit skips the fsync; tv__sqlite_release restores FULL */
+	rc = tv__sqlite_sync(db, false);
+	if (!rc)
+		rc = tv__sqlite_exec(db, "BEGIN IMMEDIATE");
+	while (!rc && n < max) {
+		rc = S_claim_one(db, owner, now_ms, lease_until_ms, max_inflight, &out[n]);
+		if (!rc)
+			n++;
+	}
+	if (rc == TV_ERR_NOT_FOUND)
+		rc = TV_OK; /* no more claimable items: n of them */
+	if (!rc)
+		rc = tv__sqlite_exec(db, "COMMIT");
+	tv__sqlite_release(S_DB(store), db, rc != TV_OK);
+	if (rc) {
+		for (i = 0; i < n; i++)
+			tv_import_item_release(&out[i].item);
+		return rc;
+	}
+	*n_out = n;
+	return TV_OK;
+}
+
+enum tv_err tv__sqlite_item_claim(struct tv_store *store, const char *owner, int64_t now_ms,
+				  int64_t lease_until_ms, unsigned max_inflight,
+				  struct tv_claimed_item *out)
+{
+	size_t n = 0;
+	enum tv_err rc = tv__sqlite_items_claim(store, owner, now_ms, lease_until_ms,
+						max_inflight, out, 1, &n);
+
+	if (!rc && n == 0)
+		rc = TV_ERR_NOT_FOUND;
+	if (rc)
+		memset(out, 0, sizeof(*out));
 	return rc;
 }
 
@@ -822,21 +867,15 @@ static enum tv_err S_finish_job(struct S_finish *f, bool *job_final)
 	return rc;
 }
 
-enum tv_err tv__sqlite_item_finish(struct tv_store *store, const char *job_id, int index,
-				   const char *owner, struct tv_item_outcome *outcomes,
-				   size_t n, int64_t now_ms, bool *job_final)
+/* Everything item_finish writes for one item, inside the caller's transaction. */
+static enum tv_err S_finish_one(struct S_finish *f, const char *owner,
+				struct tv_item_outcome *outcomes, size_t n, bool *job_final)
 {
-	struct S_finish f = { .job_id = job_id, .index = index, .now = now_ms };
 	sqlite3_stmt *st = NULL;
 	enum tv_err rc;
 	size_t i;
 
-	rc = tv__sqlite_acquire(S_DB(store), &f.db);
-	if (rc)
-		return rc;
-	rc = tv__sqlite_exec(f.db, "BEGIN IMMEDIATE");
-	if (!rc)
-		rc = S_hold_check(&f, owner);
+	rc = S_hold_check(f, owner);
 	for (i = 0; !rc && i < n; i++) {
 		struct tv_item_outcome *o = &outcomes[i];
 		const char *status = o->status;
@@ -844,41 +883,101 @@ enum tv_err tv__sqlite_item_finish(struct tv_store *store, const char *job_id, i
 
 		snprintf(reason, sizeof(reason), "%s", o->reason ? o->reason : "");
 		if (strcmp(o->status, "FAILED") && o->fingerprint[0])
-			rc = S_place(&f, o, (int)i, &status, reason, sizeof(reason), cert_id);
+			rc = S_place(f, o, (int)i, &status, reason, sizeof(reason), cert_id);
 		if (!rc)
-			rc = S_insert_result(f.db, job_id, index, (int)i, status, reason,
-					     o->fingerprint, o->der, o->der_len, cert_id, f.label);
+			rc = S_insert_result(f->db, f->job_id, f->index, (int)i, status, reason,
+					     o->fingerprint, o->der, o->der_len, cert_id, f->label);
 		snprintf(o->recorded_status, sizeof(o->recorded_status), "%s", status);
 		snprintf(o->recorded_code, sizeof(o->recorded_code), "%.*s",
 			 (int)strcspn(reason, ":"), reason);
 	}
 	/* the inputs are erased (secure_delete overwrites the freed pages) */
 	if (!rc)
-		rc = tv__sqlite_stmt(f.db, &st,
+		rc = tv__sqlite_stmt(f->db, &st,
 					"UPDATE import_items SET state = 'FINAL', keystore = NULL,"
 					" key_blob = NULL, sealed_password = NULL, lease_owner = NULL,"
 					" lease_until_ms = NULL WHERE job_id = ? AND item_index = ?");
 	if (!rc) {
-		tv__sqlite_bind_text(st, 1, job_id);
-		sqlite3_bind_int(st, 2, index);
+		tv__sqlite_bind_text(st, 1, f->job_id);
+		sqlite3_bind_int(st, 2, f->index);
 		rc = tv__sqlite_step_done(st);
 	}
 	tv__sqlite_stmt_put(st);
 	if (!rc)
-		rc = S_finish_job(&f, job_final);
+		rc = S_finish_job(f, job_final);
+	return rc;
+}
+
+/*
+ * The group commit: one BEGIN IMMEDIATE ... COMMIT (one fsync of the WAL)
+ * for every item of the batch, each under a savepoint, so an item whose
+ * lease was lost (or whose write failed) is rolled back alone. When the
+ * savepoint can't be rolled back (SQLite already ended the transaction: a
+ * full disk, an I/O error), the whole batch fails and nothing is written.
+ */
+enum tv_err tv__sqlite_items_finish(struct tv_store *store, const char *owner,
+				    struct tv_item_finish *batch, size_t n, int64_t now_ms)
+{
+	enum tv_err rc;
+	bool any_final = false;
+	sqlite3 *db;
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		batch[i].rc = TV_ERR_STORE;
+		batch[i].job_final = false;
+	}
+	rc = tv__sqlite_acquire(S_DB(store), &db);
+	if (rc)
+		return rc;
+	rc = tv__sqlite_exec(db, "BEGIN IMMEDIATE");
+	for (i = 0; !rc && i < n; i++) {
+		struct S_finish f = { .db = db, .job_id = batch[i].job_id,
+				      .index = batch[i].index, .now = now_ms };
+
+		rc = tv__sqlite_exec(db, "SAVEPOINT tv_item");
+		if (rc)
+			break;
+		batch[i].rc = S_finish_one(&f, owner, batch[i].outcomes, batch[i].n,
+					   &batch[i].job_final);
+		if (batch[i].rc) {
+			batch[i].job_final = false;
+			rc = sqlite3_get_autocommit(db) ? TV_ERR_STORE
+							: tv__sqlite_exec(db, "ROLLBACK TO tv_item");
+		}
+		if (!rc)
+			rc = tv__sqlite_exec(db, "RELEASE tv_item");
+		any_final |= batch[i].job_final;
+	}
 	if (!rc)
-		rc = tv__sqlite_exec(f.db, "COMMIT");
+		rc = tv__sqlite_exec(db, "COMMIT");
 	/* The erased inputs (keystores, sealed passwords) still sit in WAL
 	 * frames until a checkpoint resets the WAL: when a job ends, try to
 	 * truncate it, without waiting (busy timeout 0): a busy database is
 	 * left to SQLite's automatic checkpoints and the next job's try. */
-	if (!rc && *job_final) {
-		sqlite3_busy_handler(f.db, NULL, NULL);
-		sqlite3_wal_checkpoint_v2(f.db, NULL, SQLITE_CHECKPOINT_TRUNCATE, NULL, NULL);
-		tv__sqlite_busy_default(f.db);
+	if (!rc && any_final) {
+		sqlite3_busy_handler(db, NULL, NULL);
+		sqlite3_wal_checkpoint_v2(db, NULL, SQLITE_CHECKPOINT_TRUNCATE, NULL, NULL);
+		tv__sqlite_busy_default(db);
 	}
-	tv__sqlite_release(S_DB(store), f.db, rc != TV_OK);
+	tv__sqlite_release(S_DB(store), db, rc != TV_OK);
+	for (i = 0; rc && i < n; i++) {
+		batch[i].rc = rc;
+		batch[i].job_final = false;
+	}
 	return rc;
+}
+
+enum tv_err tv__sqlite_item_finish(struct tv_store *store, const char *job_id, int index,
+				   const char *owner, struct tv_item_outcome *outcomes,
+				   size_t n, int64_t now_ms, bool *job_final)
+{
+	struct tv_item_finish one = { .job_id = job_id, .index = index, .outcomes = outcomes,
+				      .n = n };
+	enum tv_err rc = tv__sqlite_items_finish(store, owner, &one, 1, now_ms);
+
+	*job_final = one.job_final;
+	return rc ? rc : one.rc;
 }
 
 enum tv_err tv__sqlite_queue_depth(struct tv_store *store, struct tv_queue_depth **out,

@@ -178,6 +178,18 @@ struct tv_item_outcome {
 	char recorded_code[40];
 };
 
+/** One finished item handed to items_finish (the group commit). */
+struct tv_item_finish {
+	const char *job_id;
+	int index;
+	struct tv_item_outcome *outcomes;
+	size_t n;
+	/* set by items_finish: TV_OK (written), TV_ERR_STATE (the lease was lost:
+	 * nothing written for this item) or another error (nothing written) */
+	enum tv_err rc;
+	bool job_final; /* TV_OK: the item's job became final */
+};
+
 /** A stored result row, as the API shows it. */
 struct tv_import_result {
 	int item_index;
@@ -364,6 +376,12 @@ struct tv_store_ops {
 	enum tv_err (*item_claim)(struct tv_store *st, const char *owner, int64_t now_ms,
 				  int64_t lease_until_ms, unsigned max_inflight,
 				  struct tv_claimed_item *out);
+	/* Optional (NULL: call item_claim): up to max claims in one
+	 * transaction, each chosen as item_claim would; *n of them in out[]
+	 * (0 and TV_OK when there is none). */
+	enum tv_err (*items_claim)(struct tv_store *st, const char *owner, int64_t now_ms,
+				   int64_t lease_until_ms, unsigned max_inflight,
+				   struct tv_claimed_item *out, size_t max, size_t *n);
 	/* Extend the lease of an item owner still holds; TV_ERR_STATE if lost. */
 	enum tv_err (*item_renew)(struct tv_store *st, const char *job_id, int index,
 				  const char *owner, int64_t lease_until_ms);
@@ -374,6 +392,13 @@ struct tv_store_ops {
 	enum tv_err (*item_finish)(struct tv_store *st, const char *job_id, int index,
 				   const char *owner, struct tv_item_outcome *outcomes,
 				   size_t n, int64_t now_ms, bool *job_final);
+	/* item_finish for n items in one transaction (one fsync), each under
+	 * its own savepoint: an item that fails (its lease lost: rc
+	 * TV_ERR_STATE) leaves nothing behind and doesn't fail the others.
+	 * TV_OK when the transaction committed (see each item's rc); any other
+	 * return means nothing at all was written. */
+	enum tv_err (*items_finish)(struct tv_store *st, const char *owner,
+				    struct tv_item_finish *batch, size_t n, int64_t now_ms);
 
 	/* The vault. */
 	enum tv_err (*cert_get)(struct tv_store *st, const char *tenant_id, const char *id,

@@ -81,6 +81,10 @@
 	  (struct tv_store * st, const char *owner, int64_t now_ms, int64_t lease_until_ms, \
 	   unsigned max_inflight, struct tv_claimed_item *out),                             \
 	  (IN, owner, now_ms, lease_until_ms, max_inflight, out))                           \
+	X(items_claim,                                                                      \
+	  (struct tv_store * st, const char *owner, int64_t now_ms, int64_t lease_until_ms, \
+	   unsigned max_inflight, struct tv_claimed_item *out, size_t max, size_t *n),      \
+	  (IN, owner, now_ms, lease_until_ms, max_inflight, out, max, n))                   \
 	X(item_renew,                                                                       \
 	  (struct tv_store * st, const char *job_id, int index, const char *owner,          \
 	   int64_t lease_until_ms),                                                         \
@@ -89,6 +93,10 @@
 	  (struct tv_store * st, const char *job_id, int index, const char *owner,          \
 	   struct tv_item_outcome *outcomes, size_t n, int64_t now_ms, bool *job_final),    \
 	  (IN, job_id, index, owner, outcomes, n, now_ms, job_final))                       \
+	X(items_finish,                                                                     \
+	  (struct tv_store * st, const char *owner, struct tv_item_finish *batch, size_t n, \
+	   int64_t now_ms),                                                                 \
+	  (IN, owner, batch, n, now_ms))                                                    \
 	X(cert_get,                                                                         \
 	  (struct tv_store * st, const char *tenant_id, const char *id,                     \
 	   struct tv_cert_record *out),                                                     \

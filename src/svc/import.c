@@ -1,9 +1,10 @@
 /*
  * DESIGN: one item goes: open the sealed password (DEK) → read the keystore
  * (pki reader) → for each key/certificate pair, verify the chain against the
- * tenant's trust store and seal the key's PKCS#8 to the DEK → hand every
- * outcome to the store's item_finish, which dedupes and commits them in one
- * transaction. Every secret (password, unsealed PKCS#8) is a tv_secbuf
+ * tenant's trust store and seal the key's PKCS#8 to the DEK → hand the
+ * outcomes (a tv_import_done) to the importer's committer, whose
+ * items_finish dedupes and commits them, with other items', in one
+ * transaction; only then are they logged and counted (tv_import_published). Every secret (password, unsealed PKCS#8) is a tv_secbuf
  * freed on every path; what leaves this file is sealed.
  */
 #include "svc/import_int.h"
@@ -52,7 +53,7 @@ enum tv_err tv_import_create(struct tv_store *store, struct tv_import_job *job,
 }
 
 /* What one key/certificate pair turns into; owns every buffer it points to. */
-struct S_pair {
+struct tv_import_pair {
 	struct tv_certinfo leaf;
 	const struct tv_certinfo **issuers; /* shared: tv_certinfo_put */
 	struct tv_cert_row *issuer_rows;
@@ -62,7 +63,7 @@ struct S_pair {
 	char reason[TV_REASON_TEXT_MAX];
 };
 
-static void S_pair_release(struct S_pair *p)
+static void S_pair_release(struct tv_import_pair *p)
 {
 	size_t i;
 
@@ -85,7 +86,7 @@ static void S_reason(char *out, size_t size, enum tv_reason reason, const char *
  * encoding of the key, see p12.h), not a re-encoding of a decoded key.
  */
 static enum tv_err S_seal_key(struct tv_importer *imp, const struct tv_claimed_item *ci,
-			      const struct tv_secbuf *p8, struct S_pair *p)
+			      const struct tv_secbuf *p8, struct tv_import_pair *p)
 {
 	if (!p8)
 		return TV_ERR_INVALID;
@@ -103,7 +104,7 @@ static enum tv_err S_seal_key(struct tv_importer *imp, const struct tv_claimed_i
  * repeated or malformed extension, a serial over 20 octets). That is the
  * keystore's fault, not the server's: MALFORMED_KEYSTORE, not INTERNAL_ERROR.
  */
-static enum tv_err S_facts_refused(struct S_pair *p, enum tv_err rc, const char *which)
+static enum tv_err S_facts_refused(struct tv_import_pair *p, enum tv_err rc, const char *which)
 {
 	char msg[TV_REASON_MSG_SIZE];
 
@@ -120,7 +121,7 @@ static enum tv_err S_facts_refused(struct S_pair *p, enum tv_err rc, const char 
 /* Verify the chain of one pair and prepare what to store. */
 static enum tv_err S_pair_work(struct tv_importer *imp, const struct tv_claimed_item *ci,
 			       const struct tv_trust_store *ts, const struct tv_p12_pair *pair,
-			       STACK_OF(X509) *candidates, struct S_pair *p)
+			       STACK_OF(X509) *candidates, struct tv_import_pair *p)
 {
 	STACK_OF(X509) *chain = NULL;
 	char msg[TV_REASON_MSG_SIZE];
@@ -226,18 +227,9 @@ static enum tv_reason S_read(struct tv_importer *imp, const struct tv_claimed_it
 	return reason;
 }
 
-static void S_log_outcome(const struct tv_claimed_item *ci, const struct tv_item_outcome *o,
-			  size_t pair)
-{
-	TV_LOG(TV_LOG_INFO, "import item", TV_LS("job", ci->job_id), TV_LI("item", ci->item.index),
-	       TV_LI("pair", (int64_t)pair), TV_LS("status", o->recorded_status),
-	       TV_LS("reason", o->recorded_code[0] ? o->recorded_code : NULL),
-	       TV_LS("tenant", ci->tenant_id));
-}
-
 /* Outcomes for the pairs of a keystore that read. */
 static enum tv_err S_pairs(struct tv_importer *imp, const struct tv_claimed_item *ci,
-			   struct tv_p12_contents *c, struct S_pair *pairs,
+			   struct tv_p12_contents *c, struct tv_import_pair *pairs,
 			   struct tv_item_outcome *outs)
 {
 	struct tv_trust_ref *ref = NULL;
@@ -246,7 +238,7 @@ static enum tv_err S_pairs(struct tv_importer *imp, const struct tv_claimed_item
 
 	rc = tv_trust_cache_get(imp->cache, ci->tenant_id, &ref);
 	for (i = 0; !rc && i < c->pair_count; i++) {
-		struct S_pair *p = &pairs[i];
+		struct tv_import_pair *p = &pairs[i];
 		struct tv_item_outcome *o = &outs[i];
 
 		rc = S_pair_work(imp, ci, tv_trust_ref_store(ref), &c->pairs[i],
@@ -273,17 +265,25 @@ static enum tv_err S_pairs(struct tv_importer *imp, const struct tv_claimed_item
 	return rc;
 }
 
-enum tv_err tv_import_process(struct tv_importer *imp, const struct tv_claimed_item *ci,
-			      bool *job_final)
+enum tv_err tv_import_prepare(struct tv_importer *imp, const struct tv_claimed_item *ci,
+			      struct tv_import_done **out)
 {
 	struct tv_p12_contents *contents = NULL;
-	struct tv_item_outcome one = { 0 }, *outs = &one;
-	struct S_pair *pairs = NULL;
-	char msg[TV_REASON_MSG_SIZE], failure[TV_REASON_TEXT_MAX];
-	size_t n = 1, i;
+	struct tv_import_done *d = calloc(1, sizeof(*d));
+	char msg[TV_REASON_MSG_SIZE];
 	enum tv_reason reason;
 	enum tv_err rc = TV_OK;
+	size_t i;
 
+	if (!d)
+		return TV_ERR_NOMEM;
+	memcpy(d->job_id, ci->job_id, sizeof(d->job_id));
+	memcpy(d->tenant_id, ci->tenant_id, sizeof(d->tenant_id));
+	d->slot = -1;
+	d->fin.job_id = d->job_id;
+	d->fin.index = ci->item.index;
+	d->fin.outcomes = &d->one;
+	d->fin.n = 1;
 	if (ci->attempts > TV_IMPORT_MAX_ATTEMPTS) {
 		snprintf(msg, sizeof(msg), "the item stopped its workers %d times; giving up",
 			 ci->attempts - 1);
@@ -292,42 +292,67 @@ enum tv_err tv_import_process(struct tv_importer *imp, const struct tv_claimed_i
 		reason = S_read(imp, ci, &contents, msg, sizeof(msg));
 	}
 	if (reason == TV_REASON_OK) {
-		n = contents->pair_count;
-		pairs = calloc(n, sizeof(*pairs));
-		outs = calloc(n, sizeof(*outs));
-		rc = pairs && outs ? S_pairs(imp, ci, contents, pairs, outs) : TV_ERR_NOMEM;
+		size_t n = contents->pair_count;
+
+		d->pairs = calloc(n, sizeof(*d->pairs));
+		d->fin.outcomes = calloc(n, sizeof(*d->fin.outcomes));
+		d->n_pairs = n;
+		d->fin.n = n;
+		rc = d->pairs && d->fin.outcomes
+			     ? S_pairs(imp, ci, contents, d->pairs, d->fin.outcomes)
+			     : TV_ERR_NOMEM;
 		if (rc) {
 			/* a fault, not a verdict on the keystore: one INTERNAL_ERROR */
 			TV_LOG(TV_LOG_ERROR, "import item failed", TV_LS("job", ci->job_id),
 			       TV_LI("item", ci->item.index), TV_LS("error", tv_strerror(rc)));
-			for (i = 0; pairs && i < n; i++)
-				S_pair_release(&pairs[i]);
-			free(pairs);
-			free(outs);
-			pairs = NULL;
-			outs = &one;
-			n = 1;
+			for (i = 0; d->pairs && i < n; i++)
+				S_pair_release(&d->pairs[i]);
+			free(d->pairs);
+			free(d->fin.outcomes);
+			d->pairs = NULL;
+			d->n_pairs = 0;
+			d->fin.outcomes = &d->one;
+			d->fin.n = 1;
 			snprintf(msg, sizeof(msg), "the server failed while storing this item");
 			reason = TV_REASON_INTERNAL_ERROR;
 		}
 	}
 	tv_p12_contents_free(contents);
 	if (reason != TV_REASON_OK) {
-		S_reason(failure, sizeof(failure), reason, msg);
-		one.status = "FAILED";
-		one.reason = failure;
+		S_reason(d->failure, sizeof(d->failure), reason, msg);
+		d->one.status = "FAILED";
+		d->one.reason = d->failure;
 	}
-	rc = imp->store->ops->item_finish(imp->store, ci->job_id, ci->item.index, imp->owner, outs,
-					  n, tv_now_ms(), job_final);
-	for (i = 0; !rc && i < n; i++) {
-		S_log_outcome(ci, &outs[i], i);
-		tv_svc_metrics_result(imp->cfg.metrics, outs[i].recorded_status,
-				      outs[i].recorded_code);
+	*out = d;
+	return TV_OK;
+}
+
+void tv_import_published(struct tv_importer *imp, const struct tv_import_done *d)
+{
+	size_t i;
+
+	for (i = 0; i < d->fin.n; i++) {
+		const struct tv_item_outcome *o = &d->fin.outcomes[i];
+
+		TV_LOG(TV_LOG_INFO, "import item", TV_LS("job", d->job_id),
+		       TV_LI("item", d->fin.index), TV_LI("pair", (int64_t)i),
+		       TV_LS("status", o->recorded_status),
+		       TV_LS("reason", o->recorded_code[0] ? o->recorded_code : NULL),
+		       TV_LS("tenant", d->tenant_id));
+		tv_svc_metrics_result(imp->cfg.metrics, o->recorded_status, o->recorded_code);
 	}
-	for (i = 0; pairs && i < n; i++)
-		S_pair_release(&pairs[i]);
-	free(pairs);
-	if (outs != &one)
-		free(outs);
-	return rc;
+}
+
+void tv_import_done_free(struct tv_import_done *d)
+{
+	size_t i;
+
+	if (!d)
+		return;
+	for (i = 0; i < d->n_pairs; i++)
+		S_pair_release(&d->pairs[i]);
+	free(d->pairs);
+	if (d->fin.outcomes != &d->one)
+		free(d->fin.outcomes);
+	free(d);
 }

@@ -61,9 +61,10 @@ struct tv_importer_config {
 					   0 = no cap. Fairness does not need
 					   it: a free worker always takes the
 					   tenant with the fewest in flight. */
-	void (*on_job_final)(void *arg); /* called from a worker thread, or the
-					    watcher thread when another node
-					    finished a job */
+	void (*on_job_final)(void *arg); /* called from the committer thread
+					    once the job's last item is durable,
+					    or the watcher thread when another
+					    node finished a job */
 	void *on_job_final_arg;
 	struct tv_svc_metrics *metrics; /* counters to feed (svc/metrics.h); NULL = none */
 };
@@ -81,16 +82,9 @@ void tv_importer_notify(struct tv_importer *imp);
 
 /**
  * Stop claiming, let items in progress finish (they are short; a killed
- * process would leave them to lease expiry anyway), join and free.
+ * process would leave them to lease expiry anyway), commit every finished
+ * item the committer holds, join and free.
  */
 void tv_importer_stop(struct tv_importer *imp);
-
-/**
- * Process one claimed item into its outcomes and record them (the heart of
- * a worker; exposed for tests). Returns TV_ERR_STATE when the lease was lost
- * (nothing was written). *job_final tells whether the job became final.
- */
-enum tv_err tv_import_process(struct tv_importer *imp, const struct tv_claimed_item *ci,
-			      bool *job_final) TV_WUR;
 
 #endif

@@ -6,6 +6,22 @@
  * holds, every third of the lease, so a slow item (a large RSA keystore at
  * the iteration cap) is never taken over while it is still being worked on.
  *
+ * Group commit. A worker that has processed an item (tv_import_prepare:
+ * outcomes, nothing written) hands it to the committer thread and claims
+ * its next item at once. The committer writes every item it holds with one
+ * items_finish: one transaction, one fsync, however many items. It never
+ * waits for a batch to fill: while one commit runs, the next batch
+ * accumulates. Only after the commit are an item's results visible (the
+ * store is the only place they go), its log lines written, its metrics
+ * counted and on_job_final called. Until then the item stays in held[], so
+ * the renewer keeps its lease: a crash before the commit loses nothing, the
+ * item is claimed again when its lease ends. The queue is bounded
+ * (max_pending): a worker waits for room, so memory stays bounded when the
+ * store is slow. A failed commit is retried item by item once, then the
+ * items are let go, never reported (their leases expire, they are claimed
+ * again). tv_importer_stop stops the workers, then lets the committer
+ * drain, then stops the renewer.
+ *
  * When the store can tell about other processes' jobs (PostgreSQL's
  * LISTEN/NOTIFY: store events_wait), a watcher thread turns "a job was
  * created" into a wake-up of the idle workers and "a job became final" into
@@ -28,6 +44,8 @@
 
 #define S_IDLE_POLL_MS 500
 #define S_WATCH_MS 500 /* longest wait for store events: the stop latency */
+#define S_PENDING_PER_WORKER 2 /* the hand-off queue's bound, per worker */
+#define S_CLAIM_MAX 2 /* items one claim takes: one to work on, one ahead */
 
 static void S_deadline(struct timespec *ts, int64_t ms)
 {
@@ -60,12 +78,13 @@ static bool S_idle(struct tv_importer *imp, int64_t ms)
 
 static int S_hold(struct tv_importer *imp, const struct tv_claimed_item *ci)
 {
-	int slot = -1, i;
+	int slot = -1;
+	size_t i;
 
 	pthread_mutex_lock(&imp->lock);
-	for (i = 0; i < (int)(sizeof(imp->held) / sizeof(imp->held[0])) && slot < 0; i++) {
+	for (i = 0; i < imp->n_held && slot < 0; i++) {
 		if (!imp->held[i].used) {
-			slot = i;
+			slot = (int)i;
 			imp->held[i].used = true;
 			imp->held[i].index = ci->item.index;
 			memcpy(imp->held[i].job_id, ci->job_id, sizeof(imp->held[i].job_id));
@@ -84,55 +103,228 @@ static void S_unhold(struct tv_importer *imp, int slot)
 	pthread_mutex_unlock(&imp->lock);
 }
 
+/* Queue d for the committer, waiting while the queue is full (even when
+ * stopping: the committer drains it before it ends). */
+static void S_handoff(struct tv_importer *imp, struct tv_import_done *d)
+{
+	pthread_mutex_lock(&imp->lock);
+	while (imp->n_pending >= imp->max_pending)
+		pthread_cond_wait(&imp->room_cond, &imp->lock);
+	d->next = NULL;
+	*imp->pending_tail = d;
+	imp->pending_tail = &d->next;
+	imp->n_pending++;
+	pthread_cond_signal(&imp->commit_cond);
+	pthread_mutex_unlock(&imp->lock);
+}
+
+/* Take an item claimed ahead; false when there is none. Under imp->lock. */
+static bool S_take_ready(struct tv_importer *imp, struct tv_claimed_item *ci, int *slot)
+{
+	struct tv_import_ready *r;
+
+	if (!imp->n_ready)
+		return false;
+	r = &imp->ready[imp->ready_head];
+	*ci = r->ci;
+	*slot = r->slot;
+	memset(r, 0, sizeof(*r));
+	imp->ready_head = (imp->ready_head + 1) % imp->max_ready;
+	imp->n_ready--;
+	return true;
+}
+
+/*
+ * Claim up to two items in one store transaction when there is room to
+ * keep the second for the next free worker (woken for it); *n = 0 when
+ * there is nothing to claim. The first item is the caller's.
+ */
+static enum tv_err S_claim(struct tv_importer *imp, struct tv_claimed_item *ci, int *slot,
+			   size_t *n)
+{
+	struct tv_claimed_item got[S_CLAIM_MAX];
+	int64_t now = tv_now_ms();
+	size_t max = 1, i;
+	enum tv_err rc;
+
+	pthread_mutex_lock(&imp->lock);
+	/* at most one ahead per worker; the ring holds twice that, so the
+	 * claims running at once (one per worker) always find room below */
+	if (imp->store->ops->items_claim && imp->n_ready < imp->max_ready / 2)
+		max = S_CLAIM_MAX;
+	pthread_mutex_unlock(&imp->lock);
+	*n = 0;
+	if (max > 1) {
+		rc = imp->store->ops->items_claim(imp->store, imp->owner, now,
+						  now + imp->cfg.lease_ms,
+						  imp->cfg.max_tenant_inflight, got, max, n);
+	} else {
+		rc = imp->store->ops->item_claim(imp->store, imp->owner, now,
+						 now + imp->cfg.lease_ms,
+						 imp->cfg.max_tenant_inflight, got);
+		*n = rc == TV_OK;
+		if (rc == TV_ERR_NOT_FOUND)
+			rc = TV_OK;
+	}
+	if (rc || !*n)
+		return rc;
+	for (i = 0; i < *n; i++) {
+		int s = S_hold(imp, &got[i]);
+
+		if (got[i].attempts > 1) /* only an expired lease makes it claimable again */
+			tv_svc_metrics_reclaim(imp->cfg.metrics);
+		if (i == 0) {
+			*ci = got[0];
+			*slot = s;
+			continue;
+		}
+		pthread_mutex_lock(&imp->lock);
+		if (imp->n_ready < imp->max_ready) {
+			struct tv_import_ready *r =
+				&imp->ready[(imp->ready_head + imp->n_ready) % imp->max_ready];
+
+			r->ci = got[i];
+			r->slot = s;
+			imp->n_ready++;
+			imp->pending_notes++;
+			pthread_cond_broadcast(&imp->cond);
+			pthread_mutex_unlock(&imp->lock);
+		} else {
+			pthread_mutex_unlock(&imp->lock);
+			/* not reached (see the room check above); were it, the
+			 * item would go back to the queue when its lease ends */
+			TV_LOG(TV_LOG_WARN, "no room for an item claimed ahead",
+			       TV_LS("job", got[i].job_id), TV_LI("item", got[i].item.index));
+			S_unhold(imp, s);
+			tv_import_item_release(&got[i].item);
+		}
+	}
+	return TV_OK;
+}
+
 static void *S_worker(void *arg)
 {
 	struct tv_importer *imp = arg;
 	struct tv_claimed_item ci;
-	bool final, go_on = true;
+	struct tv_import_done *d;
+	bool have, stop;
 	enum tv_err rc;
 	int64_t busy_ns;
+	size_t n;
 	int slot;
 
-	while (go_on) {
-		int64_t now = tv_now_ms();
-
+	for (;;) {
+		/* items claimed ahead first, even when stopping: they are ours */
 		pthread_mutex_lock(&imp->lock);
-		go_on = !imp->stop;
+		have = S_take_ready(imp, &ci, &slot);
+		stop = imp->stop;
 		pthread_mutex_unlock(&imp->lock);
-		if (!go_on)
+		if (!have && stop)
 			break;
-		rc = imp->store->ops->item_claim(imp->store, imp->owner, now,
-						 now + imp->cfg.lease_ms,
-						 imp->cfg.max_tenant_inflight, &ci);
-		if (rc == TV_ERR_NOT_FOUND || rc == TV_ERR_BUSY) {
-			go_on = S_idle(imp, S_IDLE_POLL_MS);
-			continue;
+		if (!have) {
+			rc = S_claim(imp, &ci, &slot, &n);
+			if (!rc && !n) {
+				S_idle(imp, S_IDLE_POLL_MS);
+				continue;
+			}
+			if (rc == TV_ERR_BUSY) {
+				S_idle(imp, S_IDLE_POLL_MS);
+				continue;
+			}
+			if (rc) {
+				TV_LOG(TV_LOG_ERROR, "claiming an import item failed",
+				       TV_LS("error", tv_strerror(rc)));
+				S_idle(imp, 1000);
+				continue;
+			}
 		}
-		if (rc) {
-			TV_LOG(TV_LOG_ERROR, "claiming an import item failed",
-			       TV_LS("error", tv_strerror(rc)));
-			go_on = S_idle(imp, 1000);
-			continue;
-		}
-		slot = S_hold(imp, &ci);
-		final = false;
-		if (ci.attempts > 1) /* only an expired lease makes an item claimable again */
-			tv_svc_metrics_reclaim(imp->cfg.metrics);
 		busy_ns = tv_mono_ns();
-		rc = tv_import_process(imp, &ci, &final);
-		tv_svc_metrics_busy(imp->cfg.metrics, tv_mono_ns() - busy_ns);
-		S_unhold(imp, slot);
-		if (rc == TV_ERR_STATE)
-			TV_LOG(TV_LOG_WARN, "import item lease lost; another worker has it",
-			       TV_LS("job", ci.job_id), TV_LI("item", ci.item.index));
-		else if (rc)
-			TV_LOG(TV_LOG_ERROR, "recording an import item failed",
+		rc = tv_import_prepare(imp, &ci, &d);
+		tv_import_item_release(&ci.item); /* the inputs are not needed any more */
+		if (rc) {
+			/* not recorded: its lease ends and it is claimed again */
+			TV_LOG(TV_LOG_ERROR, "processing an import item failed",
 			       TV_LS("job", ci.job_id), TV_LI("item", ci.item.index),
 			       TV_LS("error", tv_strerror(rc)));
-		tv_import_item_release(&ci.item);
-		if (final && imp->cfg.on_job_final)
-			imp->cfg.on_job_final(imp->cfg.on_job_final_arg);
+			tv_svc_metrics_busy(imp->cfg.metrics, tv_mono_ns() - busy_ns);
+			S_unhold(imp, slot);
+			continue;
+		}
+		d->busy_ns = tv_mono_ns() - busy_ns;
+		d->slot = slot;
+		S_handoff(imp, d);
 	}
+	return NULL;
+}
+
+/* Commit batch[0..n) (one transaction; if that fails as a whole and holds
+ * more than one item, once more item by item), then publish what was
+ * written. Every item leaves held[]; true when a job became final. */
+static bool S_commit(struct tv_importer *imp, struct tv_import_done **batch,
+		     struct tv_item_finish *fin, size_t n)
+{
+	bool any_final = false;
+	enum tv_err rc;
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		fin[i] = batch[i]->fin;
+	rc = imp->store->ops->items_finish(imp->store, imp->owner, fin, n, tv_now_ms());
+	if (rc && n > 1) {
+		TV_LOG(TV_LOG_WARN, "committing import items failed; retrying one by one",
+		       TV_LI("items", (int64_t)n), TV_LS("error", tv_strerror(rc)));
+		for (i = 0; i < n; i++)
+			(void)imp->store->ops->items_finish(imp->store, imp->owner, &fin[i], 1,
+							    tv_now_ms());
+	}
+	for (i = 0; i < n; i++) {
+		struct tv_import_done *d = batch[i];
+
+		if (fin[i].rc == TV_OK) {
+			/* recorded_status and recorded_code were set in d's outcomes */
+			tv_import_published(imp, d);
+			tv_svc_metrics_busy(imp->cfg.metrics, d->busy_ns);
+			any_final |= fin[i].job_final;
+		} else if (fin[i].rc == TV_ERR_STATE) {
+			TV_LOG(TV_LOG_WARN, "import item lease lost; another worker has it",
+			       TV_LS("job", d->job_id), TV_LI("item", d->fin.index));
+		} else {
+			TV_LOG(TV_LOG_ERROR, "recording an import item failed",
+			       TV_LS("job", d->job_id), TV_LI("item", d->fin.index),
+			       TV_LS("error", tv_strerror(fin[i].rc)));
+		}
+		S_unhold(imp, d->slot);
+		tv_import_done_free(d);
+	}
+	return any_final;
+}
+
+static void *S_committer(void *arg)
+{
+	struct tv_importer *imp = arg;
+	struct tv_import_done **batch = imp->batch, *d;
+	struct tv_item_finish *fin = imp->fin;
+	size_t n;
+
+	pthread_mutex_lock(&imp->lock);
+	for (;;) {
+		while (!imp->pending && !imp->commit_stop)
+			pthread_cond_wait(&imp->commit_cond, &imp->lock);
+		if (!imp->pending)
+			break; /* stopping, and drained */
+		/* everything pending: natural group commit, no waiting to fill */
+		for (n = 0, d = imp->pending; d; d = d->next)
+			batch[n++] = d;
+		imp->pending = NULL;
+		imp->pending_tail = &imp->pending;
+		imp->n_pending = 0;
+		pthread_cond_broadcast(&imp->room_cond);
+		pthread_mutex_unlock(&imp->lock);
+		if (S_commit(imp, batch, fin, n) && imp->cfg.on_job_final)
+			imp->cfg.on_job_final(imp->cfg.on_job_final_arg);
+		pthread_mutex_lock(&imp->lock);
+	}
+	pthread_mutex_unlock(&imp->lock);
 	return NULL;
 }
 
@@ -140,14 +332,16 @@ static void *S_renewer(void *arg)
 {
 	struct tv_importer *imp = arg;
 	struct timespec ts;
+	enum tv_err rc;
 	size_t i;
 
 	pthread_mutex_lock(&imp->lock);
-	while (!imp->stop) {
+	while (!imp->renew_stop) {
 		S_deadline(&ts, imp->cfg.lease_ms / 3);
-		while (!imp->stop && pthread_cond_timedwait(&imp->cond, &imp->lock, &ts) == 0)
+		while (!imp->renew_stop &&
+		       pthread_cond_timedwait(&imp->cond, &imp->lock, &ts) == 0)
 			;
-		for (i = 0; !imp->stop && i < sizeof(imp->held) / sizeof(imp->held[0]); i++) {
+		for (i = 0; !imp->renew_stop && i < imp->n_held; i++) {
 			char job_id[TV_ID_SIZE];
 			int index;
 
@@ -156,11 +350,14 @@ static void *S_renewer(void *arg)
 			memcpy(job_id, imp->held[i].job_id, sizeof(job_id));
 			index = imp->held[i].index;
 			pthread_mutex_unlock(&imp->lock);
-			if (imp->store->ops->item_renew(imp->store, job_id, index, imp->owner,
-							tv_now_ms() + imp->cfg.lease_ms) != TV_OK)
+			rc = imp->store->ops->item_renew(imp->store, job_id, index, imp->owner,
+							 tv_now_ms() + imp->cfg.lease_ms);
+			pthread_mutex_lock(&imp->lock);
+			/* an item committed meanwhile is no longer held: not a failure */
+			if (rc && imp->held[i].used && imp->held[i].index == index &&
+			    !memcmp(imp->held[i].job_id, job_id, sizeof(job_id)))
 				TV_LOG(TV_LOG_WARN, "renewing an import lease failed",
 				       TV_LS("job", job_id), TV_LI("item", index));
-			pthread_mutex_lock(&imp->lock);
 		}
 	}
 	pthread_mutex_unlock(&imp->lock);
@@ -224,8 +421,19 @@ static void S_free(struct tv_importer *imp)
 	tv_pki_ctx_free(imp->pki);
 	tv_certinfo_cache_free(imp->facts_cache);
 	pthread_cond_destroy(&imp->cond);
+	pthread_cond_destroy(&imp->commit_cond);
+	pthread_cond_destroy(&imp->room_cond);
 	pthread_mutex_destroy(&imp->lock);
 	free(imp->threads);
+	while (imp->ready && imp->n_ready) { /* none after the workers ended */
+		tv_import_item_release(&imp->ready[imp->ready_head].ci.item);
+		imp->ready_head = (imp->ready_head + 1) % imp->max_ready;
+		imp->n_ready--;
+	}
+	free(imp->ready);
+	free(imp->held);
+	free(imp->batch);
+	free(imp->fin);
 	free(imp);
 }
 
@@ -265,28 +473,43 @@ enum tv_err tv_importer_start(struct tv_importer **out, struct tv_store *store,
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
 	pthread_cond_init(&imp->cond, &ca);
 	pthread_condattr_destroy(&ca);
+	pthread_cond_init(&imp->commit_cond, NULL);
+	pthread_cond_init(&imp->room_cond, NULL);
+	imp->pending_tail = &imp->pending;
+	/* every item held at once: one per worker, the ones claimed ahead, a
+	 * full queue, a full batch */
+	imp->max_pending = (size_t)(imp->cfg.workers ? imp->cfg.workers : 1) * S_PENDING_PER_WORKER;
+	imp->max_ready = 2 * (size_t)(imp->cfg.workers ? imp->cfg.workers : 1);
+	imp->n_held = imp->cfg.workers + imp->max_ready + 2 * imp->max_pending;
 	rc = tv_pki_ctx_new(&imp->pki);
 	if (!rc)
 		rc = tv_certinfo_cache_new(&imp->facts_cache, 0);
 	imp->threads = calloc(imp->cfg.workers ? imp->cfg.workers : 1, sizeof(*imp->threads));
-	if (!rc && !imp->threads)
+	imp->held = calloc(imp->n_held, sizeof(*imp->held));
+	imp->batch = calloc(imp->max_pending, sizeof(*imp->batch));
+	imp->fin = calloc(imp->max_pending, sizeof(*imp->fin));
+	imp->ready = calloc(imp->max_ready, sizeof(*imp->ready));
+	if (!rc && (!imp->threads || !imp->held || !imp->batch || !imp->fin || !imp->ready))
 		rc = TV_ERR_NOMEM;
 	if (rc) {
 		S_free(imp);
 		return rc;
 	}
-	for (i = 0; i < imp->cfg.workers; i++) {
+	/* the committer and the renewer first: a worker may need both at once */
+	if (pthread_create(&imp->committer, NULL, S_committer, imp) == 0)
+		imp->committer_started = true;
+	if (pthread_create(&imp->renewer, NULL, S_renewer, imp) == 0)
+		imp->renewer_started = true;
+	for (i = 0; imp->committer_started && i < imp->cfg.workers; i++) {
 		if (pthread_create(&imp->threads[i], NULL, S_worker, imp) != 0)
 			break;
 		imp->n_threads++;
 	}
-	if (pthread_create(&imp->renewer, NULL, S_renewer, imp) == 0)
-		imp->renewer_started = true;
 	if (store->ops->events_wait &&
 	    pthread_create(&imp->watcher, NULL, S_watcher, imp) == 0)
 		imp->watcher_started = true;
 	if (imp->n_threads != imp->cfg.workers || !imp->renewer_started ||
-	    (store->ops->events_wait && !imp->watcher_started)) {
+	    !imp->committer_started || (store->ops->events_wait && !imp->watcher_started)) {
 		tv_importer_stop(imp);
 		return TV_ERR_INTERNAL;
 	}
@@ -306,6 +529,17 @@ void tv_importer_stop(struct tv_importer *imp)
 	pthread_mutex_unlock(&imp->lock);
 	for (i = 0; i < imp->n_threads; i++)
 		pthread_join(imp->threads[i], NULL);
+	/* the workers are gone: drain the committer, then stop renewing */
+	pthread_mutex_lock(&imp->lock);
+	imp->commit_stop = true;
+	pthread_cond_signal(&imp->commit_cond);
+	pthread_mutex_unlock(&imp->lock);
+	if (imp->committer_started)
+		pthread_join(imp->committer, NULL);
+	pthread_mutex_lock(&imp->lock);
+	imp->renew_stop = true;
+	pthread_cond_broadcast(&imp->cond);
+	pthread_mutex_unlock(&imp->lock);
 	if (imp->renewer_started)
 		pthread_join(imp->renewer, NULL);
 	if (imp->watcher_started)

@@ -1,6 +1,6 @@
 /*
- * DESIGN: see metrics.h. Results are counted by the worker once item_finish
- * has recorded them (with the status the store decided: a duplicate becomes
+ * DESIGN: see metrics.h. Results are counted by the importer's committer
+ * once items_finish has recorded them (with the status the store decided: a duplicate becomes
  * SKIPPED there), and by the API for items refused at intake, so the
  * counters match the result rows this node wrote, one per key/certificate
  * pair. Only non-zero combinations are rendered.

@@ -241,6 +241,49 @@ static void S_tenant_b(struct S_env *e, struct tv_import_job *jb)
 	jb->n_items = 1;
 }
 
+/* A batched claim decides each item as single claims would, in one
+ * transaction: fairness and the in-flight cap hold inside the batch. */
+static void test_items_claim_batch(void **state)
+{
+	struct S_env *e = *state;
+	struct tv_import_item item = { .kind = TV_ITEM_PKCS12, .keystore = (unsigned char *)"ks",
+				       .keystore_len = 2 };
+	struct tv_claimed_item got[8];
+	struct tv_import_job jb;
+	size_t n = 99, i;
+
+	if (!e->st->ops->items_claim) /* optional: PostgreSQL claims one at a time */
+		return;
+	S_new_job(e, "30000000-0000-4000-8000-0000000000a2", 7);
+	S_tenant_b(e, &jb);
+	assert_int_equal(e->st->ops->job_create(e->st, &jb, &item, 1, 0), TV_OK);
+	/* cap 1: A's oldest, then B (A is at the cap), then nothing */
+	assert_int_equal(e->st->ops->items_claim(e->st, "w1", 4000, 99999, 1, got, 3, &n), TV_OK);
+	assert_int_equal(n, 2);
+	assert_string_equal(got[0].tenant_id, e->job.tenant_id);
+	assert_int_equal(got[0].item.index, 0);
+	assert_string_equal(got[1].tenant_id, jb.tenant_id);
+	assert_string_equal(got[1].dek_id, "dekB");
+	assert_int_equal(got[1].attempts, 1);
+	for (i = 0; i < n; i++)
+		tv_import_item_release(&got[i].item);
+	/* no cap: the rest of A in item order, at most max */
+	assert_int_equal(e->st->ops->items_claim(e->st, "w2", 4001, 99999, 0, got, 4, &n), TV_OK);
+	assert_int_equal(n, 4);
+	for (i = 0; i < n; i++) {
+		assert_int_equal(got[i].item.index, (int)i + 1);
+		assert_non_null(got[i].item.keystore);
+		tv_import_item_release(&got[i].item);
+	}
+	assert_int_equal(e->st->ops->items_claim(e->st, "w2", 4002, 99999, 0, got, 8, &n), TV_OK);
+	assert_int_equal(n, 2);
+	for (i = 0; i < n; i++)
+		tv_import_item_release(&got[i].item);
+	/* every item is held: none left, which is not an error */
+	assert_int_equal(e->st->ops->items_claim(e->st, "w2", 4003, 99999, 0, got, 2, &n), TV_OK);
+	assert_int_equal(n, 0);
+}
+
 /* Tenant A floods the queue first; B's later one-item job is still served
  * by the next free worker, and a tenant at the in-flight cap is skipped. */
 static void test_claim_is_fair_across_tenants(void **state)
@@ -682,6 +725,7 @@ int main(void)
 		cmocka_unit_test(test_lease_lost_and_reclaimed),
 		cmocka_unit_test_setup_teardown(test_claim_is_fair_across_tenants, S_setup, S_teardown),
 		cmocka_unit_test_setup_teardown(test_claim_round_robin, S_setup, S_teardown),
+		cmocka_unit_test_setup_teardown(test_items_claim_batch, S_setup, S_teardown),
 		cmocka_unit_test_setup_teardown(test_claim_expired_lease_by_age, S_setup,
 						S_teardown),
 		cmocka_unit_test_setup_teardown(test_claim_oldest_first_across_states, S_setup,
