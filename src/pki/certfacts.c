@@ -21,6 +21,14 @@
  *   X509V3_EXT_d2i does (trailing octets in the value ignored), and a
  *   failure to decode is not guessed at but handed over;
  * - names: X509_NAME_cmp decides self-issued, as in x509.c.
+ *
+ * Cost: about 45 us for an RSA-2048 leaf, against 18 us for
+ * tv_cert_facts_get() on an X509 that is already decoded (it reuses the
+ * decoded names and OpenSSL's cached SHA-1). So this pays only where it
+ * saves the d2i_X509 itself (about 500 us, the provider decoders): the
+ * import path once the reader no longer decodes the leaf. Until then
+ * tv_certinfo_init() keeps the X509 path, and this is exercised by its
+ * differential test (tests/unit/test_certfacts.c).
  */
 #include "pki/x509_int.h"
 
