@@ -5,7 +5,9 @@
  * RFC 5280 (TBS first, then the outer algorithm and the signature); the
  * parse is deterministic; and when OpenSSL's d2i_X509 also decodes the
  * bytes, both agree on version, serial, names, key, algorithms, signature
- * and every extension. A refusal must be all a truncation gets.
+ * and every extension. A refusal must be all a truncation gets. And the
+ * facts from DER (pki/certfacts.c), where they answer, are those
+ * tv_cert_facts_get() finds in the decoded certificate.
  */
 #include <string.h>
 
@@ -14,6 +16,7 @@
 
 #include "fuzz.h"
 #include "pki/certder.h"
+#include "pki/x509_int.h"
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
@@ -68,6 +71,48 @@ static void S_compare(const struct tv__cert_der *c, X509 *x)
 	}
 }
 
+static void S_strs_eq(char **a, size_t na, char **b, size_t nb, const char *what)
+{
+	size_t i;
+
+	FZ_CHECK(na == nb, what);
+	for (i = 0; i < na; i++)
+		FZ_CHECK(strcmp(a[i], b[i]) == 0, what);
+}
+
+static void S_facts(const uint8_t *data, size_t size, X509 *x)
+{
+	struct tv_cert_facts fast, ref;
+
+	if (!tv__cert_facts_from_der(&fast, data, size))
+		return;
+	FZ_CHECK(x != NULL, "facts from DER that d2i_X509 doesn't decode");
+	FZ_CHECK(tv_cert_facts_get(&ref, x) == TV_OK, "facts from DER that the X509 path refuses");
+	FZ_CHECK(!strcmp(fast.fingerprint, ref.fingerprint) &&
+			 !strcmp(fast.subject_dn, ref.subject_dn) &&
+			 !strcmp(fast.issuer_dn, ref.issuer_dn) &&
+			 !strcmp(fast.certificate_name, ref.certificate_name) &&
+			 !strcmp(fast.serial, ref.serial) &&
+			 fast.validity_start_ms == ref.validity_start_ms &&
+			 fast.validity_end_ms == ref.validity_end_ms &&
+			 fast.key_strength == ref.key_strength &&
+			 !strcmp(fast.encryption_type, ref.encryption_type) &&
+			 !strcmp(fast.key_curve, ref.key_curve) &&
+			 !strcmp(fast.signature_algorithm, ref.signature_algorithm) &&
+			 !fast.ski_hash[0] && !fast.aki_hash[0] && /* left out: x509_int.h */
+			 fast.is_ca == ref.is_ca && fast.self_signed == ref.self_signed &&
+			 fast.self_issued == ref.self_issued,
+		 "facts from DER differ from the X509 path's");
+	S_strs_eq(fast.subject_cn, fast.n_subject_cn, ref.subject_cn, ref.n_subject_cn, "CNs differ");
+	S_strs_eq(fast.san_dns, fast.n_san_dns, ref.san_dns, ref.n_san_dns, "dNSNames differ");
+	S_strs_eq(fast.san_ip, fast.n_san_ip, ref.san_ip, ref.n_san_ip, "iPAddresses differ");
+	S_strs_eq(fast.san_email, fast.n_san_email, ref.san_email, ref.n_san_email,
+		  "rfc822Names differ");
+	S_strs_eq(fast.san_uri, fast.n_san_uri, ref.san_uri, ref.n_san_uri, "URIs differ");
+	tv_cert_facts_release(&fast);
+	tv_cert_facts_release(&ref);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct tv__cert_der c, again;
@@ -96,10 +141,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			 "an extension outside the TBS or with a bad OID");
 	FZ_CHECK(!tv__cert_der_parse(&again, data, size - 1), "a truncation parses");
 	x = d2i_X509(NULL, &p, (long)size);
-	if (x) {
+	if (x)
 		S_compare(&c, x);
-		X509_free(x);
-	}
+	S_facts(data, size, x);
+	X509_free(x);
 	ERR_clear_error();
 	return 0;
 }

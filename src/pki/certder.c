@@ -17,13 +17,17 @@
 #define S_ISSUER_UID 0x81u  /* [1] IMPLICIT BIT STRING */
 #define S_SUBJECT_UID 0x82u /* [2] IMPLICIT BIT STRING */
 
-/* The next element, whatever its (single-octet) tag; whole into *whole. */
+/* The next element, whatever its (single-octet) tag; whole into *whole.
+ * A universal type other than SEQUENCE and SET must be primitive: DER has
+ * no constructed strings, and the other universal types are primitive. */
 static bool S_any(struct tv__der *cur, struct tv__der *whole)
 {
 	int tag = tv__der_peek(cur);
 
 	if (tag < 0 || (tag & 0x1f) == 0x1f)
 		return false; /* the end, or a multi-octet tag */
+	if ((tag & 0xe0) == 0x20 && tag != TV__DER_SEQUENCE && tag != TV__DER_SET)
+		return false;
 	return tv__der_get(cur, (unsigned)tag, NULL, whole);
 }
 
@@ -68,16 +72,22 @@ bad:
 	return false;
 }
 
-/* AlgorithmIdentifier ::= SEQUENCE { OID, parameters ANY OPTIONAL } */
+/* AlgorithmIdentifier ::= SEQUENCE { OID, parameters ANY OPTIONAL }, with
+ * parameters absent, NULL, an OID or a SEQUENCE (RSASSA-PSS, explicit
+ * curves): the forms whose bytes OpenSSL keeps as they are, so that a
+ * byte comparison of two of them means what OpenSSL's comparison means. */
 static bool S_alg(struct tv__der *cur, struct tv__der *whole)
 {
+	static const unsigned char null[] = { TV__DER_NULL, 0x00 };
 	struct tv__der save = *cur, in, oid, params;
 
 	if (!tv__der_get(cur, TV__DER_SEQUENCE, &in, whole) || !S_oid(&in, &oid))
 		goto bad;
-	if (in.len && (!S_any(&in, &params) || in.len))
-		goto bad;
-	return true;
+	if (!in.len || tv__der_is(&in, null, sizeof(null)))
+		return true;
+	if ((S_oid(&in, &params) || tv__der_get(&in, TV__DER_SEQUENCE, NULL, NULL)) &&
+	    in.len == 0)
+		return true;
 bad:
 	*cur = save;
 	return false;

@@ -39,7 +39,9 @@ void tv__facts_keyid_hex(char out[65], const ASN1_OCTET_STRING *id);
 /*
  * The facts of the certificate der[0..len), computed from its DER (pki/
  * certder.h) without d2i_X509, for the shapes where that gives exactly what
- * tv_cert_facts_get() gives for the decoded certificate: strict DER, a
+ * tv_cert_facts_get() gives for the decoded certificate, except the key
+ * identifiers (ski_hash and aki_hash are left "": the TrustedCA document,
+ * which shows them, takes the X509 path): strict DER, a
  * non-negative serial, an RSA (rsaEncryption, NULL parameters) or Ed25519
  * key, not self-issued. True with *out filled (owned by *out, as from
  * tv_cert_facts_get); false, *out zeroed, for anything else, refusals

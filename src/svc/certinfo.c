@@ -9,7 +9,6 @@
 #include <string.h>
 
 #include "core/util.h"
-#include "pki/x509_int.h"
 
 static json_t *S_strings(char **v, size_t n)
 {
@@ -88,15 +87,10 @@ enum tv_err tv_certinfo_init(struct tv_certinfo *info, X509 *cert, bool trusted_
 	json_t *doc;
 
 	memset(info, 0, sizeof(*info));
-	/* The common shapes from the DER; the X509 path is the reference, and
-	 * decides every error in the order it always did (facts, then DER). */
-	rc = TV_OK;
-	if (tv_cert_der(&info->der, &info->der_len, cert) != TV_OK ||
-	    !tv__cert_facts_from_der(f, info->der, info->der_len)) {
-		rc = tv_cert_facts_get(f, cert);
-		if (!rc && !info->der)
-			rc = tv_cert_der(&info->der, &info->der_len, cert);
-	}
+	rc = tv_cert_facts_get(f, cert);
+	if (rc)
+		return rc;
+	rc = tv_cert_der(&info->der, &info->der_len, cert);
 	if (!rc) {
 		doc = S_document(f, trusted_ca);
 		info->facts_json = doc ? json_dumps(doc, JSON_COMPACT) : NULL;

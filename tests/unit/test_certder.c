@@ -362,6 +362,23 @@ static void test_refuses_what_is_not_strict_der(void **state)
 	free(der);
 	X509_free(cert);
 
+	/* the outer algorithm's parameters as an empty constructed [UNIVERSAL
+	 * 14] (found by fuzz_certder: OpenSSL re-encodes it otherwise), and as
+	 * a BOOLEAN: only absent, NULL, an OID or a SEQUENCE are kept */
+	{
+		size_t n = 0;
+		unsigned char *crash = tvt_read_file(TV_SOURCE_DIR "/fuzz/corpus/certder/"
+						     "crash-alg-params-constructed-63a0a977",
+						     &n);
+
+		assert_false(S_parses(crash, n));
+		crash[0x246] = 0x05; /* back to NULL: the seed it came from */
+		assert_true(S_parses(crash, n));
+		crash[0x246] = 0x01;
+		assert_false(S_parses(crash, n));
+		free(crash);
+	}
+
 	/* a repeated extension: OpenSSL decodes it, RFC 5280 forbids it */
 	cert = S_make(key, 2, one, 1, dup, "dup", "20491231235959Z");
 	der = S_der(cert, &len);
