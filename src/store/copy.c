@@ -18,10 +18,15 @@
 struct S_table {
 	const char *name, *cols, *kinds;
 	struct tv__pg_sql insert;
+	const char *from; /* the SQLite rows' source when it isn't the table alone */
 };
 
 #define S_TABLE(name, cols, kinds, params)                                                   \
-	{ name, cols, kinds, { "INSERT INTO " name " (" cols ") VALUES (" params ")" } }
+	{ name, cols, kinds, { "INSERT INTO " name " (" cols ") VALUES (" params ")" }, NULL }
+/* SQLite keeps an item's inputs in import_inputs (its migration 5);
+ * PostgreSQL keeps them in the item's row (TOAST stores them apart). */
+#define S_TABLE_FROM(name, cols, kinds, params, from)                                        \
+	{ name, cols, kinds, { "INSERT INTO " name " (" cols ") VALUES (" params ")" }, from }
 
 static const struct S_table S_tables[TV_STORE_COPY_TABLES] = {
 	S_TABLE("tenants", "id, name, created_ms, trust_version", "ttii", "$1, $2, $3, $4"),
@@ -52,10 +57,11 @@ static const struct S_table S_tables[TV_STORE_COPY_TABLES] = {
 		"id, tenant_id, edge_id, dek_id, dry_run, status, n_items, n_final, created_ms,"
 		" completed_ms",
 		"ttttBtiiii", "$1, $2, $3, $4, $5, $6, $7, $8, $9, $10"),
-	S_TABLE("import_items",
-		"job_id, item_index, kind, keystore, key_blob, sealed_password, label, state,"
-		" lease_owner, lease_until_ms, attempts, queued_ms, tenant_id",
-		"tiibbbtttiiit", "$1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13"),
+	S_TABLE_FROM("import_items",
+		     "job_id, item_index, kind, keystore, key_blob, sealed_password, label, state,"
+		     " lease_owner, lease_until_ms, attempts, queued_ms, tenant_id",
+		     "tiibbbtttiiit", "$1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13",
+		     "import_items LEFT JOIN import_inputs USING (job_id, item_index)"),
 	S_TABLE("import_results",
 		"job_id, item_index, seq, status, reason, fingerprint, der, certificate_id, label",
 		"tiitttbtt", "$1, $2, $3, $4, $5, $6, $7, $8, $9"),
@@ -103,8 +109,8 @@ static enum tv_err S_copy_table(sqlite3 *db, struct tv__pg_conn *c, const struct
 	int r = SQLITE_DONE;
 
 	*rows = 0;
-	if (snprintf(sql, sizeof(sql), "SELECT %s FROM %s ORDER BY rowid", t->cols, t->name) >=
-	    (int)sizeof(sql))
+	if (snprintf(sql, sizeof(sql), "SELECT %s FROM %s ORDER BY %s.rowid", t->cols,
+		     t->from ? t->from : t->name, t->name) >= (int)sizeof(sql))
 		return TV_ERR_INTERNAL;
 	rc = tv__sqlite_prepare(db, &st, sql);
 	while (!rc && (r = sqlite3_step(st)) == SQLITE_ROW) {

@@ -130,6 +130,26 @@ static const char *const S_migrations[] = {
 	"  item_index);"
 	/* the round-robin turn: a higher seq was served more recently */
 	"CREATE TABLE queue_turns (tenant_id TEXT PRIMARY KEY, seq INTEGER NOT NULL);",
+
+	/* 5: an item's inputs (keystore, key, sealed password) in a table of
+	 * their own. A claim or a lease renewal rewrites the item's row; with
+	 * the kilobytes of input inside it, SQLite rewrote every overflow page
+	 * of the row each time (a claim cost 3.5 times as much). The inputs
+	 * are written once and deleted when the item is final (secure_delete
+	 * zeroes their pages). */
+	"CREATE TABLE import_inputs ("
+	"  job_id TEXT NOT NULL, item_index INTEGER NOT NULL,"
+	"  keystore BLOB, key_blob BLOB, sealed_password BLOB,"
+	"  PRIMARY KEY (job_id, item_index),"
+	"  FOREIGN KEY (job_id, item_index) REFERENCES import_items(job_id, item_index)"
+	"    ON DELETE CASCADE);"
+	"INSERT INTO import_inputs (job_id, item_index, keystore, key_blob, sealed_password)"
+	"  SELECT job_id, item_index, keystore, key_blob, sealed_password FROM import_items"
+	"  WHERE state <> 'FINAL' AND (keystore IS NOT NULL OR key_blob IS NOT NULL"
+	"    OR sealed_password IS NOT NULL);"
+	"ALTER TABLE import_items DROP COLUMN keystore;"
+	"ALTER TABLE import_items DROP COLUMN key_blob;"
+	"ALTER TABLE import_items DROP COLUMN sealed_password;",
 };
 
 enum tv_err tv__sqlite_err(int rc)

@@ -101,6 +101,7 @@ static enum tv_err S_insert_result(sqlite3 *db, const char *job_id, int index, i
  * keeps them across calls) and run once per item. */
 struct S_item_stmts {
 	sqlite3_stmt *item;
+	sqlite3_stmt *input;
 	sqlite3_stmt *result;
 };
 
@@ -116,16 +117,22 @@ static enum tv_err S_insert_item(struct S_item_stmts *q, const struct tv_import_
 	tv__sqlite_bind_text(st, 1, job->id);
 	sqlite3_bind_int(st, 2, it->index);
 	sqlite3_bind_int(st, 3, (int)it->kind);
-	tv__sqlite_bind_blob(st, 4, rejected ? NULL : it->keystore, it->keystore_len);
-	tv__sqlite_bind_blob(st, 5, rejected ? NULL : it->key, it->key_len);
-	tv__sqlite_bind_blob(st, 6, rejected ? NULL : it->sealed_password,
-			     it->sealed_password_len);
-	tv__sqlite_bind_text(st, 7, it->label[0] ? it->label : NULL);
-	tv__sqlite_bind_text(st, 8, rejected ? "FINAL" : "WAITING");
-	sqlite3_bind_int64(st, 9, job->created_ms);
-	tv__sqlite_bind_text(st, 10, job->tenant_id);
+	tv__sqlite_bind_text(st, 4, it->label[0] ? it->label : NULL);
+	tv__sqlite_bind_text(st, 5, rejected ? "FINAL" : "WAITING");
+	sqlite3_bind_int64(st, 6, job->created_ms);
+	tv__sqlite_bind_text(st, 7, job->tenant_id);
 	rc = tv__sqlite_step_done(st);
 	sqlite3_reset(st);
+	if (!rc && !rejected) {
+		st = q->input;
+		tv__sqlite_bind_text(st, 1, job->id);
+		sqlite3_bind_int(st, 2, it->index);
+		tv__sqlite_bind_blob(st, 3, it->keystore, it->keystore_len);
+		tv__sqlite_bind_blob(st, 4, it->key, it->key_len);
+		tv__sqlite_bind_blob(st, 5, it->sealed_password, it->sealed_password_len);
+		rc = tv__sqlite_step_done(st);
+		sqlite3_reset(st);
+	}
 	if (!rc && rejected)
 		rc = S_run_insert_result(q->result, job->id, it->index, 0, "FAILED", it->reason,
 					 NULL, NULL, 0, NULL, it->label);
@@ -159,7 +166,7 @@ static enum tv_err S_queue_room(sqlite3 *db, const char *tenant_id, size_t addin
 enum tv_err tv__sqlite_job_create(struct tv_store *store, const struct tv_import_job *job,
 				  const struct tv_import_item *items, size_t n, size_t max_queued)
 {
-	struct S_item_stmts q = { NULL, NULL };
+	struct S_item_stmts q = { NULL, NULL, NULL };
 	sqlite3_stmt *st = NULL;
 	size_t i, rejected = 0;
 	sqlite3 *db;
@@ -193,9 +200,12 @@ enum tv_err tv__sqlite_job_create(struct tv_store *store, const struct tv_import
 	}
 	if (!rc)
 		rc = tv__sqlite_stmt(db, &q.item,
-				     "INSERT INTO import_items (job_id, item_index, kind, keystore,"
-				     " key_blob, sealed_password, label, state, queued_ms, tenant_id)"
-				     " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+				     "INSERT INTO import_items (job_id, item_index, kind, label,"
+				     " state, queued_ms, tenant_id) VALUES (?, ?, ?, ?, ?, ?, ?)");
+	if (!rc)
+		rc = tv__sqlite_stmt(db, &q.input,
+				     "INSERT INTO import_inputs (job_id, item_index, keystore,"
+				     " key_blob, sealed_password) VALUES (?, ?, ?, ?, ?)");
 	if (!rc && rejected)
 		rc = tv__sqlite_stmt(db, &q.result, S_INSERT_RESULT_SQL);
 	for (i = 0; !rc && i < n; i++)
@@ -203,6 +213,7 @@ enum tv_err tv__sqlite_job_create(struct tv_store *store, const struct tv_import
 	if (!rc)
 		rc = tv__sqlite_exec(db, "COMMIT");
 	tv__sqlite_stmt_put(q.result);
+	tv__sqlite_stmt_put(q.input);
 	tv__sqlite_stmt_put(q.item);
 	tv__sqlite_stmt_put(st);
 	tv__sqlite_release(S_DB(store), db, rc != TV_OK);
@@ -394,6 +405,37 @@ enum tv_err tv__sqlite_job_list(struct tv_store *store, const char *tenant_id, s
  * so costs the same with 100 or 100,000 finished items behind it; reading
  * rows made it grow with both the queue and the history.
  */
+/* The claimed item's inputs (import_inputs, migration 5), in the claim's
+ * transaction. A claimable item that isn't final always has its row. */
+static enum tv_err S_claim_inputs(sqlite3 *db, struct tv_claimed_item *out)
+{
+	struct tv_import_item *it = &out->item;
+	sqlite3_stmt *st = NULL;
+	enum tv_err rc = tv__sqlite_stmt(db, &st,
+					 "SELECT keystore, key_blob, sealed_password"
+					 " FROM import_inputs WHERE job_id = ? AND item_index = ?");
+	int r;
+
+	if (rc)
+		return rc;
+	tv__sqlite_bind_text(st, 1, out->job_id);
+	sqlite3_bind_int(st, 2, it->index);
+	r = sqlite3_step(st);
+	if (r == SQLITE_ROW) {
+		rc = tv__sqlite_blob_dup(&it->keystore, &it->keystore_len, st, 0);
+		if (!rc)
+			rc = tv__sqlite_blob_dup(&it->key, &it->key_len, st, 1);
+		if (!rc)
+			rc = tv__sqlite_blob_dup(&it->sealed_password, &it->sealed_password_len,
+						 st, 2);
+	} else if (r != SQLITE_DONE) {
+		rc = tv__sqlite_err(r);
+	}
+	/* no row: the item has no inputs (the reader reports what is missing) */
+	tv__sqlite_stmt_put(st);
+	return rc;
+}
+
 static enum tv_err S_claim_row(sqlite3 *db, const char *owner, int64_t now_ms,
 			       int64_t lease_until_ms, unsigned max_inflight,
 			       struct tv_claimed_item *out)
@@ -427,8 +469,7 @@ static enum tv_err S_claim_row(sqlite3 *db, const char *owner, int64_t now_ms,
 		" UPDATE import_items SET state = 'PROCESSING', lease_owner = ?1,"
 		" lease_until_ms = ?3, attempts = attempts + 1"
 		" WHERE rowid = (SELECT id FROM item)"
-		" RETURNING job_id, item_index, kind, keystore, key_blob, sealed_password,"
-		" coalesce(label, ''), attempts, tenant_id";
+		" RETURNING job_id, item_index, kind, coalesce(label, ''), attempts, tenant_id";
 	struct tv_import_item *it = &out->item;
 	sqlite3_stmt *st = NULL;
 	enum tv_err rc = tv__sqlite_stmt(db, &st, sql);
@@ -448,18 +489,15 @@ static enum tv_err S_claim_row(sqlite3 *db, const char *owner, int64_t now_ms,
 	tv__sqlite_text(out->job_id, sizeof(out->job_id), st, 0);
 	it->index = sqlite3_column_int(st, 1);
 	it->kind = (enum tv_item_kind)sqlite3_column_int(st, 2);
-	rc = tv__sqlite_blob_dup(&it->keystore, &it->keystore_len, st, 3);
-	if (!rc)
-		rc = tv__sqlite_blob_dup(&it->key, &it->key_len, st, 4);
-	if (!rc)
-		rc = tv__sqlite_blob_dup(&it->sealed_password, &it->sealed_password_len, st, 5);
-	tv__sqlite_text(it->label, sizeof(it->label), st, 6);
-	out->attempts = sqlite3_column_int(st, 7);
-	tv__sqlite_text(out->tenant_id, sizeof(out->tenant_id), st, 8);
+	tv__sqlite_text(it->label, sizeof(it->label), st, 3);
+	out->attempts = sqlite3_column_int(st, 4);
+	tv__sqlite_text(out->tenant_id, sizeof(out->tenant_id), st, 5);
 	/* step to the end so the UPDATE completes */
-	if (!rc && sqlite3_step(st) != SQLITE_DONE)
+	if (sqlite3_step(st) != SQLITE_DONE)
 		rc = TV_ERR_STORE;
 	tv__sqlite_stmt_put(st);
+	if (!rc)
+		rc = S_claim_inputs(db, out);
 	return rc;
 }
 
@@ -894,9 +932,18 @@ static enum tv_err S_finish_one(struct S_finish *f, const char *owner,
 	/* the inputs are erased (secure_delete overwrites the freed pages) */
 	if (!rc)
 		rc = tv__sqlite_stmt(f->db, &st,
-					"UPDATE import_items SET state = 'FINAL', keystore = NULL,"
-					" key_blob = NULL, sealed_password = NULL, lease_owner = NULL,"
+					"UPDATE import_items SET state = 'FINAL', lease_owner = NULL,"
 					" lease_until_ms = NULL WHERE job_id = ? AND item_index = ?");
+	if (!rc) {
+		tv__sqlite_bind_text(st, 1, f->job_id);
+		sqlite3_bind_int(st, 2, f->index);
+		rc = tv__sqlite_step_done(st);
+	}
+	tv__sqlite_stmt_put(st);
+	st = NULL;
+	if (!rc)
+		rc = tv__sqlite_stmt(f->db, &st,
+				     "DELETE FROM import_inputs WHERE job_id = ? AND item_index = ?");
 	if (!rc) {
 		tv__sqlite_bind_text(st, 1, f->job_id);
 		sqlite3_bind_int(st, 2, f->index);

@@ -304,7 +304,8 @@ static void test_migrate_sqlite_to_pg(void **state)
 	S_same(sqlite_path, db.url, "SELECT id, action, outcome FROM audit_log ORDER BY id",
 	       "SELECT id, action, outcome FROM audit_log ORDER BY id", 1);
 	S_same(sqlite_path, db.url, "SELECT job_id, item_index, state, hex(keystore),"
-				    " hex(sealed_password) FROM import_items WHERE state <> 'FINAL'",
+				    " hex(sealed_password) FROM import_items LEFT JOIN"
+				    " import_inputs USING (job_id, item_index) WHERE state <> 'FINAL'",
 	       "SELECT job_id, item_index, state, upper(encode(keystore, 'hex')),"
 	       " upper(encode(sealed_password, 'hex')) FROM import_items WHERE state <> 'FINAL'",
 	       1);
