@@ -280,10 +280,10 @@ static bool S_commit(struct tv_importer *imp, struct tv_import_done **batch,
 	for (i = 0; i < n; i++) {
 		struct tv_import_done *d = batch[i];
 
+		tv_svc_metrics_busy(imp->cfg.metrics, d->busy_ns); /* worked on, either way */
 		if (fin[i].rc == TV_OK) {
 			/* recorded_status and recorded_code were set in d's outcomes */
 			tv_import_published(imp, d);
-			tv_svc_metrics_busy(imp->cfg.metrics, d->busy_ns);
 			any_final |= fin[i].job_final;
 		} else if (fin[i].rc == TV_ERR_STATE) {
 			TV_LOG(TV_LOG_WARN, "import item lease lost; another worker has it",

@@ -362,7 +362,7 @@ static void test_visible_after_commit(void **state)
 			 TV_ERR_NOT_FOUND);
 	S_gate_open(&g);
 	S_wait_final(&e, 2);
-	tv_importer_stop(imp); /* on_job_final ran before the commit's end was seen */
+	tv_importer_stop(imp); /* joins the committer: its on_job_final call is over */
 	assert_int_equal(S_finals(&e), 1);
 	assert_int_equal(S_counted(&m), 2);
 	assert_int_equal(g.claims, 2);
