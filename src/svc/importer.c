@@ -44,8 +44,8 @@
 
 #define S_IDLE_POLL_MS 500
 #define S_WATCH_MS 500 /* longest wait for store events: the stop latency */
-#define S_PENDING_PER_WORKER 2 /* the hand-off queue's bound, per worker */
-#define S_CLAIM_MAX 2 /* items one claim takes: one to work on, one ahead */
+#define S_PENDING_PER_WORKER 4 /* the hand-off queue's bound, per worker */
+#define S_CLAIM_MAX 4 /* items one claim takes: one to work on, the rest ahead */
 
 static void S_deadline(struct timespec *ts, int64_t ms)
 {
@@ -479,7 +479,7 @@ enum tv_err tv_importer_start(struct tv_importer **out, struct tv_store *store,
 	/* every item held at once: one per worker, the ones claimed ahead, a
 	 * full queue, a full batch */
 	imp->max_pending = (size_t)(imp->cfg.workers ? imp->cfg.workers : 1) * S_PENDING_PER_WORKER;
-	imp->max_ready = 2 * (size_t)(imp->cfg.workers ? imp->cfg.workers : 1);
+	imp->max_ready = 2 * (S_CLAIM_MAX - 1) * (size_t)(imp->cfg.workers ? imp->cfg.workers : 1);
 	imp->n_held = imp->cfg.workers + imp->max_ready + 2 * imp->max_pending;
 	rc = tv_pki_ctx_new(&imp->pki);
 	if (!rc)
