@@ -58,7 +58,8 @@ static void S_deadline(struct timespec *ts, int64_t ms)
 	}
 }
 
-/* Wait for work or stop; false when stopping. */
+/* Wait for work (a note that a job arrived, or an item claimed ahead) or
+ * stop; false when stopping. */
 static bool S_idle(struct tv_importer *imp, int64_t ms)
 {
 	struct timespec ts;
@@ -66,7 +67,7 @@ static bool S_idle(struct tv_importer *imp, int64_t ms)
 
 	S_deadline(&ts, ms);
 	pthread_mutex_lock(&imp->lock);
-	while (!imp->stop && !imp->pending_notes)
+	while (!imp->stop && !imp->pending_notes && !imp->n_ready)
 		if (pthread_cond_timedwait(&imp->cond, &imp->lock, &ts) != 0)
 			break;
 	if (imp->pending_notes)
@@ -186,7 +187,9 @@ static enum tv_err S_claim(struct tv_importer *imp, struct tv_claimed_item *ci, 
 			r->ci = got[i];
 			r->slot = s;
 			imp->n_ready++;
-			imp->pending_notes++;
+			/* an idle worker wakes for it (S_idle looks at n_ready); no
+			 * note: a note left over would send a worker to the store
+			 * for a claim that finds nothing */
 			pthread_cond_broadcast(&imp->cond);
 			pthread_mutex_unlock(&imp->lock);
 		} else {
