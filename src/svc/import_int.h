@@ -43,6 +43,8 @@ struct tv_importer {
 	pthread_mutex_t lock; /* guards the fields below */
 	pthread_cond_t cond;  /* work arrived, or stop */
 	bool stop;            /* workers: claim no more */
+	bool topping_up;      /* the committer is claiming ahead (workers wait for it
+				 before they end: what it claims is theirs) */
 	bool commit_stop;     /* committer: drain and end (after the workers) */
 	bool renew_stop;      /* renewer: end (after the committer) */
 	unsigned pending_notes;

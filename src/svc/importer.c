@@ -46,6 +46,7 @@
 #define S_WATCH_MS 500 /* longest wait for store events: the stop latency */
 #define S_PENDING_PER_WORKER 4 /* the hand-off queue's bound, per worker */
 #define S_CLAIM_MAX 4 /* items one claim takes: one to work on, the rest ahead */
+#define S_AHEAD_PER_WORKER (S_CLAIM_MAX - 1) /* what the committer keeps ready */
 
 static void S_deadline(struct timespec *ts, int64_t ms)
 {
@@ -221,6 +222,11 @@ static void *S_worker(void *arg)
 		pthread_mutex_lock(&imp->lock);
 		have = S_take_ready(imp, &ci, &slot);
 		stop = imp->stop;
+		while (!have && stop && imp->topping_up) {
+			/* what the committer is claiming is ours to process */
+			pthread_cond_wait(&imp->cond, &imp->lock);
+			have = S_take_ready(imp, &ci, &slot);
+		}
 		pthread_mutex_unlock(&imp->lock);
 		if (!have && stop)
 			break;
@@ -302,6 +308,54 @@ static bool S_commit(struct tv_importer *imp, struct tv_import_done **batch,
 	return any_final;
 }
 
+/*
+ * Claim ahead from the committer, after a commit: a worker's own claim is a
+ * write transaction, and SQLite has one writer, so a worker that claims
+ * while the committer's transaction (and its fsync) runs waits for it.
+ * The committer claims between its commits, when the store is free, and
+ * keeps up to S_AHEAD_PER_WORKER items per worker ready; a worker claims
+ * itself only when it finds none. Called and returns with imp->lock held.
+ */
+static void S_top_up(struct tv_importer *imp)
+{
+	struct tv_claimed_item got[S_CLAIM_MAX * 4];
+	size_t want, n = 0, i, target;
+	int64_t now;
+	enum tv_err rc;
+
+	target = (size_t)imp->n_threads * S_AHEAD_PER_WORKER;
+	if (imp->stop || !imp->store->ops->items_claim || imp->n_ready >= target)
+		return;
+	want = target - imp->n_ready;
+	if (want > sizeof(got) / sizeof(got[0]))
+		want = sizeof(got) / sizeof(got[0]);
+	imp->topping_up = true;
+	pthread_mutex_unlock(&imp->lock);
+	now = tv_now_ms();
+	rc = imp->store->ops->items_claim(imp->store, imp->owner, now, now + imp->cfg.lease_ms,
+					  imp->cfg.max_tenant_inflight, got, want, &n);
+	if (rc && rc != TV_ERR_BUSY && rc != TV_ERR_NOT_FOUND)
+		TV_LOG(TV_LOG_WARN, "claiming import items ahead failed",
+		       TV_LS("error", tv_strerror(rc)));
+	for (i = 0; !rc && i < n; i++) {
+		int slot = S_hold(imp, &got[i]);
+
+		if (got[i].attempts > 1)
+			tv_svc_metrics_reclaim(imp->cfg.metrics);
+		pthread_mutex_lock(&imp->lock);
+		/* room: n_ready was below target, the ring holds 2 * target, and
+		 * the workers' own claims add at most target between them */
+		imp->ready[(imp->ready_head + imp->n_ready) % imp->max_ready] =
+			(struct tv_import_ready){ .ci = got[i], .slot = slot };
+		imp->n_ready++;
+		pthread_cond_broadcast(&imp->cond);
+		pthread_mutex_unlock(&imp->lock);
+	}
+	pthread_mutex_lock(&imp->lock);
+	imp->topping_up = false;
+	pthread_cond_broadcast(&imp->cond);
+}
+
 static void *S_committer(void *arg)
 {
 	struct tv_importer *imp = arg;
@@ -326,6 +380,7 @@ static void *S_committer(void *arg)
 		if (S_commit(imp, batch, fin, n) && imp->cfg.on_job_final)
 			imp->cfg.on_job_final(imp->cfg.on_job_final_arg);
 		pthread_mutex_lock(&imp->lock);
+		S_top_up(imp);
 	}
 	pthread_mutex_unlock(&imp->lock);
 	return NULL;
