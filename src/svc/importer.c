@@ -323,7 +323,7 @@ static void S_top_up(struct tv_importer *imp)
 	int64_t now;
 	enum tv_err rc;
 
-	target = (size_t)imp->n_threads * S_AHEAD_PER_WORKER;
+	target = (size_t)(imp->cfg.workers ? imp->cfg.workers : 1) * S_AHEAD_PER_WORKER;
 	if (imp->stop || !imp->store->ops->items_claim || imp->n_ready >= target)
 		return;
 	want = target - imp->n_ready;
@@ -344,12 +344,21 @@ static void S_top_up(struct tv_importer *imp)
 			tv_svc_metrics_reclaim(imp->cfg.metrics);
 		pthread_mutex_lock(&imp->lock);
 		/* room: n_ready was below target, the ring holds 2 * target, and
-		 * the workers' own claims add at most target between them */
-		imp->ready[(imp->ready_head + imp->n_ready) % imp->max_ready] =
-			(struct tv_import_ready){ .ci = got[i], .slot = slot };
-		imp->n_ready++;
-		pthread_cond_broadcast(&imp->cond);
+		 * the workers' own claims add at most target between them; were
+		 * that ever wrong, the item would wait out its lease, not be lost */
+		if (imp->n_ready < imp->max_ready && slot >= 0) {
+			imp->ready[(imp->ready_head + imp->n_ready) % imp->max_ready] =
+				(struct tv_import_ready){ .ci = got[i], .slot = slot };
+			imp->n_ready++;
+			pthread_cond_broadcast(&imp->cond);
+			pthread_mutex_unlock(&imp->lock);
+			continue;
+		}
 		pthread_mutex_unlock(&imp->lock);
+		TV_LOG(TV_LOG_WARN, "no room for an item claimed ahead",
+		       TV_LS("job", got[i].job_id), TV_LI("item", got[i].item.index));
+		S_unhold(imp, slot);
+		tv_import_item_release(&got[i].item);
 	}
 	pthread_mutex_lock(&imp->lock);
 	imp->topping_up = false;

@@ -284,6 +284,46 @@ static void test_items_claim_batch(void **state)
 	assert_int_equal(n, 0);
 }
 
+/* An item whose lease ran out is claimed alone: nothing is claimed behind
+ * it, and it is never claimed behind another item, so a keystore that
+ * crashes its worker again burns no attempt of items that only waited. */
+static void test_items_claim_reclaim_alone(void **state)
+{
+	struct S_env *e = *state;
+	struct tv_claimed_item got[8];
+	size_t n = 99, i;
+
+	if (!e->st->ops->items_claim)
+		return;
+	S_new_job(e, "30000000-0000-4000-8000-0000000000a3", 6);
+	/* w1 takes items 0 and 1 and dies: their leases end at 5000 */
+	assert_int_equal(e->st->ops->items_claim(e->st, "w1", 4000, 5000, 0, got, 2, &n), TV_OK);
+	assert_int_equal(n, 2);
+	for (i = 0; i < n; i++)
+		tv_import_item_release(&got[i].item);
+	/* after the leases: item 0 alone (the oldest), though 4 were asked */
+	assert_int_equal(e->st->ops->items_claim(e->st, "w2", 6000, 99999, 0, got, 4, &n), TV_OK);
+	assert_int_equal(n, 1);
+	assert_int_equal(got[0].item.index, 0);
+	assert_int_equal(got[0].attempts, 2);
+	assert_non_null(got[0].item.keystore);
+	tv_import_item_release(&got[0].item);
+	/* item 1 (expired) is not taken behind item 2 (fresh): 2 alone... */
+	assert_int_equal(e->st->ops->items_claim(e->st, "w2", 6001, 99999, 0, got, 4, &n), TV_OK);
+	assert_int_equal(n, 1);
+	assert_int_equal(got[0].item.index, 1);
+	assert_int_equal(got[0].attempts, 2);
+	tv_import_item_release(&got[0].item);
+	/* ...and the fresh ones come together again, their attempts at 1 */
+	assert_int_equal(e->st->ops->items_claim(e->st, "w2", 6002, 99999, 0, got, 8, &n), TV_OK);
+	assert_int_equal(n, 4);
+	for (i = 0; i < n; i++) {
+		assert_int_equal(got[i].item.index, (int)i + 2);
+		assert_int_equal(got[i].attempts, 1);
+		tv_import_item_release(&got[i].item);
+	}
+}
+
 /* Tenant A floods the queue first; B's later one-item job is still served
  * by the next free worker, and a tenant at the in-flight cap is skipped. */
 static void test_claim_is_fair_across_tenants(void **state)
@@ -731,6 +771,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_claim_is_fair_across_tenants, S_setup, S_teardown),
 		cmocka_unit_test_setup_teardown(test_claim_round_robin, S_setup, S_teardown),
 		cmocka_unit_test_setup_teardown(test_items_claim_batch, S_setup, S_teardown),
+		cmocka_unit_test_setup_teardown(test_items_claim_reclaim_alone, S_setup, S_teardown),
 		cmocka_unit_test_setup_teardown(test_claim_expired_lease_by_age, S_setup,
 						S_teardown),
 		cmocka_unit_test_setup_teardown(test_claim_oldest_first_across_states, S_setup,
