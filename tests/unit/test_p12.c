@@ -343,6 +343,7 @@ static unsigned char *S_encrypted_safe(X509_ALGOR *alg, size_t *len)
 	STACK_OF(PKCS7) *safes = sk_PKCS7_new_null();
 	PKCS7 *p7 = PKCS7_new();
 	unsigned char junk[64];
+	size_t i;
 
 	assert_non_null(alg);
 	assert_non_null(p7);
@@ -350,7 +351,9 @@ static unsigned char *S_encrypted_safe(X509_ALGOR *alg, size_t *len)
 	X509_ALGOR_free(p7->d.encrypted->enc_data->algorithm);
 	p7->d.encrypted->enc_data->algorithm = alg;
 	p7->d.encrypted->enc_data->enc_data = ASN1_OCTET_STRING_new();
-	assert_int_equal(RAND_bytes(junk, sizeof(junk)), 1);
+	/* fixed bytes: random ones decrypt to valid padding about once in 256 */
+	for (i = 0; i < sizeof(junk); i++)
+		junk[i] = (unsigned char)(i * 37 + 11);
 	assert_int_equal(ASN1_OCTET_STRING_set(p7->d.encrypted->enc_data->enc_data,
 					       junk, sizeof(junk)), 1);
 	assert_true(sk_PKCS7_push(safes, p7) > 0);
@@ -384,10 +387,16 @@ static unsigned char *S_pbes2_prf_md5(size_t *len)
 
 static unsigned char *S_pbes2_bad_password(size_t *len)
 {
-	/* cheap PBES2, junk ciphertext: bad padding whatever the password */
-	return S_encrypted_safe(PKCS5_pbe2_set_iv_ex(EVP_aes_128_cbc(), 1, NULL,
-						     0, NULL, NID_hmacWithSHA256,
-						     NULL),
+	/* cheap PBES2, junk ciphertext: bad padding whatever the password.
+	 * The salt, IV and junk are fixed: with random ones, about one read in
+	 * 256 found valid padding by chance and failed later with another
+	 * message (this test flaked). With these, the last block decrypts to
+	 * bad padding under TVT_PASS, every time. */
+	static unsigned char salt[8] = "tv-salt1", iv[16] = "tv-iv-0123456789";
+
+	return S_encrypted_safe(PKCS5_pbe2_set_iv_ex(EVP_aes_128_cbc(), 1, salt,
+						     (int)sizeof(salt), iv,
+						     NID_hmacWithSHA256, NULL),
 				len);
 }
 
