@@ -561,33 +561,36 @@ enum tv_err tv__sqlite_items_claim(struct tv_store *store, const char *owner, in
 	if (!rc)
 		rc = tv__sqlite_exec(db, "BEGIN IMMEDIATE");
 	while (!rc && n < max) {
-		bool alone;
+		bool claimed = false, alone = false;
 
 		if (n > 0)
 			rc = tv__sqlite_exec(db, "SAVEPOINT tv_ahead");
-		if (!rc)
+		if (!rc) {
+			/* S_claim_one releases out[n] itself when it fails */
 			rc = S_claim_one(db, owner, now_ms, lease_until_ms, max_inflight, &out[n]);
+			claimed = rc == TV_OK;
+		}
 		/* An item whose lease ran out (its holder died, perhaps because
 		 * of it) is claimed alone: never behind another, and none
 		 * behind it, so a crash it causes again burns no attempt of
 		 * items that were only waiting (TV_IMPORT_MAX_ATTEMPTS). */
-		alone = !rc && out[n].attempts > 1;
+		alone = claimed && out[n].attempts > 1;
 		if (n > 0 && (alone || rc == TV_ERR_NOT_FOUND)) {
 			enum tv_err back = tv__sqlite_exec(db, "ROLLBACK TO tv_ahead");
 
 			if (!back)
 				back = tv__sqlite_exec(db, "RELEASE tv_ahead");
-			if (!rc)
+			if (claimed)
 				tv_import_item_release(&out[n].item);
 			rc = back ? back : TV_ERR_NOT_FOUND;
 			break;
 		}
-		if (!rc && n > 0)
+		if (claimed && n > 0)
 			rc = tv__sqlite_exec(db, "RELEASE tv_ahead");
 		if (rc) {
-			if (rc != TV_ERR_NOT_FOUND && n > 0 && !alone)
+			if (claimed)
 				tv_import_item_release(&out[n].item);
-			break;
+			break; /* the whole transaction is rolled back below */
 		}
 		n++;
 		if (alone)
