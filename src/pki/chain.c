@@ -23,7 +23,8 @@
  *   certificates. No purpose is set, so none is checked.
  *
  * A store is built once per tenant (svc/ caches it) and is read-only
- * afterwards: every call (and pass) makes its own X509_STORE_CTX,
+ * afterwards, but for the fast leaf check's cache of verified issuer chains
+ * (below; its own mutex, entries immutable once added): every call (and pass) makes its own X509_STORE_CTX,
  * X509_STORE takes its own lock for lookups, and the X509 objects shared
  * between threads (the store's, and the caller's leaf and candidates, which
  * X509_verify_cert only reads) are reference-counted atomically and have
