@@ -198,6 +198,14 @@ static bool S_key_facts(struct tv_cert_facts *f, const struct tv__cert_der *c)
 	return true;
 }
 
+bool tv__cert_der_key_decodes(const struct tv__cert_der *c)
+{
+	struct tv_cert_facts f;
+
+	memset(&f, 0, sizeof(f));
+	return S_key_facts(&f, c);
+}
+
 /* The extension's value decoded with item, as X509V3_EXT_d2i would; NULL
  * when absent (*present false) or when it doesn't decode. */
 static void *S_ext_d2i(const struct tv__cert_der *c, const unsigned char *oid, size_t n,

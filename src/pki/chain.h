@@ -101,6 +101,8 @@ void tv_trust_store_free(struct tv_trust_store *ts);
  * - TV_REASON_INTERNAL_ERROR: out of memory, or NULL ts/leaf.
  * On anything but OK, *chain_out is untouched. msg (may be NULL) gets a
  * message for a person, "" on OK; see TV_REASON_MSG_SIZE.
+ * A leaf under an issuer this store already verified through OpenSSL may
+ * be answered without it (the fast leaf check, chain.c): same results.
  * Thread-safe: any number of threads may verify against one store at once
  * (each call makes its own X509_STORE_CTX; X509_STORE locks internally).
  */

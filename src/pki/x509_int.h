@@ -50,4 +50,12 @@ void tv__facts_keyid_hex(char out[65], const ASN1_OCTET_STRING *id);
  */
 bool tv__cert_facts_from_der(struct tv_cert_facts *out, const unsigned char *der, size_t len);
 
+struct tv__cert_der;
+
+/* Whether OpenSSL's decoder surely accepts c's SubjectPublicKeyInfo (the
+ * shapes certfacts reads: RSA with NULL parameters, Ed25519, EC on P-256/
+ * 384/521 by name with an uncompressed point on the curve). False: maybe
+ * not (the caller asks OpenSSL). */
+bool tv__cert_der_key_decodes(const struct tv__cert_der *c);
+
 #endif
