@@ -235,11 +235,13 @@ static void S_pair(struct S_vault *v, struct S_item *it, struct tv_trust_ref *re
 	it->leaf = calloc(1, sizeof(*it->leaf));
 	if (!it->leaf)
 		tvb_die("out of memory");
-	S_check(tv_certinfo_init(it->leaf, pair->cert, false), "leaf facts");
+	/* as tv_import_prepare: the leaf's facts and chain from its DER */
+	S_check(tv_certinfo_init_leaf(it->leaf, it->contents, 0), "leaf facts");
 	step[S_FACTS] += tvb_now() - t;
 	t = tvb_now();
-	reason = tv_chain_verify(tv_trust_ref_store(ref), pair->cert,
-				 it->contents->chain_candidates, &chain, msg, sizeof(msg));
+	reason = tv_chain_verify_der(tv_trust_ref_store(ref), pair->cert_der, pair->cert_der_len,
+				     pair->decoded_cert, it->contents->chain_candidates, &chain,
+				     msg, sizeof(msg));
 	step[S_CHAIN] += tvb_now() - t;
 	if (reason != TV_REASON_OK)
 		tvb_die("breakdown: chain check failed: %s", msg);

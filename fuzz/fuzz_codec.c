@@ -100,7 +100,7 @@ static void S_pkcs8(int mode, const uint8_t *data, size_t size)
 	FZ_CHECK(why == TV_REASON_OK || msg[0], "a failure without a message");
 	if (out)
 		FZ_CHECK(out->pair_count == 1 &&
-				 X509_check_private_key(out->pairs[0].cert, tv_p12_pair_key(out, 0)) == 1,
+				 X509_check_private_key(tv_p12_pair_cert(out, 0), tv_p12_pair_key(out, 0)) == 1,
 			 "a key that is not the certificate's");
 	tv_p12_contents_free(out);
 	ERR_clear_error();

@@ -182,7 +182,7 @@ static void S_compare(struct tv_p12_contents *ours, enum tv_reason why, const ch
 	}
 	FZ_CHECK(S_same_key(tv_p12_pair_key(ours, 0), key), "a different key");
 	FZ_CHECK(S_same_pkcs8(ours->pairs[0].pkcs8, key), "different PKCS#8 bytes for the key");
-	FZ_CHECK(X509_cmp(ours->pairs[0].cert, cert) == 0, "a different leaf");
+	FZ_CHECK(X509_cmp(tv_p12_pair_cert(ours, 0), cert) == 0, "a different leaf");
 	if (ours->pair_count == 1) {
 		/* OpenSSL leaves ca NULL when there are none */
 		FZ_CHECK(sk_X509_num(ours->chain_candidates) == (ca ? sk_X509_num(ca) : 0),
@@ -226,7 +226,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	FZ_CHECK(why == TV_REASON_OK ? msg[0] == '\0' : msg[0] != '\0',
 		 "a failure without a message, or a success with one");
 	if (out)
-		FZ_CHECK(out->pair_count >= 1 && tv_p12_pair_key(out, 0) && out->pairs[0].cert,
+		FZ_CHECK(out->pair_count >= 1 && tv_p12_pair_key(out, 0) && tv_p12_pair_cert(out, 0),
 			 "a success without a key and its certificate");
 	/* OpenSSL takes a C string: a password with a NUL can't be compared */
 	if (!has_nul)

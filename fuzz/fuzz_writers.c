@@ -228,7 +228,7 @@ static void S_p12_check(const struct tv_secbuf *ks, const char *pass, size_t pas
 	FZ_CHECK(why == TV_REASON_OK, "our PKCS#12 does not open with its passphrase");
 	FZ_CHECK(out->pair_count == 1 && S_same_key(tv_p12_pair_key(out, 0), key),
 		 "PKCS#12 gives back a different key");
-	FZ_CHECK(X509_cmp(out->pairs[0].cert, leaf) == 0, "PKCS#12 gives back a different leaf");
+	FZ_CHECK(X509_cmp(tv_p12_pair_cert(out, 0), leaf) == 0, "PKCS#12 gives back a different leaf");
 	FZ_CHECK(sk_X509_num(out->chain_candidates) == sk_X509_num(chain),
 		 "PKCS#12 gives back a different chain");
 	for (i = 0; i < sk_X509_num(chain); i++)

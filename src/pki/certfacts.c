@@ -332,3 +332,46 @@ out:
 	free(c);
 	return ok;
 }
+
+bool tv_cert_facts_from_der(struct tv_cert_facts *out, const unsigned char *der, size_t len)
+{
+	return tv__cert_facts_from_der(out, der, len);
+}
+
+bool tv__cert_glance(struct tv__cert_glance *g, const unsigned char *der, size_t len)
+{
+	struct tv__cert_der *c = malloc(sizeof(*c));
+	const struct tv__cert_ext *san;
+	X509_NAME *subject = NULL, *issuer = NULL;
+	long n = 0;
+	bool ok = false;
+
+	memset(g, 0, sizeof(*g));
+	ERR_set_mark();
+	if (!c || !tv__cert_der_parse(c, der, len) || c->subject.len > LONG_MAX ||
+	    c->issuer.len > LONG_MAX)
+		goto out;
+	subject = S_name(&c->subject);
+	issuer = subject ? S_name(&c->issuer) : NULL;
+	if (!issuer)
+		goto out;
+	san = tv__cert_der_ext(c, S_OID_SAN, sizeof(S_OID_SAN));
+	if (san) {
+		n = san->value.len <= LONG_MAX
+			    ? tv__der_seq_count(san->value.p, (long)san->value.len)
+			    : -1;
+		if (n < 0)
+			goto out;
+	}
+	g->spki_alg = c->spki_alg;
+	g->spki_key = c->spki_key;
+	g->key_decodes = tv__cert_der_key_decodes(c);
+	g->n_sans = (size_t)n;
+	ok = true;
+out:
+	ERR_pop_to_mark();
+	X509_NAME_free(subject);
+	X509_NAME_free(issuer);
+	free(c);
+	return ok;
+}

@@ -1010,3 +1010,16 @@ enum tv_reason tv_chain_verify(const struct tv_trust_store *ts, X509 *leaf,
 	return tv__chain_verify_mode(ts, NULL, 0, leaf, candidates, chain_out, msg, msg_size,
 				     TV__CHAIN_AUTO, NULL);
 }
+
+enum tv_reason tv_chain_verify_der(const struct tv_trust_store *ts, const unsigned char *der,
+				   size_t len, X509 *leaf, STACK_OF(X509) *candidates,
+				   STACK_OF(X509) **chain_out, char *msg, size_t msg_size)
+{
+	if (!der || !len) {
+		if (msg && msg_size)
+			msg[0] = '\0';
+		return tv__fail(msg, msg_size, TV_REASON_INTERNAL_ERROR, "no certificate to verify");
+	}
+	return tv__chain_verify_mode(ts, der, len, leaf, candidates, chain_out, msg, msg_size,
+				     TV__CHAIN_AUTO, NULL);
+}

@@ -110,4 +110,15 @@ enum tv_reason tv_chain_verify(const struct tv_trust_store *ts, X509 *leaf,
 			       STACK_OF(X509) *candidates, STACK_OF(X509) **chain_out, char *msg,
 			       size_t msg_size);
 
+/**
+ * tv_chain_verify for the leaf der[0..len) (exactly one DER Certificate),
+ * with leaf its decoded X509 when the caller has one already, else NULL:
+ * the fast leaf check needs only the DER, and the certificate is decoded
+ * here only when OpenSSL must verify it. Same results, ownership and
+ * thread-safety as tv_chain_verify.
+ */
+enum tv_reason tv_chain_verify_der(const struct tv_trust_store *ts, const unsigned char *der,
+				   size_t len, X509 *leaf, STACK_OF(X509) *candidates,
+				   STACK_OF(X509) **chain_out, char *msg, size_t msg_size) TV_WUR;
+
 #endif

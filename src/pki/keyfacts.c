@@ -219,3 +219,39 @@ int tv__key_facts_match(const struct tv__key_facts *k, X509 *cert)
 		return -1;
 	return eq;
 }
+
+int tv__key_facts_match_spki(const struct tv__key_facts *k, const struct tv__der *spki_alg,
+			     const struct tv__der *spki_key, bool key_decodes)
+{
+	static const unsigned char rsa[] = { 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x01 };
+	static const unsigned char ec[] = { 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01 };
+	struct tv__der alg = *spki_alg, in, oid, curve;
+	bool is_rsa, is_ec;
+	int eq;
+
+	if (k->kind == TV__KEY_SLOW || !tv__der_get(&alg, TV__DER_SEQUENCE, &in, NULL) ||
+	    alg.len || !tv__der_get(&in, TV__DER_OID, &oid, NULL))
+		return -1;
+	is_rsa = tv__der_is(&oid, rsa, sizeof(rsa));
+	is_ec = tv__der_is(&oid, ec, sizeof(ec));
+	if (is_rsa && k->kind == TV__KEY_RSA) {
+		eq = S_rsa_match(k, spki_key->p, spki_key->len);
+	} else if (is_ec && k->kind == TV__KEY_EC) {
+		/* named curve only; a compressed or hybrid point: ask OpenSSL */
+		if (!tv__der_get(&in, TV__DER_OID, &curve, NULL) || in.len)
+			return -1;
+		if (spki_key->len == 0 || spki_key->p[0] != 0x04)
+			return -1;
+		if (!tv__der_eq(&curve, &k->ec_curve))
+			return 0;
+		eq = tv__der_eq(spki_key, &k->ec_point);
+	} else if (is_rsa || is_ec) {
+		return 0; /* an RSA certificate for an EC key, or the other way */
+	} else {
+		return -1;
+	}
+	/* as tv__key_facts_match: equal bytes pair only with a key that decodes */
+	if (eq == 1 && !key_decodes)
+		return -1;
+	return eq;
+}

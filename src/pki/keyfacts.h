@@ -66,4 +66,13 @@ bool tv__key_facts_read(struct tv__key_facts *out, const unsigned char *der, siz
  */
 int tv__key_facts_match(const struct tv__key_facts *k, X509 *cert);
 
+/*
+ * The same answer from a certificate's SubjectPublicKeyInfo spans
+ * (pki/certder.h: spki_alg whole, spki_key the BIT STRING's bits) and
+ * whether its key surely decodes (key_decodes; false also means "maybe"):
+ * 1, 0, or -1 for "decode the certificate and ask tv__key_facts_match".
+ */
+int tv__key_facts_match_spki(const struct tv__key_facts *k, const struct tv__der *spki_alg,
+			     const struct tv__der *spki_key, bool key_decodes);
+
 #endif

@@ -39,6 +39,7 @@
 #include "pki/mac.h"
 #include "pki/pbe.h"
 #include "pki/timing.h"
+#include "pki/x509_int.h"
 
 /* Nesting of safeContentsBag, and bags in all: far beyond real files. */
 #define S_MAX_BAG_DEPTH 4
@@ -65,7 +66,10 @@ struct S_key {
 };
 
 struct S_cert {
-	X509 *cert;
+	X509 *cert;          /* NULL until needed when der is set */
+	unsigned char *der;  /* owned copy of a certificate not yet decoded */
+	size_t der_len;
+	struct tv__cert_glance glance; /* its spans (into der), when der is set */
 	ASN1_OCTET_STRING *local_key_id;
 	char *name;
 	bool used;
@@ -150,7 +154,8 @@ void tv_p12_contents_free(struct tv_p12_contents *contents)
 	for (i = 0; contents->pairs && i < contents->pair_count; i++) {
 		EVP_PKEY_free(contents->pairs[i].decoded_key);
 		tv_secbuf_free(contents->pairs[i].pkcs8);
-		X509_free(contents->pairs[i].cert);
+		X509_free(contents->pairs[i].decoded_cert);
+		free(contents->pairs[i].cert_der);
 		OPENSSL_free(contents->pairs[i].friendly_name);
 	}
 	free(contents->pairs);
@@ -194,6 +199,29 @@ EVP_PKEY *tv_p12_pair_key(struct tv_p12_contents *contents, size_t i)
 	return pair->decoded_key;
 }
 
+X509 *tv_p12_pair_cert(struct tv_p12_contents *contents, size_t i)
+{
+	struct tv_p12_pair *pair;
+	X509 *cert = NULL;
+	size_t used = 0;
+
+	if (!contents || i >= contents->pair_count)
+		return NULL;
+	pair = &contents->pairs[i];
+	if (!pair->decoded_cert && pair->cert_der) {
+		ERR_set_mark();
+		if (tv__cert_decode(&cert, &used, contents->ctx, pair->cert_der,
+				    pair->cert_der_len, NULL, 0) == TV_REASON_OK) {
+			if (used == pair->cert_der_len)
+				pair->decoded_cert = cert;
+			else
+				X509_free(cert);
+		}
+		ERR_pop_to_mark();
+	}
+	return pair->decoded_cert;
+}
+
 static void S_walk_release(struct S_walk *w)
 {
 	size_t i;
@@ -206,6 +234,7 @@ static void S_walk_release(struct S_walk *w)
 	}
 	for (i = 0; i < w->cert_count; i++) {
 		X509_free(w->certs[i].cert);
+		free(w->certs[i].der);
 		ASN1_OCTET_STRING_free(w->certs[i].local_key_id);
 		OPENSSL_free(w->certs[i].name);
 	}
@@ -425,7 +454,19 @@ static enum tv_reason S_cert_of_bag(struct S_cert *c, struct S_walk *w,
 		c->cert = tv__cert_cache_get(tv__pki_ca_cache(w->ctx), &c->key);
 		c->cached = c->cert != NULL;
 	}
-	if (!c->cert) {
+	if (!c->cert && c->keyed && tv__cert_glance(&c->glance, whole.p, whole.len)) {
+		/* decoded when something needs the X509 (S_cert_need): a leaf
+		 * on the import path never does */
+		c->der = malloc(whole.len);
+		if (!c->der) {
+			rc = tv__fail(w->msg, w->msz, TV_REASON_INTERNAL_ERROR, "out of memory");
+			goto out;
+		}
+		memcpy(c->der, whole.p, whole.len);
+		c->der_len = whole.len;
+		c->glance.spki_alg.p = c->der + (c->glance.spki_alg.p - whole.p);
+		c->glance.spki_key.p = c->der + (c->glance.spki_key.p - whole.p);
+	} else if (!c->cert) {
 		rc = tv__cert_decode(&c->cert, &used, w->ctx, octets.p, octets.len, w->msg,
 				     w->msz);
 		if (!rc && c->keyed && used != whole.len)
@@ -449,11 +490,14 @@ static enum tv_reason S_add_cert(struct S_walk *w, const PKCS12_SAFEBAG *bag)
 	rc = S_cert_of_bag(&c, w, bag);
 	tv__timing_end(w->ctx, TV_PKI_PHASE_CERT_DECODE, t0, 0);
 	if (!rc)
-		rc = tv__cert_sans_check(c.cert, w->lim->max_sans, w->msg, w->msz);
+		rc = c.cert ? tv__cert_sans_check(c.cert, w->lim->max_sans, w->msg, w->msz)
+			    : tv__sans_cap_check(c.glance.n_sans, w->lim->max_sans, w->msg,
+						 w->msz);
 	if (!rc && !S_grow((void **)&w->certs, &w->cert_cap, w->cert_count, sizeof(*w->certs)))
 		rc = tv__fail(w->msg, w->msz, TV_REASON_INTERNAL_ERROR, "out of memory");
 	if (rc) {
 		X509_free(c.cert);
+		free(c.der);
 		return rc;
 	}
 	slot = &w->certs[w->cert_count++];
@@ -700,9 +744,40 @@ static void S_run_kdfs_ahead(struct tv__kdf_pre *pre, struct tv_pki_ctx *ctx,
 
 /* ---- pairing ------------------------------------------------------------ */
 
-static const char *S_subject(char *buf, size_t size, const X509 *cert)
+/* c's X509, decoded now if the read left it to the DER: OK or why not. */
+static enum tv_reason S_cert_need(struct S_walk *w, struct S_cert *c)
 {
-	X509_NAME_oneline(X509_get_subject_name(cert), buf, (int)size);
+	enum tv_reason rc;
+	size_t used = 0;
+	uint64_t t0;
+
+	if (c->cert)
+		return TV_REASON_OK;
+	t0 = tv__timing_begin(w->ctx);
+	rc = tv__cert_decode(&c->cert, &used, w->ctx, c->der, c->der_len, w->msg, w->msz);
+	if (!rc && used != c->der_len) {
+		/* not what tv__cert_glance promised: the bytes are refused */
+		X509_free(c->cert);
+		c->cert = NULL;
+		rc = tv__fail(w->msg, w->msz, TV_REASON_MALFORMED_KEYSTORE,
+			      "certificate bag holds no valid X.509 certificate");
+	}
+	tv__timing_end(w->ctx, TV_PKI_PHASE_CERT_DECODE, t0, 0);
+	return rc;
+}
+
+static const char *S_subject(char *buf, size_t size, struct S_walk *w, struct S_cert *c)
+{
+	char msg[TV_REASON_MSG_SIZE];
+	struct S_walk quiet = *w;
+
+	quiet.msg = msg; /* a failure here keeps the pairing's message */
+	quiet.msz = sizeof(msg);
+	if (S_cert_need(&quiet, c) != TV_REASON_OK) {
+		snprintf(buf, size, "?");
+		return buf;
+	}
+	X509_NAME_oneline(X509_get_subject_name(c->cert), buf, (int)size);
 	return buf;
 }
 
@@ -725,14 +800,24 @@ static enum tv_reason S_key_need(struct S_walk *w, struct S_key *k)
  * (keyfacts.h), else with OpenSSL (which decodes the key). 1 or 0; *rc is
  * set when the key had to be decoded and didn't.
  */
-static int S_matches(struct S_walk *w, struct S_key *k, X509 *cert, enum tv_reason *rc)
+static int S_matches(struct S_walk *w, struct S_key *k, struct S_cert *c, enum tv_reason *rc)
 {
-	int eq = tv__key_facts_match(&k->facts, cert);
+	int eq = c->cert ? tv__key_facts_match(&k->facts, c->cert)
+			 : tv__key_facts_match_spki(&k->facts, &c->glance.spki_alg,
+						    &c->glance.spki_key, c->glance.key_decodes);
 
 	if (eq >= 0)
 		return eq;
+	if (!c->cert) {
+		*rc = S_cert_need(w, c);
+		if (*rc)
+			return 0;
+		eq = tv__key_facts_match(&k->facts, c->cert);
+		if (eq >= 0)
+			return eq;
+	}
 	*rc = S_key_need(w, k);
-	return *rc ? 0 : tv_pki_key_matches_cert(k->key, cert);
+	return *rc ? 0 : tv_pki_key_matches_cert(k->key, c->cert);
 }
 
 /*
@@ -751,18 +836,18 @@ static enum tv_reason S_find_cert_of(size_t *found, struct S_walk *w, struct S_k
 		    ASN1_OCTET_STRING_cmp(w->certs[i].local_key_id,
 					  k->local_key_id) != 0)
 			continue;
-		if (!S_matches(w, k, w->certs[i].cert, &rc))
+		if (!S_matches(w, k, &w->certs[i], &rc))
 			return rc ? rc : tv__fail(w->msg, w->msz,
 					TV_REASON_KEY_CERTIFICATE_MISMATCH,
 					"private key is not the key of certificate "
 					"\"%.100s\" that its localKeyId names",
-					S_subject(subject, sizeof(subject),
-						  w->certs[i].cert));
+					S_subject(subject, sizeof(subject), w,
+						  &w->certs[i]));
 		*found = i;
 		return TV_REASON_OK;
 	}
 	for (i = 0; i < w->cert_count; i++) {
-		if (!w->certs[i].used && S_matches(w, k, w->certs[i].cert, &rc)) {
+		if (!w->certs[i].used && S_matches(w, k, &w->certs[i], &rc)) {
 			*found = i;
 			return TV_REASON_OK;
 		}
@@ -808,6 +893,26 @@ static enum tv_reason S_key_check(struct S_walk *w, struct S_key *k)
 	return tv_pki_key_check(k->key, w->lim->max_key_bits, w->msg, w->msz);
 }
 
+/* pair's certificate from c: a copy of its DER (or the encoding of the
+ * X509 decoded at once) and the X509 when there is one (up-referenced);
+ * c stays whole, as a later key's localKeyId may name it too. */
+static enum tv_reason S_pair_cert(struct tv_p12_pair *pair, struct S_cert *c, struct S_walk *w)
+{
+	if (c->der) {
+		pair->cert_der = malloc(c->der_len);
+		if (pair->cert_der) {
+			memcpy(pair->cert_der, c->der, c->der_len);
+			pair->cert_der_len = c->der_len;
+		}
+	} else if (tv_cert_der(&pair->cert_der, &pair->cert_der_len, c->cert) != TV_OK) {
+		pair->cert_der = NULL;
+	}
+	if (!pair->cert_der || (c->cert && !X509_up_ref(c->cert)))
+		return tv__fail(w->msg, w->msz, TV_REASON_INTERNAL_ERROR, "out of memory");
+	pair->decoded_cert = c->cert;
+	return TV_REASON_OK;
+}
+
 /* Move the walk's keys and certificates into a new contents. */
 static enum tv_reason S_pair(struct tv_p12_contents **out, struct S_walk *w)
 {
@@ -832,16 +937,13 @@ static enum tv_reason S_pair(struct tv_p12_contents **out, struct S_walk *w)
 			break;
 		w->certs[j].used = true;
 		pair = &c->pairs[i];
-		pair->cert = X509_up_ref(w->certs[j].cert) ? w->certs[j].cert : NULL;
 		pair->friendly_name = w->keys[i].name ? w->keys[i].name :
 			w->certs[j].name;
 		if (w->keys[i].name)
 			w->keys[i].name = NULL;
 		else
 			w->certs[j].name = NULL;
-		if (!pair->cert)
-			rc = tv__fail(w->msg, w->msz, TV_REASON_INTERNAL_ERROR,
-				      "out of memory");
+		rc = S_pair_cert(pair, &w->certs[j], w);
 	}
 	t0 = tv__timing_begin(w->ctx);
 	for (i = 0; !rc && i < w->key_count; i++)
@@ -861,6 +963,10 @@ static enum tv_reason S_pair(struct tv_p12_contents **out, struct S_walk *w)
 	for (i = 0; !rc && i < w->cert_count; i++) {
 		if (w->certs[i].used)
 			continue;
+		/* a CA certificate: decoded once, then served from the cache */
+		rc = S_cert_need(w, &w->certs[i]);
+		if (rc)
+			break;
 		if (!sk_X509_push(c->chain_candidates, w->certs[i].cert)) {
 			rc = tv__fail(w->msg, w->msz, TV_REASON_INTERNAL_ERROR,
 				      "out of memory");

@@ -55,13 +55,19 @@ struct tv_p12_limits {
  * (tv_pki_key_to_pkcs8). An EVP_PKEY is made only when someone asks for it
  * (tv_p12_pair_key): the reader pairs and checks the plain RSA and EC forms
  * from their bytes (keyfacts.h), so the import path never decodes a key.
+ * Likewise the certificate comes as DER (cert_der, always set) and an X509
+ * only on request (tv_p12_pair_cert).
  */
 struct tv_p12_pair {
 	struct tv_secbuf *pkcs8; /* PrivateKeyInfo DER, secret memory */
-	X509 *cert;          /* its certificate (public key equal to the key's) */
+	unsigned char *cert_der; /* its certificate (public key equal to the
+				    key's), exactly one DER Certificate */
+	size_t cert_der_len;
 	char *friendly_name; /* UTF-8 friendlyName of the key (else of the
 				cert) bag, or NULL; OPENSSL_malloc'd */
 	EVP_PKEY *decoded_key; /* private: NULL until tv_p12_pair_key() */
+	X509 *decoded_cert;    /* NULL, or the X509 decoded already (read-only;
+				  tv_p12_pair_cert() decodes on request) */
 };
 
 /** What a keystore holds. */
@@ -88,6 +94,20 @@ void tv_p12_contents_free(struct tv_p12_contents *contents);
  * one contents.
  */
 EVP_PKEY *tv_p12_pair_key(struct tv_p12_contents *contents, size_t i);
+
+/**
+ * The certificate of pair i as an X509 in the read's library context,
+ * decoded from cert_der on the first call (the ctx of the read must still
+ * be alive). The reader decodes a certificate only when it must (a CA
+ * certificate, or one whose DER is not the strict form of pki/certder.h):
+ * the import path takes the leaf's facts and chain from its DER, so the
+ * leaf's public key never goes through OpenSSL's decoders there. The
+ * reader checks before it defers a decode that d2i_X509 accepts the
+ * bytes, so this fails only on allocation failure. Borrowed: owned by
+ * contents. NULL when i is out of range or on failure. Not thread-safe on
+ * one contents.
+ */
+X509 *tv_p12_pair_cert(struct tv_p12_contents *contents, size_t i);
 
 /**
  * Read a DER PKCS#12 file.

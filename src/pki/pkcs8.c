@@ -15,6 +15,7 @@
 #include <openssl/pem.h>
 
 #include "pki/pbe.h"
+#include "pki/x509.h"
 
 static enum tv_reason S_certs(STACK_OF(X509) **certs, struct tv_pki_ctx *ctx,
 			      const unsigned char *cert, size_t cert_len,
@@ -63,9 +64,15 @@ static enum tv_reason S_finish(struct tv_p12_contents **out,
 	rc = tv__contents_new(&c, ctx, 1, msg, msz);
 	if (rc)
 		goto out;
-	c->pairs[0].cert = sk_X509_delete(certs, i);
+	c->pairs[0].decoded_cert = sk_X509_delete(certs, i);
 	c->pairs[0].decoded_key = key;
 	key = NULL;
+	if (tv_cert_der(&c->pairs[0].cert_der, &c->pairs[0].cert_der_len,
+			c->pairs[0].decoded_cert) != TV_OK) {
+		c->pairs[0].cert_der = NULL;
+		rc = tv__fail(msg, msz, TV_REASON_INTERNAL_ERROR, "out of memory");
+		goto out;
+	}
 	rc = tv_pki_key_check(c->pairs[0].decoded_key, lim->max_key_bits, msg, msz);
 	if (rc)
 		goto out;

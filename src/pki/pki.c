@@ -473,6 +473,11 @@ enum tv_reason tv__cert_sans_check(const X509 *cert, size_t max_sans, char *msg,
 	if (tv_cert_san_count(&n, cert) != TV_OK)
 		return tv__fail(msg, msz, TV_REASON_MALFORMED_KEYSTORE,
 				"a certificate's subjectAltName extension is malformed");
+	return tv__sans_cap_check(n, max_sans, msg, msz);
+}
+
+enum tv_reason tv__sans_cap_check(size_t n, size_t max_sans, char *msg, size_t msz)
+{
 	if (n > max_sans)
 		return tv__fail(msg, msz, TV_REASON_KEYSTORE_TOO_LARGE,
 				"the certificate has %zu subjectAltNames, over the limit of %zu",

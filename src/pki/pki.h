@@ -179,4 +179,7 @@ enum tv_reason tv__rsa_bits_check(unsigned bits, unsigned max_bits, bool cap_onl
 enum tv_reason tv__cert_sans_check(const X509 *cert, size_t max_sans, char *msg,
 				   size_t msz) TV_WUR;
 
+/* Internal to src/pki: the same cap on a count of n subjectAltNames. */
+enum tv_reason tv__sans_cap_check(size_t n, size_t max_sans, char *msg, size_t msz) TV_WUR;
+
 #endif

@@ -705,8 +705,7 @@ out:
 	return rc;
 }
 
-/* The elements of one DER SEQUENCE, by their headers; -1 if malformed. */
-static long S_seq_count(const unsigned char *p, long len)
+long tv__der_seq_count(const unsigned char *p, long len)
 {
 	const unsigned char *end;
 	long n = 0, elen;
@@ -741,7 +740,7 @@ enum tv_err tv_cert_san_count(size_t *out, const X509 *cert)
 	ERR_set_mark();
 	while ((i = X509_get_ext_by_NID(cert, NID_subject_alt_name, i)) >= 0) {
 		data = X509_EXTENSION_get_data(X509_get_ext(cert, i));
-		n = data ? S_seq_count(ASN1_STRING_get0_data(data), ASN1_STRING_length(data)) : -1;
+		n = data ? tv__der_seq_count(ASN1_STRING_get0_data(data), ASN1_STRING_length(data)) : -1;
 		if (n < 0)
 			goto out;
 		total += (size_t)n;

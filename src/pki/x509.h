@@ -89,6 +89,18 @@ struct tv_cert_facts {
  */
 enum tv_err tv_cert_facts_get(struct tv_cert_facts *out, X509 *cert) TV_WUR;
 
+/**
+ * The same facts for the certificate der[0..len), taken from its DER
+ * without d2i_X509 where that gives exactly what tv_cert_facts_get() gives
+ * for the decoded certificate (the Certificate document's fields: the key
+ * identifiers ski_hash and aki_hash are left ""). True with *out filled
+ * (owned by *out); false, *out zeroed, when it can't tell (an uncommon
+ * form, or a certificate tv_cert_facts_get() might refuse): then decode
+ * the certificate and ask tv_cert_facts_get(), whose answer is the
+ * reference. Thread-safe.
+ */
+bool tv_cert_facts_from_der(struct tv_cert_facts *out, const unsigned char *der, size_t len);
+
 /** Free what *f owns and zero it. NULL, or an already zeroed f, is a no-op. */
 void tv_cert_facts_release(struct tv_cert_facts *f);
 

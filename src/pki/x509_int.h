@@ -12,6 +12,7 @@
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 
+#include "pki/der.h"
 #include "pki/x509.h"
 
 /* Every CN of name, in RFC 2253 order, appended to f->subject_cn. */
@@ -57,5 +58,35 @@ struct tv__cert_der;
  * 384/521 by name with an uncompressed point on the curve). False: maybe
  * not (the caller asks OpenSSL). */
 bool tv__cert_der_key_decodes(const struct tv__cert_der *c);
+
+/*
+ * What the PKCS#12 reader needs of a certificate it leaves undecoded: the
+ * SubjectPublicKeyInfo's spans (into the caller's DER), whether its key
+ * surely decodes (tv__cert_der_key_decodes) and how many subjectAltNames
+ * it has (counted as tv_cert_san_count counts them).
+ */
+struct tv__cert_glance {
+	struct tv__der spki_alg; /* AlgorithmIdentifier, whole */
+	struct tv__der spki_key; /* the BIT STRING's bits */
+	bool key_decodes;
+	size_t n_sans;
+};
+
+/*
+ * True, with *g filled, when der[0..len) is exactly one certificate that
+ * d2i_X509 surely decodes to the same bytes: the strict form of
+ * pki/certder.h (every part d2i_X509 decodes below the Certificate is
+ * there checked at least as strictly: minimal INTEGERs, AlgorithmIdentifier
+ * parameters absent, NULL, an OID or a SEQUENCE, the times, the BIT
+ * STRINGs, the extensions' outer form), both Names decoding with
+ * d2i_X509_NAME (which d2i_X509 uses for them, canonical form included),
+ * and a subjectAltName extension, if any, whose SEQUENCE counts. False:
+ * maybe not; the caller decodes with OpenSSL. Thread-safe.
+ */
+bool tv__cert_glance(struct tv__cert_glance *g, const unsigned char *der, size_t len);
+
+/* The elements of the DER SEQUENCE p[0..len), by their headers, as
+ * tv_cert_san_count counts a subjectAltName; -1 if malformed. */
+long tv__der_seq_count(const unsigned char *p, long len);
 
 #endif

@@ -80,17 +80,12 @@ static json_t *S_document(const struct tv_cert_facts *f, bool trusted_ca)
 	return o;
 }
 
-enum tv_err tv_certinfo_init(struct tv_certinfo *info, X509 *cert, bool trusted_ca)
+/* The rest of info once its facts and DER are in: the document and the row. */
+static enum tv_err S_finish(struct tv_certinfo *info, enum tv_err rc, bool trusted_ca)
 {
 	struct tv_cert_facts *f = &info->facts;
-	enum tv_err rc;
 	json_t *doc;
 
-	memset(info, 0, sizeof(*info));
-	rc = tv_cert_facts_get(f, cert);
-	if (rc)
-		return rc;
-	rc = tv_cert_der(&info->der, &info->der_len, cert);
 	if (!rc) {
 		doc = S_document(f, trusted_ca);
 		info->facts_json = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
@@ -117,6 +112,48 @@ enum tv_err tv_certinfo_init(struct tv_certinfo *info, X509 *cert, bool trusted_
 	info->row.validity_end_ms = f->validity_end_ms;
 	info->row.key_strength = f->key_strength;
 	return TV_OK;
+}
+
+enum tv_err tv_certinfo_init(struct tv_certinfo *info, X509 *cert, bool trusted_ca)
+{
+	enum tv_err rc;
+
+	memset(info, 0, sizeof(*info));
+	rc = tv_cert_facts_get(&info->facts, cert);
+	if (rc)
+		return rc;
+	return S_finish(info, tv_cert_der(&info->der, &info->der_len, cert), trusted_ca);
+}
+
+enum tv_err tv_certinfo_init_der(struct tv_certinfo *info, const unsigned char *der,
+				 size_t len, bool *done)
+{
+	memset(info, 0, sizeof(*info));
+	*done = false;
+	if (!der || !len || !tv_cert_facts_from_der(&info->facts, der, len))
+		return TV_OK;
+	*done = true;
+	info->der = malloc(len);
+	if (info->der) {
+		memcpy(info->der, der, len);
+		info->der_len = len;
+	}
+	return S_finish(info, info->der ? TV_OK : TV_ERR_NOMEM, false);
+}
+
+enum tv_err tv_certinfo_init_leaf(struct tv_certinfo *info, struct tv_p12_contents *c,
+				  size_t i)
+{
+	const struct tv_p12_pair *pair = &c->pairs[i];
+	bool done = false;
+	enum tv_err rc;
+	X509 *cert;
+
+	rc = tv_certinfo_init_der(info, pair->cert_der, pair->cert_der_len, &done);
+	if (rc || done)
+		return rc;
+	cert = tv_p12_pair_cert(c, i);
+	return cert ? tv_certinfo_init(info, cert, false) : TV_ERR_NOMEM;
 }
 
 void tv_certinfo_release(struct tv_certinfo *info)

@@ -10,6 +10,7 @@
 
 #include <openssl/x509.h>
 
+#include "pki/p12.h"
 #include "pki/x509.h"
 #include "store/store.h"
 
@@ -28,6 +29,26 @@ struct tv_certinfo {
  * certificateType and key-identifier hashes) instead of the Certificate one.
  */
 enum tv_err tv_certinfo_init(struct tv_certinfo *info, X509 *cert, bool trusted_ca) TV_WUR;
+
+/**
+ * Fill info (the Certificate document) for the certificate der[0..len)
+ * from its DER, without decoding it (tv_cert_facts_from_der). *done false
+ * (TV_OK, info empty) when the DER alone can't tell: then decode the
+ * certificate and call tv_certinfo_init(), whose answer is the reference.
+ * Otherwise *done is true and the result is tv_certinfo_init()'s.
+ */
+enum tv_err tv_certinfo_init_der(struct tv_certinfo *info, const unsigned char *der,
+				 size_t len, bool *done) TV_WUR;
+
+/**
+ * Fill info (the Certificate document) for the certificate of pair i of a
+ * keystore read (pki/p12.h): from its DER where that settles the facts
+ * (the reader leaves a leaf undecoded: OpenSSL 3.0's d2i_X509 runs the
+ * public key through its provider decoders, most of a leaf's cost), else
+ * from its X509 (tv_p12_pair_cert). As tv_certinfo_init() otherwise.
+ */
+enum tv_err tv_certinfo_init_leaf(struct tv_certinfo *info, struct tv_p12_contents *c,
+				  size_t i) TV_WUR;
 void tv_certinfo_release(struct tv_certinfo *info);
 
 #endif

@@ -118,21 +118,23 @@ static enum tv_err S_facts_refused(struct tv_import_pair *p, enum tv_err rc, con
 	return TV_OK;
 }
 
-/* Verify the chain of one pair and prepare what to store. */
+/* Verify the chain of pair pi of c and prepare what to store. */
 static enum tv_err S_pair_work(struct tv_importer *imp, const struct tv_claimed_item *ci,
-			       const struct tv_trust_store *ts, const struct tv_p12_pair *pair,
-			       STACK_OF(X509) *candidates, struct tv_import_pair *p)
+			       const struct tv_trust_store *ts, struct tv_p12_contents *c,
+			       size_t pi, struct tv_import_pair *p)
 {
+	const struct tv_p12_pair *pair = &c->pairs[pi];
 	STACK_OF(X509) *chain = NULL;
 	char msg[TV_REASON_MSG_SIZE];
 	enum tv_reason reason;
 	enum tv_err rc;
 	int i;
 
-	rc = tv_certinfo_init(&p->leaf, pair->cert, false);
+	rc = tv_certinfo_init_leaf(&p->leaf, c, pi);
 	if (rc)
 		return S_facts_refused(p, rc, "leaf");
-	reason = tv_chain_verify(ts, pair->cert, candidates, &chain, msg, sizeof(msg));
+	reason = tv_chain_verify_der(ts, pair->cert_der, pair->cert_der_len, pair->decoded_cert,
+				     c->chain_candidates, &chain, msg, sizeof(msg));
 	if (reason != TV_REASON_OK) {
 		S_reason(p->reason, sizeof(p->reason), reason, msg);
 		return TV_OK;
@@ -241,8 +243,7 @@ static enum tv_err S_pairs(struct tv_importer *imp, const struct tv_claimed_item
 		struct tv_import_pair *p = &pairs[i];
 		struct tv_item_outcome *o = &outs[i];
 
-		rc = S_pair_work(imp, ci, tv_trust_ref_store(ref), &c->pairs[i],
-				 c->chain_candidates, p);
+		rc = S_pair_work(imp, ci, tv_trust_ref_store(ref), c, i, p);
 		if (rc)
 			break;
 		memcpy(o->fingerprint, p->leaf.facts.fingerprint, sizeof(o->fingerprint));

@@ -102,8 +102,8 @@ static void S_assert_pairs_match(struct tv_p12_contents *c)
 	assert_non_null(c->chain_candidates);
 	for (i = 0; i < c->pair_count; i++) {
 		assert_non_null(tv_p12_pair_key(c, i));
-		assert_non_null(c->pairs[i].cert);
-		assert_int_equal(EVP_PKEY_eq(X509_get0_pubkey(c->pairs[i].cert),
+		assert_non_null(tv_p12_pair_cert(c, i));
+		assert_int_equal(EVP_PKEY_eq(X509_get0_pubkey(tv_p12_pair_cert(c, i)),
 					     tv_p12_pair_key(c, i)), 1);
 		assert_non_null(c->pairs[i].pkcs8);
 		assert_int_equal(tv_pki_key_to_pkcs8(&reencoded, tv_p12_pair_key(c, i)), TV_OK);
@@ -180,7 +180,7 @@ static void test_vectors(void **state)
 			S_assert_pairs_match(c);
 			assert_int_equal(c->pair_count, 1);
 			assert_string_equal(msg, "");
-			tvt_fingerprint(fp, c->pairs[0].cert);
+			tvt_fingerprint(fp, tv_p12_pair_cert(c, 0));
 			assert_string_equal(fp, v->fingerprint);
 			tv_p12_contents_free(c);
 		} else {
@@ -652,7 +652,7 @@ static void test_trailing_bytes_ignored(void **state)
 				     NULL, msg, sizeof(msg)),
 			 TV_REASON_OK);
 	assert_int_equal(EVP_PKEY_eq(tv_p12_pair_key(plain, 0), tv_p12_pair_key(padded, 0)), 1);
-	assert_int_equal(X509_cmp(plain->pairs[0].cert, padded->pairs[0].cert), 0);
+	assert_int_equal(X509_cmp(tv_p12_pair_cert(plain, 0), tv_p12_pair_cert(padded, 0)), 0);
 	tv_p12_contents_free(plain);
 	tv_p12_contents_free(padded);
 	free(der);
@@ -748,9 +748,9 @@ static void test_nested_and_plain_bags(void **state)
 	S_assert_pairs_match(c);
 	assert_int_equal(c->pair_count, 2);
 	assert_int_equal(EVP_PKEY_eq(tv_p12_pair_key(c, 0), k1), 1);
-	assert_int_equal(X509_cmp(c->pairs[0].cert, c1), 0);
+	assert_int_equal(X509_cmp(tv_p12_pair_cert(c, 0), c1), 0);
 	assert_int_equal(EVP_PKEY_eq(tv_p12_pair_key(c, 1), k2), 1);
-	assert_int_equal(X509_cmp(c->pairs[1].cert, c2), 0);
+	assert_int_equal(X509_cmp(tv_p12_pair_cert(c, 1), c2), 0);
 	assert_int_equal(sk_X509_num(c->chain_candidates), 1);
 	assert_int_equal(X509_cmp(sk_X509_value(c->chain_candidates, 0), ca), 0);
 	tv_p12_contents_free(c);

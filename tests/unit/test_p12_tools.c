@@ -102,8 +102,8 @@ static void S_assert_has(struct tv_p12_contents *c, const char *name,
 			break;
 	if (i == c->pair_count)
 		fail_msg("%s: key %s not returned", file, name);
-	assert_int_equal(X509_cmp(c->pairs[i].cert, cert), 0);
-	assert_int_equal(EVP_PKEY_eq(X509_get0_pubkey(c->pairs[i].cert),
+	assert_int_equal(X509_cmp(tv_p12_pair_cert(c, i), cert), 0);
+	assert_int_equal(EVP_PKEY_eq(X509_get0_pubkey(tv_p12_pair_cert(c, i)),
 				     tv_p12_pair_key(c, i)), 1);
 	if (c->pairs[i].friendly_name &&
 	    strcmp(c->pairs[i].friendly_name, name) != 0)

@@ -57,7 +57,7 @@ static void S_assert_pair(struct tv_p12_contents *c, const char *name)
 	assert_non_null(c);
 	assert_int_equal(c->pair_count, 1);
 	assert_int_equal(EVP_PKEY_eq(tv_p12_pair_key(c, 0), key), 1);
-	assert_int_equal(X509_cmp(c->pairs[0].cert, cert), 0);
+	assert_int_equal(X509_cmp(tv_p12_pair_cert(c, 0), cert), 0);
 	assert_null(c->pairs[0].friendly_name);
 	EVP_PKEY_free(key);
 	X509_free(cert);

@@ -260,7 +260,7 @@ static void S_p12_read_back(const struct tv_secbuf *p12, struct S_fixture *fx,
 		fail_msg("tv_p12_read: %s", msg);
 	assert_int_equal(c->pair_count, 1);
 	assert_int_equal(EVP_PKEY_eq(tv_p12_pair_key(c, 0), fx->key), 1);
-	assert_int_equal(X509_cmp(c->pairs[0].cert, fx->leaf), 0);
+	assert_int_equal(X509_cmp(tv_p12_pair_cert(c, 0), fx->leaf), 0);
 	if (alias)
 		assert_string_equal(c->pairs[0].friendly_name, alias);
 	else
