@@ -113,6 +113,24 @@ static void S_facts(const uint8_t *data, size_t size, X509 *x)
 	tv_cert_facts_release(&ref);
 }
 
+/* What the PKCS#12 reader relies on when it leaves a certificate undecoded. */
+static void S_glance(const uint8_t *data, size_t size, X509 *x, const unsigned char *end)
+{
+	struct tv__cert_glance g;
+	size_t n = 0;
+
+	if (!tv__cert_glance(&g, data, size))
+		return;
+	FZ_CHECK(x != NULL && end == data + size,
+		 "a glance at a certificate d2i_X509 doesn't decode exactly");
+	FZ_CHECK(tv_cert_san_count(&n, x) == TV_OK && n == g.n_sans,
+		 "a glance counts other subjectAltNames");
+	FZ_CHECK(!g.key_decodes || X509_get0_pubkey(x) != NULL,
+		 "a glance says the key decodes and it doesn't");
+	FZ_CHECK(S_inside(&g.spki_alg, data, size) && S_inside(&g.spki_key, data, size),
+		 "a glance's span outside the input");
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct tv__cert_der c, again;
@@ -144,6 +162,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (x)
 		S_compare(&c, x);
 	S_facts(data, size, x);
+	S_glance(data, size, x, p);
 	X509_free(x);
 	ERR_clear_error();
 	return 0;

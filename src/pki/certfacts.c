@@ -33,9 +33,9 @@
  * tv_cert_facts_get() on an X509 that is already decoded (it reuses the
  * decoded names and OpenSSL's cached SHA-1). So this pays only where it
  * saves the d2i_X509 itself (about 500 us, the provider decoders): the
- * import path once the reader no longer decodes the leaf. Until then
- * tv_certinfo_init() keeps the X509 path, and this is exercised by its
- * differential test (tests/unit/test_certfacts.c).
+ * import path, where the reader leaves the leaf as DER (tv__cert_glance,
+ * below) and svc/certinfo.c's tv_certinfo_init_leaf() asks this first.
+ * Its differential tests: tests/unit/test_certfacts.c, fuzz_certder.
  */
 #include "pki/x509_int.h"
 
