@@ -35,6 +35,32 @@ static X509 *S_cert_of(EVP_PKEY *key)
 	return cert;
 }
 
+/*
+ * tv__key_facts_match_spki on cert's SubjectPublicKeyInfo bytes gives what
+ * tv__key_facts_match gives on the X509 (the reader's undecoded leaf), and
+ * "ask OpenSSL" for a match whose key may not decode.
+ */
+static void S_spki_same(const struct tv__key_facts *f, X509 *cert)
+{
+	unsigned char *der = NULL;
+	struct tv__der cur, seq, alg, bits;
+	int n = i2d_X509_PUBKEY(X509_get_X509_PUBKEY(cert), &der);
+	int want = tv__key_facts_match(f, cert);
+
+	assert_true(n > 0);
+	cur.p = der;
+	cur.len = (size_t)n;
+	assert_true(tv__der_get(&cur, TV__DER_SEQUENCE, &seq, NULL));
+	assert_true(tv__der_get(&seq, TV__DER_SEQUENCE, NULL, &alg));
+	assert_true(tv__der_get(&seq, TV__DER_BIT_STRING, &bits, NULL));
+	assert_true(bits.len > 0 && bits.p[0] == 0);
+	bits.p++;
+	bits.len--;
+	assert_int_equal(tv__key_facts_match_spki(f, &alg, &bits, true), want);
+	assert_int_equal(tv__key_facts_match_spki(f, &alg, &bits, false), want == 1 ? -1 : want);
+	OPENSSL_free(der);
+}
+
 static void S_check(const char *type, const char *curve, unsigned bits, int nid)
 {
 	EVP_PKEY *key = curve ? EVP_PKEY_Q_keygen(NULL, NULL, "EC", curve)
@@ -63,6 +89,22 @@ static void S_check(const char *type, const char *curve, unsigned bits, int nid)
 	assert_int_equal(tv__key_facts_match(&f, mine), 1);
 	assert_int_equal(tv__key_facts_match(&f, theirs), 0);
 	assert_int_equal(tv__key_facts_match(&f, wrong_type), 0);
+	S_spki_same(&f, mine);
+	S_spki_same(&f, theirs);
+	S_spki_same(&f, wrong_type);
+	if (curve) {
+		/* a compressed point: the bytes can't tell, OpenSSL decides */
+		X509 *compressed;
+
+		assert_int_equal(EVP_PKEY_set_utf8_string_param(
+					 key, OSSL_PKEY_PARAM_EC_POINT_CONVERSION_FORMAT,
+					 "compressed"),
+				 1);
+		compressed = S_cert_of(key);
+		assert_int_equal(tv__key_facts_match(&f, compressed), -1);
+		S_spki_same(&f, compressed);
+		X509_free(compressed);
+	}
 	/* any byte less, or one more, and it is not the plain form */
 	assert_false(tv__key_facts_read(&f, der, len - 1));
 	assert_int_equal(f.kind, TV__KEY_SLOW);
