@@ -216,13 +216,16 @@ static void test_keystores(void **state)
 {
 	struct S_tally t = { 0, 0, 0 };
 	char line[512], file[256], spec[64], path[1024];
+	/* under valgrind every third fixture: PKCS12_parse's KDFs are most of
+	 * this test's time there, and the native and ASan runs read them all */
+	unsigned every = tvt_time_scale() > 1.0 ? 3 : 1, n = 0;
 	FILE *m;
 
 	(void)state;
 	m = fopen(TVT_FIXTURES "/MANIFEST", "r");
 	assert_non_null(m);
 	while (fgets(line, sizeof(line), m)) {
-		if (sscanf(line, "%255s %63s", file, spec) != 2)
+		if (sscanf(line, "%255s %63s", file, spec) != 2 || n++ % every)
 			continue;
 		snprintf(path, sizeof(path), "%s/p12/%s", TVT_FIXTURES, file);
 		if (!strcmp(spec, "pass"))
@@ -244,9 +247,12 @@ static void test_keystores(void **state)
 
 /* ---- generated certificates ---------------------------------------------- */
 
+/* Under valgrind (make test's memcheck pass, a time scale over 1) RSA-1024:
+ * a 2048-bit key generation there takes tens of seconds and reaches no
+ * other code. */
 static EVP_PKEY *S_rsa(void)
 {
-	EVP_PKEY *k = EVP_RSA_gen(2048);
+	EVP_PKEY *k = EVP_RSA_gen(tvt_time_scale() > 1.0 ? 1024 : 2048);
 
 	assert_non_null(k);
 	return k;
@@ -363,7 +369,7 @@ static void S_pki_free(struct S_pki *k)
 	X509_free(k->ec_ca);
 }
 
-/* ~100 ordinary leaves: RSA and EC keys, both intermediates, the usual
+/* 100 ordinary leaves (30 under valgrind): RSA and EC keys, both intermediates, the usual
  * extensions in several combinations and digests. Most must go fast. */
 static void test_generated(void **state)
 {
@@ -386,7 +392,8 @@ static void test_generated(void **state)
 	STACK_OF(X509) *cands = sk_X509_new_null();
 	EVP_PKEY *leaf_keys[3];
 	char cn[64];
-	int i;
+	/* fewer under valgrind: each is a signature and two verifications */
+	int i, n = tvt_time_scale() > 1.0 ? 30 : 100;
 
 	(void)state;
 	S_pki_init(&k);
@@ -396,7 +403,7 @@ static void test_generated(void **state)
 	ts = S_store_of(&k.root, 1);
 	assert_true(sk_X509_push(cands, k.rsa_ca));
 	assert_true(sk_X509_push(cands, k.ec_ca));
-	for (i = 0; i < 100; i++) {
+	for (i = 0; i < n; i++) {
 		bool under_ec = i % 2;
 		X509 *leaf;
 
@@ -408,8 +415,9 @@ static void test_generated(void **state)
 		X509_free(leaf);
 	}
 	print_message("generated: %u fast, %u OpenSSL (%u OK)\n", t.fast, t.slow, t.ok);
-	assert_int_equal(t.ok, 100);
-	assert_true(t.fast >= 95); /* only the first under each intermediate fills the cache */
+	assert_int_equal(t.ok, (unsigned)n);
+	assert_true(t.fast >= (unsigned)n - 5); /* only the first under each intermediate
+						   fills the cache */
 	EVP_PKEY_free(leaf_keys[0]);
 	EVP_PKEY_free(leaf_keys[1]);
 	EVP_PKEY_free(leaf_keys[2]);
