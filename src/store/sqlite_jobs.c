@@ -403,7 +403,10 @@ enum tv_err tv__sqlite_job_list(struct tv_store *store, const char *tenant_id, s
  * import_items_tenant (tenant_id, state, queued_ms, job_id, item_index), and
  * its items under an expired lease (rare: a worker died) are few. A claim
  * so costs the same with 100 or 100,000 finished items behind it; reading
- * rows made it grow with both the queue and the history.
+ * rows made it grow with both the queue and the history. Nor does it grow
+ * with the queue: the WAITING tenants are found by a skip scan (one probe
+ * per tenant), where SELECT DISTINCT stepped over every waiting item (with
+ * 2,000 waiting a claim took 0.75 ms; now 0.07 ms, the same picks).
  */
 /* The claimed item's inputs (import_inputs, migration 5), in the claim's
  * transaction. A claimable item that isn't final always has its row. */
@@ -441,22 +444,31 @@ static enum tv_err S_claim_row(sqlite3 *db, const char *owner, int64_t now_ms,
 			       struct tv_claimed_item *out)
 {
 	static const char sql[] =
-		"WITH busy AS (SELECT tenant_id, count(*) AS n FROM import_items"
-		"   WHERE state = 'PROCESSING' AND lease_until_ms >= ?2 GROUP BY tenant_id),"
-		" ten AS (SELECT DISTINCT tenant_id FROM import_items"
-		"   WHERE state = 'WAITING' OR (state = 'PROCESSING' AND lease_until_ms < ?2)),"
+		/* the tenants with a WAITING item: one index probe per tenant
+		 * (a skip scan of import_items_queue), not one step per item */
+		"WITH RECURSIVE wt(t) AS (SELECT (SELECT min(tenant_id) FROM import_items"
+		"   WHERE state = 'WAITING')"
+		"   UNION ALL SELECT (SELECT min(tenant_id) FROM import_items"
+		"   WHERE state = 'WAITING' AND tenant_id > wt.t) FROM wt WHERE wt.t IS NOT NULL),"
+		/* ... and those with an item under an expired lease (the items
+		 * PROCESSING are the ones in flight: few) */
+		" ten AS (SELECT t AS tenant_id FROM wt WHERE t IS NOT NULL"
+		"   UNION SELECT tenant_id FROM import_items WHERE state = 'PROCESSING'"
+		"   AND lease_until_ms < ?2 AND tenant_id IS NOT NULL),"
+		/* per tenant, correlated lookups (a join with a grouped CTE
+		 * cost ten times as much): its oldest claimable item, its
+		 * items in flight under a live lease, its turn */
 		" firsts AS (SELECT tenant_id,"
 		"   (SELECT queued_ms FROM import_items i WHERE i.tenant_id = ten.tenant_id"
 		"     AND i.state = 'WAITING' ORDER BY queued_ms LIMIT 1) AS w,"
 		"   (SELECT min(queued_ms) FROM import_items i WHERE i.tenant_id = ten.tenant_id"
-		"     AND i.state = 'PROCESSING' AND i.lease_until_ms < ?2) AS p FROM ten),"
-		" cand AS (SELECT tenant_id, min(coalesce(w, p), coalesce(p, w)) AS oldest"
-		"   FROM firsts),"
-		" pick AS (SELECT c.tenant_id AS tenant_id FROM cand c"
-		"   LEFT JOIN busy b ON b.tenant_id = c.tenant_id"
-		"   LEFT JOIN queue_turns t ON t.tenant_id = c.tenant_id"
-		"   WHERE ?4 = 0 OR coalesce(b.n, 0) < ?4"
-		"   ORDER BY coalesce(b.n, 0), coalesce(t.seq, 0), c.oldest, c.tenant_id LIMIT 1),"
+		"     AND i.state = 'PROCESSING' AND i.lease_until_ms < ?2) AS p,"
+		"   (SELECT count(*) FROM import_items i WHERE i.state = 'PROCESSING'"
+		"     AND i.tenant_id = ten.tenant_id AND i.lease_until_ms >= ?2) AS n,"
+		"   coalesce((SELECT seq FROM queue_turns t WHERE t.tenant_id = ten.tenant_id), 0)"
+		"     AS turn FROM ten),"
+		" pick AS (SELECT tenant_id FROM firsts WHERE ?4 = 0 OR n < ?4"
+		"   ORDER BY n, turn, min(coalesce(w, p), coalesce(p, w)), tenant_id LIMIT 1),"
 		" item AS (SELECT rowid AS id, queued_ms, job_id, item_index FROM (SELECT * FROM"
 		"   (SELECT rowid, queued_ms, job_id, item_index FROM import_items"
 		"     WHERE tenant_id = (SELECT tenant_id FROM pick) AND state = 'WAITING'"
