@@ -1041,16 +1041,13 @@ enum tv_err tv__sqlite_items_finish(struct tv_store *store, const char *owner,
 	}
 	if (!rc)
 		rc = tv__sqlite_exec(db, "COMMIT");
-	/* The erased inputs (keystores, sealed passwords) still sit in WAL
-	 * frames until a checkpoint resets the WAL: when a job ends, try to
-	 * truncate it, without waiting (busy timeout 0): a busy database is
-	 * left to SQLite's automatic checkpoints and the next job's try. */
-	if (!rc && any_final) {
-		sqlite3_busy_handler(db, NULL, NULL);
-		sqlite3_wal_checkpoint_v2(db, NULL, SQLITE_CHECKPOINT_TRUNCATE, NULL, NULL);
-		tv__sqlite_busy_default(db);
-	}
 	tv__sqlite_release(S_DB(store), db, rc != TV_OK);
+	/* The erased inputs (keystores, sealed passwords) still sit in WAL
+	 * frames until a checkpoint truncates the WAL: when a job ends, the
+	 * checkpoint thread does, retrying until it succeeds (sqlite_ckpt.c),
+	 * so the committer does not wait for it. */
+	if (!rc && any_final)
+		tv__sqlite_ckpt_truncate(S_DB(store));
 	for (i = 0; rc && i < n; i++) {
 		batch[i].rc = rc;
 		batch[i].job_final = false;
