@@ -391,8 +391,9 @@ enum tv_err tv__sqlite_job_list(struct tv_store *store, const char *tenant_id, s
 
 /*
  * One statement picks the tenant (fewest items in flight under a live lease,
- * under the cap ?4; then the one served least recently, by queue_turns; then
- * the oldest claimable item) and claims that tenant's oldest item.
+ * under the cap; then the one served least recently, by queue_turns; then
+ * the oldest claimable item), the next, in the same transaction, claims that
+ * tenant's oldest item.
  * queue_turns has a row per tenant that ever had an item claimed.
  *
  * Every step reads an index, never the items' rows: a row holds the
@@ -454,7 +455,7 @@ static enum tv_err S_claim_row(sqlite3 *db, const char *owner, int64_t now_ms,
 		 * PROCESSING are the ones in flight: few) */
 		" ten AS (SELECT t AS tenant_id FROM wt WHERE t IS NOT NULL"
 		"   UNION SELECT tenant_id FROM import_items WHERE state = 'PROCESSING'"
-		"   AND lease_until_ms < ?2 AND tenant_id IS NOT NULL),"
+		"   AND lease_until_ms < ?1 AND tenant_id IS NOT NULL),"
 		/* per tenant, correlated lookups (a join with a grouped CTE
 		 * cost ten times as much): its oldest claimable item, its
 		 * items in flight under a live lease, its turn */
@@ -462,20 +463,25 @@ static enum tv_err S_claim_row(sqlite3 *db, const char *owner, int64_t now_ms,
 		"   (SELECT queued_ms FROM import_items i WHERE i.tenant_id = ten.tenant_id"
 		"     AND i.state = 'WAITING' ORDER BY queued_ms LIMIT 1) AS w,"
 		"   (SELECT min(queued_ms) FROM import_items i WHERE i.tenant_id = ten.tenant_id"
-		"     AND i.state = 'PROCESSING' AND i.lease_until_ms < ?2) AS p,"
+		"     AND i.state = 'PROCESSING' AND i.lease_until_ms < ?1) AS p,"
 		"   (SELECT count(*) FROM import_items i WHERE i.state = 'PROCESSING'"
-		"     AND i.tenant_id = ten.tenant_id AND i.lease_until_ms >= ?2) AS n,"
+		"     AND i.tenant_id = ten.tenant_id AND i.lease_until_ms >= ?1) AS n,"
 		"   coalesce((SELECT seq FROM queue_turns t WHERE t.tenant_id = ten.tenant_id), 0)"
 		"     AS turn FROM ten),"
-		" pick AS (SELECT tenant_id FROM firsts WHERE ?4 = 0 OR n < ?4"
-		"   ORDER BY n, turn, min(coalesce(w, p), coalesce(p, w)), tenant_id LIMIT 1),"
-		" item AS (SELECT rowid AS id, queued_ms, job_id, item_index FROM (SELECT * FROM"
+		" pick AS (SELECT tenant_id FROM firsts WHERE ?2 = 0 OR n < ?2"
+		"   ORDER BY n, turn, min(coalesce(w, p), coalesce(p, w)), tenant_id LIMIT 1)"
+		" SELECT tenant_id FROM pick";
+	/* the picked tenant's oldest claimable item, as a parameter: with the
+	 * pick as a subquery of this statement the claim cost ten times as
+	 * much (one transaction holds both, so nothing changes in between) */
+	static const char claim_sql[] =
+		"WITH item AS (SELECT rowid AS id, queued_ms, job_id, item_index FROM (SELECT * FROM"
 		"   (SELECT rowid, queued_ms, job_id, item_index FROM import_items"
-		"     WHERE tenant_id = (SELECT tenant_id FROM pick) AND state = 'WAITING'"
+		"     WHERE tenant_id = ?4 AND state = 'WAITING'"
 		"     ORDER BY queued_ms, job_id, item_index LIMIT 1)"
 		"   UNION ALL SELECT * FROM"
 		"   (SELECT rowid, queued_ms, job_id, item_index FROM import_items"
-		"     WHERE tenant_id = (SELECT tenant_id FROM pick) AND state = 'PROCESSING'"
+		"     WHERE tenant_id = ?4 AND state = 'PROCESSING'"
 		"     AND lease_until_ms < ?2 ORDER BY queued_ms, job_id, item_index LIMIT 1))"
 		"   ORDER BY queued_ms, job_id, item_index LIMIT 1)"
 		" UPDATE import_items SET state = 'PROCESSING', lease_owner = ?1,"
@@ -483,16 +489,28 @@ static enum tv_err S_claim_row(sqlite3 *db, const char *owner, int64_t now_ms,
 		" WHERE rowid = (SELECT id FROM item)"
 		" RETURNING job_id, item_index, kind, coalesce(label, ''), attempts, tenant_id";
 	struct tv_import_item *it = &out->item;
+	char tenant[TV_ID_SIZE];
 	sqlite3_stmt *st = NULL;
 	enum tv_err rc = tv__sqlite_stmt(db, &st, sql);
 	int r;
 
 	if (rc)
 		return rc;
+	sqlite3_bind_int64(st, 1, now_ms);
+	sqlite3_bind_int64(st, 2, (int64_t)max_inflight);
+	r = sqlite3_step(st);
+	if (r == SQLITE_ROW)
+		tv__sqlite_text(tenant, sizeof(tenant), st, 0);
+	tv__sqlite_stmt_put(st);
+	if (r != SQLITE_ROW)
+		return r == SQLITE_DONE ? TV_ERR_NOT_FOUND : tv__sqlite_err(r);
+	rc = tv__sqlite_stmt(db, &st, claim_sql);
+	if (rc)
+		return rc;
 	tv__sqlite_bind_text(st, 1, owner);
 	sqlite3_bind_int64(st, 2, now_ms);
 	sqlite3_bind_int64(st, 3, lease_until_ms);
-	sqlite3_bind_int64(st, 4, (int64_t)max_inflight);
+	tv__sqlite_bind_text(st, 4, tenant);
 	r = sqlite3_step(st);
 	if (r != SQLITE_ROW) {
 		tv__sqlite_stmt_put(st);

@@ -291,18 +291,20 @@ static void S_job(struct S_env *e, struct tv_import_job *job, const char *id, in
 	free(items);
 }
 
-/* Claim one item and report the VM steps of the claim statement. */
+/* Claim one item and report the VM steps of the claim statements (the pick
+ * and the claim). */
 static int S_claim_steps(struct S_env *e, int64_t now, struct tv_claimed_item *ci)
 {
 	sqlite3_stmt *p = NULL;
 	sqlite3 *db;
-	int steps = -1;
+	int steps = 0;
 
 	assert_int_equal(e->st->ops->item_claim(e->st, "w", now, now + 60000, 0, ci), TV_OK);
 	assert_int_equal(tv__sqlite_acquire(e->s, &db), TV_OK);
 	while ((p = sqlite3_next_stmt(db, p)) != NULL)
-		if (strstr(sqlite3_sql(p), "WITH RECURSIVE wt(t)"))
-			steps = sqlite3_stmt_status(p, SQLITE_STMTSTATUS_VM_STEP, 1);
+		if (strstr(sqlite3_sql(p), "WITH RECURSIVE wt(t)") ||
+		    strstr(sqlite3_sql(p), "WITH item AS"))
+			steps += sqlite3_stmt_status(p, SQLITE_STMTSTATUS_VM_STEP, 1);
 	tv__sqlite_release(e->s, db, false);
 	assert_true(steps > 0);
 	return steps;
