@@ -44,12 +44,9 @@
 
 #define S_IDLE_POLL_MS 500
 #define S_WATCH_MS 500 /* longest wait for store events: the stop latency */
-#define S_PENDING_PER_WORKER 8 /* the hand-off queue's bound, per worker */
+#define S_PENDING_PER_WORKER 4 /* the hand-off queue's bound, per worker */
 #define S_CLAIM_MAX 4 /* items one claim takes: one to work on, the rest ahead */
-/* what the committer keeps ready, per worker: enough for a worker to go on
- * through a commit's fsync and a checkpoint (several ms each, when a
- * worker's item takes about 1.5 ms), the time in which it could not claim */
-#define S_AHEAD_PER_WORKER 8
+#define S_AHEAD_PER_WORKER (S_CLAIM_MAX - 1) /* what the committer keeps ready */
 
 static void S_deadline(struct timespec *ts, int64_t ms)
 {
@@ -321,7 +318,7 @@ static bool S_commit(struct tv_importer *imp, struct tv_import_done **batch,
  */
 static void S_top_up(struct tv_importer *imp)
 {
-	struct tv_claimed_item got[S_AHEAD_PER_WORKER * 2];
+	struct tv_claimed_item got[S_CLAIM_MAX * 4];
 	size_t want, n = 0, i, target;
 	int64_t now;
 	enum tv_err rc;
@@ -549,7 +546,7 @@ enum tv_err tv_importer_start(struct tv_importer **out, struct tv_store *store,
 	/* every item held at once: one per worker, the ones claimed ahead, a
 	 * full queue, a full batch */
 	imp->max_pending = (size_t)(imp->cfg.workers ? imp->cfg.workers : 1) * S_PENDING_PER_WORKER;
-	imp->max_ready = 2 * S_AHEAD_PER_WORKER * (size_t)(imp->cfg.workers ? imp->cfg.workers : 1);
+	imp->max_ready = 2 * (S_CLAIM_MAX - 1) * (size_t)(imp->cfg.workers ? imp->cfg.workers : 1);
 	imp->n_held = imp->cfg.workers + imp->max_ready + 2 * imp->max_pending;
 	rc = tv_pki_ctx_new(&imp->pki);
 	if (!rc)
