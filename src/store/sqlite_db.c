@@ -466,6 +466,8 @@ static enum tv_err S_connect(struct tv__sqlite *s, struct tv__sqlite_conn **out,
 		S_conn_free(c);
 		return rc;
 	}
+	if (s->ckpt_started)
+		tv__sqlite_ckpt_hook(s, c->db);
 	*out = c;
 	return TV_OK;
 }
@@ -561,6 +563,7 @@ void tv__sqlite_close(struct tv_store *st)
 	struct tv__sqlite *s = (struct tv__sqlite *)st;
 	size_t i;
 
+	tv__sqlite_ckpt_stop(s);
 	for (i = 0; i < s->n_free; i++)
 		S_conn_free(s->free_conns[i]);
 	pthread_mutex_destroy(&s->lock);
@@ -594,6 +597,7 @@ enum tv_err tv__sqlite_open(struct tv_store **out, const char *path, bool create
 		tv__sqlite_close(&s->base);
 		return TV_ERR_NOMEM;
 	}
+	tv__sqlite_ckpt_start(s);
 	rc = S_connect(s, &c, SQLITE_OPEN_READWRITE | (create ? SQLITE_OPEN_CREATE : 0));
 	if (!rc)
 		rc = tv__sqlite_migrate(c->db);

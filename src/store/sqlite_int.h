@@ -45,7 +45,34 @@ struct tv__sqlite {
 	struct tv__sqlite_conn *free_conns[TV__SQLITE_POOL_MAX];
 	size_t n_free;
 	size_t n_open;
+	/* the checkpoint thread (sqlite_ckpt.c); ckpt_* guarded by ckpt_lock */
+	pthread_t ckpt_thread;
+	pthread_mutex_t ckpt_lock;
+	pthread_cond_t ckpt_cond;
+	bool ckpt_init, ckpt_started, ckpt_stop, ckpt_passive;
+	uint64_t ckpt_truncate_gen; /* TRUNCATEs asked for (done when caught up) */
 };
+
+/* A commit that leaves this many WAL frames asks for a checkpoint
+ * (SQLite's own automatic checkpoint uses the same figure). */
+#define TV__SQLITE_CKPT_FRAMES 1000
+/* A TRUNCATE that found the database busy is tried again this often. */
+#define TV__SQLITE_CKPT_RETRY_MS 100
+
+/** Start s's checkpoint thread (before the first connection is made). */
+void tv__sqlite_ckpt_start(struct tv__sqlite *s);
+/** Stop and join it (before the pooled connections are closed). */
+void tv__sqlite_ckpt_stop(struct tv__sqlite *s);
+/** Replace db's automatic checkpoint with a request to the thread. */
+void tv__sqlite_ckpt_hook(struct tv__sqlite *s, sqlite3 *db);
+/** Ask for a PASSIVE checkpoint, and with truncate for a TRUNCATE too. */
+void tv__sqlite_ckpt_request(struct tv__sqlite *s, bool truncate);
+/**
+ * Erased rows must leave the WAL file: a TRUNCATE, by the thread (retried
+ * until it succeeds), or inline and without waiting when there is no
+ * thread. Call it holding no connection mid-transaction.
+ */
+void tv__sqlite_ckpt_truncate(struct tv__sqlite *s);
 
 /* Waiting for a lock held by another connection: at most this long, in
  * polls of at most TV__SQLITE_BUSY_MAX_SLEEP_US (see sqlite_db.c). */

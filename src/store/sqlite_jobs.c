@@ -391,8 +391,9 @@ enum tv_err tv__sqlite_job_list(struct tv_store *store, const char *tenant_id, s
 
 /*
  * One statement picks the tenant (fewest items in flight under a live lease,
- * under the cap ?4; then the one served least recently, by queue_turns; then
- * the oldest claimable item) and claims that tenant's oldest item.
+ * under the cap; then the one served least recently, by queue_turns; then
+ * the oldest claimable item), the next, in the same transaction, claims that
+ * tenant's oldest item.
  * queue_turns has a row per tenant that ever had an item claimed.
  *
  * Every step reads an index, never the items' rows: a row holds the
@@ -403,7 +404,10 @@ enum tv_err tv__sqlite_job_list(struct tv_store *store, const char *tenant_id, s
  * import_items_tenant (tenant_id, state, queued_ms, job_id, item_index), and
  * its items under an expired lease (rare: a worker died) are few. A claim
  * so costs the same with 100 or 100,000 finished items behind it; reading
- * rows made it grow with both the queue and the history.
+ * rows made it grow with both the queue and the history. Nor does it grow
+ * with the queue: the WAITING tenants are found by a skip scan (one probe
+ * per tenant), where SELECT DISTINCT stepped over every waiting item (with
+ * 2,000 waiting a claim took 0.75 ms; now 0.07 ms, the same picks).
  */
 /* The claimed item's inputs (import_inputs, migration 5), in the claim's
  * transaction. A claimable item that isn't final always has its row. */
@@ -441,29 +445,43 @@ static enum tv_err S_claim_row(sqlite3 *db, const char *owner, int64_t now_ms,
 			       struct tv_claimed_item *out)
 {
 	static const char sql[] =
-		"WITH busy AS (SELECT tenant_id, count(*) AS n FROM import_items"
-		"   WHERE state = 'PROCESSING' AND lease_until_ms >= ?2 GROUP BY tenant_id),"
-		" ten AS (SELECT DISTINCT tenant_id FROM import_items"
-		"   WHERE state = 'WAITING' OR (state = 'PROCESSING' AND lease_until_ms < ?2)),"
+		/* the tenants with a WAITING item: one index probe per tenant
+		 * (a skip scan of import_items_queue), not one step per item */
+		"WITH RECURSIVE wt(t) AS (SELECT (SELECT min(tenant_id) FROM import_items"
+		"   WHERE state = 'WAITING')"
+		"   UNION ALL SELECT (SELECT min(tenant_id) FROM import_items"
+		"   WHERE state = 'WAITING' AND tenant_id > wt.t) FROM wt WHERE wt.t IS NOT NULL),"
+		/* ... and those with an item under an expired lease (the items
+		 * PROCESSING are the ones in flight: few) */
+		" ten AS (SELECT t AS tenant_id FROM wt WHERE t IS NOT NULL"
+		"   UNION SELECT tenant_id FROM import_items WHERE state = 'PROCESSING'"
+		"   AND lease_until_ms < ?1 AND tenant_id IS NOT NULL),"
+		/* per tenant, correlated lookups (a join with a grouped CTE
+		 * cost ten times as much): its oldest claimable item, its
+		 * items in flight under a live lease, its turn */
 		" firsts AS (SELECT tenant_id,"
 		"   (SELECT queued_ms FROM import_items i WHERE i.tenant_id = ten.tenant_id"
 		"     AND i.state = 'WAITING' ORDER BY queued_ms LIMIT 1) AS w,"
 		"   (SELECT min(queued_ms) FROM import_items i WHERE i.tenant_id = ten.tenant_id"
-		"     AND i.state = 'PROCESSING' AND i.lease_until_ms < ?2) AS p FROM ten),"
-		" cand AS (SELECT tenant_id, min(coalesce(w, p), coalesce(p, w)) AS oldest"
-		"   FROM firsts),"
-		" pick AS (SELECT c.tenant_id AS tenant_id FROM cand c"
-		"   LEFT JOIN busy b ON b.tenant_id = c.tenant_id"
-		"   LEFT JOIN queue_turns t ON t.tenant_id = c.tenant_id"
-		"   WHERE ?4 = 0 OR coalesce(b.n, 0) < ?4"
-		"   ORDER BY coalesce(b.n, 0), coalesce(t.seq, 0), c.oldest, c.tenant_id LIMIT 1),"
-		" item AS (SELECT rowid AS id, queued_ms, job_id, item_index FROM (SELECT * FROM"
+		"     AND i.state = 'PROCESSING' AND i.lease_until_ms < ?1) AS p,"
+		"   (SELECT count(*) FROM import_items i WHERE i.state = 'PROCESSING'"
+		"     AND i.tenant_id = ten.tenant_id AND i.lease_until_ms >= ?1) AS n,"
+		"   coalesce((SELECT seq FROM queue_turns t WHERE t.tenant_id = ten.tenant_id), 0)"
+		"     AS turn FROM ten),"
+		" pick AS (SELECT tenant_id FROM firsts WHERE ?2 = 0 OR n < ?2"
+		"   ORDER BY n, turn, min(coalesce(w, p), coalesce(p, w)), tenant_id LIMIT 1)"
+		" SELECT tenant_id FROM pick";
+	/* the picked tenant's oldest claimable item, as a parameter: with the
+	 * pick as a subquery of this statement the claim cost ten times as
+	 * much (one transaction holds both, so nothing changes in between) */
+	static const char claim_sql[] =
+		"WITH item AS (SELECT rowid AS id, queued_ms, job_id, item_index FROM (SELECT * FROM"
 		"   (SELECT rowid, queued_ms, job_id, item_index FROM import_items"
-		"     WHERE tenant_id = (SELECT tenant_id FROM pick) AND state = 'WAITING'"
+		"     WHERE tenant_id = ?4 AND state = 'WAITING'"
 		"     ORDER BY queued_ms, job_id, item_index LIMIT 1)"
 		"   UNION ALL SELECT * FROM"
 		"   (SELECT rowid, queued_ms, job_id, item_index FROM import_items"
-		"     WHERE tenant_id = (SELECT tenant_id FROM pick) AND state = 'PROCESSING'"
+		"     WHERE tenant_id = ?4 AND state = 'PROCESSING'"
 		"     AND lease_until_ms < ?2 ORDER BY queued_ms, job_id, item_index LIMIT 1))"
 		"   ORDER BY queued_ms, job_id, item_index LIMIT 1)"
 		" UPDATE import_items SET state = 'PROCESSING', lease_owner = ?1,"
@@ -471,16 +489,28 @@ static enum tv_err S_claim_row(sqlite3 *db, const char *owner, int64_t now_ms,
 		" WHERE rowid = (SELECT id FROM item)"
 		" RETURNING job_id, item_index, kind, coalesce(label, ''), attempts, tenant_id";
 	struct tv_import_item *it = &out->item;
+	char tenant[TV_ID_SIZE];
 	sqlite3_stmt *st = NULL;
 	enum tv_err rc = tv__sqlite_stmt(db, &st, sql);
 	int r;
 
 	if (rc)
 		return rc;
+	sqlite3_bind_int64(st, 1, now_ms);
+	sqlite3_bind_int64(st, 2, (int64_t)max_inflight);
+	r = sqlite3_step(st);
+	if (r == SQLITE_ROW)
+		tv__sqlite_text(tenant, sizeof(tenant), st, 0);
+	tv__sqlite_stmt_put(st);
+	if (r != SQLITE_ROW)
+		return r == SQLITE_DONE ? TV_ERR_NOT_FOUND : tv__sqlite_err(r);
+	rc = tv__sqlite_stmt(db, &st, claim_sql);
+	if (rc)
+		return rc;
 	tv__sqlite_bind_text(st, 1, owner);
 	sqlite3_bind_int64(st, 2, now_ms);
 	sqlite3_bind_int64(st, 3, lease_until_ms);
-	sqlite3_bind_int64(st, 4, (int64_t)max_inflight);
+	tv__sqlite_bind_text(st, 4, tenant);
 	r = sqlite3_step(st);
 	if (r != SQLITE_ROW) {
 		tv__sqlite_stmt_put(st);
@@ -1029,16 +1059,13 @@ enum tv_err tv__sqlite_items_finish(struct tv_store *store, const char *owner,
 	}
 	if (!rc)
 		rc = tv__sqlite_exec(db, "COMMIT");
-	/* The erased inputs (keystores, sealed passwords) still sit in WAL
-	 * frames until a checkpoint resets the WAL: when a job ends, try to
-	 * truncate it, without waiting (busy timeout 0): a busy database is
-	 * left to SQLite's automatic checkpoints and the next job's try. */
-	if (!rc && any_final) {
-		sqlite3_busy_handler(db, NULL, NULL);
-		sqlite3_wal_checkpoint_v2(db, NULL, SQLITE_CHECKPOINT_TRUNCATE, NULL, NULL);
-		tv__sqlite_busy_default(db);
-	}
 	tv__sqlite_release(S_DB(store), db, rc != TV_OK);
+	/* The erased inputs (keystores, sealed passwords) still sit in WAL
+	 * frames until a checkpoint truncates the WAL: when a job ends, the
+	 * checkpoint thread does, retrying until it succeeds (sqlite_ckpt.c),
+	 * so the committer does not wait for it. */
+	if (!rc && any_final)
+		tv__sqlite_ckpt_truncate(S_DB(store));
 	for (i = 0; rc && i < n; i++) {
 		batch[i].rc = rc;
 		batch[i].job_final = false;

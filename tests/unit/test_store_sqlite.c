@@ -10,6 +10,7 @@
  */
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
@@ -17,6 +18,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "store/sqlite_int.h"
 #include "store/store.h"
@@ -288,18 +291,20 @@ static void S_job(struct S_env *e, struct tv_import_job *job, const char *id, in
 	free(items);
 }
 
-/* Claim one item and report the VM steps of the claim statement. */
+/* Claim one item and report the VM steps of the claim statements (the pick
+ * and the claim). */
 static int S_claim_steps(struct S_env *e, int64_t now, struct tv_claimed_item *ci)
 {
 	sqlite3_stmt *p = NULL;
 	sqlite3 *db;
-	int steps = -1;
+	int steps = 0;
 
 	assert_int_equal(e->st->ops->item_claim(e->st, "w", now, now + 60000, 0, ci), TV_OK);
 	assert_int_equal(tv__sqlite_acquire(e->s, &db), TV_OK);
 	while ((p = sqlite3_next_stmt(db, p)) != NULL)
-		if (strstr(sqlite3_sql(p), "WITH busy AS"))
-			steps = sqlite3_stmt_status(p, SQLITE_STMTSTATUS_VM_STEP, 1);
+		if (strstr(sqlite3_sql(p), "WITH RECURSIVE wt(t)") ||
+		    strstr(sqlite3_sql(p), "WITH item AS"))
+			steps += sqlite3_stmt_status(p, SQLITE_STMTSTATUS_VM_STEP, 1);
 	tv__sqlite_release(e->s, db, false);
 	assert_true(steps > 0);
 	return steps;
@@ -351,6 +356,149 @@ static void test_claim_cost_ignores_history(void **state)
 	tv_import_item_release(&c2.item);
 	/* reading the 300 finished rows would cost thousands of steps */
 	assert_true(after < before + 200);
+}
+
+/* Nor does it grow with the items waiting: the waiting tenants are found
+ * by a skip scan, not by stepping over every waiting item. */
+static void test_claim_cost_ignores_queue(void **state)
+{
+	struct S_env *e = *state;
+	struct tv_import_job a = { .n_items = 0 }, b;
+	struct tv_claimed_item c1, c2;
+	int before, after;
+
+	S_tenant(e, &a);
+	b = a;
+	S_job(e, &a, "job-a", 10, 2);
+	(void)S_claim_steps(e, 100, &c1);
+	before = S_claim_steps(e, 101, &c2);
+	tv_import_item_release(&c1.item);
+	tv_import_item_release(&c2.item);
+	/* 500 waiting */
+	S_job(e, &b, "job-b", 20, 500);
+	(void)S_claim_steps(e, 102, &c1);
+	after = S_claim_steps(e, 103, &c2);
+	assert_string_equal(c2.job_id, "job-b");
+	tv_import_item_release(&c1.item);
+	tv_import_item_release(&c2.item);
+	/* stepping over 500 index entries would cost thousands of steps */
+	assert_true(after < before + 200);
+}
+
+/* Whether the file at path holds the bytes needle (a missing file holds
+ * nothing). */
+static bool S_file_has(const char *path, const char *needle)
+{
+	size_t n = strlen(needle), len = 0, cap = 0, i;
+	char *buf = NULL, tmp[65536];
+	bool found = false;
+	FILE *f = fopen(path, "rb");
+	size_t got;
+
+	if (!f)
+		return false;
+	while ((got = fread(tmp, 1, sizeof(tmp), f)) > 0) {
+		if (len + got > cap) {
+			char *p;
+
+			cap = (len + got) * 2;
+			p = realloc(buf, cap);
+			assert_non_null(p);
+			buf = p;
+		}
+		memcpy(buf + len, tmp, got);
+		len += got;
+	}
+	fclose(f);
+	for (i = 0; !found && n && i + n <= len; i++)
+		found = !memcmp(buf + i, needle, n);
+	free(buf);
+	return found;
+}
+
+/*
+ * A finished job's inputs leave the files: the rows are deleted with
+ * secure_delete (zeroed pages) and the checkpoint thread truncates the WAL
+ * that still holds their frames, after the commit, not inside it.
+ */
+static void test_finished_inputs_leave_wal(void **state)
+{
+	static const char ks[] = "KEYSTORE-BYTES-0123456789-abcdefghij";
+	static const char pw[] = "SEALED-PASSWORD-BYTES-9876543210";
+	struct S_env *e = *state;
+	struct tv_import_job job = { .id = "job-w", .created_ms = 5, .n_items = 1 };
+	struct tv_import_item item;
+	struct tv_claimed_item ci;
+	struct tv_item_outcome o = { .status = "FAILED", .reason = "BAD_PASSWORD: x" };
+	char db_path[128], wal_path[140];
+	bool final = false;
+	int tries;
+
+	assert_true(e->s->ckpt_started);
+	snprintf(db_path, sizeof(db_path), "%s/t.db", e->dir);
+	snprintf(wal_path, sizeof(wal_path), "%s-wal", db_path);
+	S_tenant(e, &job);
+	memset(&item, 0, sizeof(item));
+	item.kind = TV_ITEM_PKCS12;
+	item.keystore = (unsigned char *)ks;
+	item.keystore_len = sizeof(ks) - 1;
+	item.sealed_password = (unsigned char *)pw;
+	item.sealed_password_len = sizeof(pw) - 1;
+	assert_int_equal(e->st->ops->job_create(e->st, &job, &item, 1, 0), TV_OK);
+	assert_true(S_file_has(db_path, ks) || S_file_has(wal_path, ks));
+	assert_int_equal(e->st->ops->item_claim(e->st, "w", 10, 60000, 0, &ci), TV_OK);
+	assert_int_equal(e->st->ops->item_finish(e->st, ci.job_id, 0, "w", &o, 1, 20, &final),
+			 TV_OK);
+	tv_import_item_release(&ci.item);
+	assert_true(final);
+	/* the thread truncates within moments; allow a loaded machine 10 s */
+	for (tries = 0; tries < 1000; tries++) {
+		if (!S_file_has(db_path, ks) && !S_file_has(wal_path, ks) &&
+		    !S_file_has(db_path, pw) && !S_file_has(wal_path, pw))
+			break;
+		usleep(10000);
+	}
+	assert_true(tries < 1000);
+}
+
+static long S_size(const char *path)
+{
+	struct stat st;
+
+	return stat(path, &st) ? -1 : (long)st.st_size;
+}
+
+/*
+ * Commits past TV__SQLITE_CKPT_FRAMES frames get the WAL checkpointed by
+ * the thread (the connections' automatic checkpoint is replaced): once it
+ * has copied every frame, the next commit starts the WAL over (and,
+ * journal_size_limit=0, truncates it), so the WAL stays bounded.
+ */
+static void test_wal_checkpointed_by_thread(void **state)
+{
+	struct S_env *e = *state;
+	char wal_path[140];
+	long size = -1;
+	sqlite3 *db;
+	int i, tries;
+
+	snprintf(wal_path, sizeof(wal_path), "%s/t.db-wal", e->dir);
+	assert_int_equal(tv__sqlite_acquire(e->s, &db), TV_OK);
+	assert_int_equal(tv__sqlite_exec(db, "CREATE TABLE filler (b BLOB)"), TV_OK);
+	for (i = 0; i < 40; i++) /* 40 commits of about 40 pages each */
+		assert_int_equal(tv__sqlite_exec(db, "INSERT INTO filler VALUES (zeroblob(160000))"),
+				 TV_OK);
+	/* left alone, the WAL would hold all 1,600 frames (6.5 MB) */
+	for (tries = 0; tries < 1000; tries++) {
+		assert_int_equal(tv__sqlite_exec(db, "INSERT INTO filler VALUES (zeroblob(10))"),
+				 TV_OK);
+		size = S_size(wal_path);
+		if (size >= 0 && size < 1000L * 1024)
+			break;
+		usleep(10000);
+	}
+	tv__sqlite_release(e->s, db, false);
+	assert_true(size >= 0 && size < 1000L * 1024);
 }
 
 /* Counts statements that set synchronous=NORMAL (a trace callback). */
@@ -429,6 +577,11 @@ int main(void)
 						S_teardown),
 		cmocka_unit_test_setup_teardown(test_relaxed_sync_restored, S_setup, S_teardown),
 		cmocka_unit_test_setup_teardown(test_claim_leaves_connection_durable, S_setup,
+						S_teardown),
+		cmocka_unit_test_setup_teardown(test_claim_cost_ignores_queue, S_setup, S_teardown),
+		cmocka_unit_test_setup_teardown(test_finished_inputs_leave_wal, S_setup,
+						S_teardown),
+		cmocka_unit_test_setup_teardown(test_wal_checkpointed_by_thread, S_setup,
 						S_teardown),
 		cmocka_unit_test_setup_teardown(test_claim_cost_ignores_history, S_setup,
 						S_teardown),
