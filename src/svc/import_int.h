@@ -62,6 +62,9 @@ struct tv_importer {
 		int slot;
 	} *ready;
 	size_t n_ready, ready_head, max_ready;
+	/* recent averages, for how many to claim ahead (S_ahead): a worker's
+	 * time per item, the committer's per commit */
+	int64_t item_ns_avg, commit_ns_avg;
 	/* items this process holds (processing, claimed ahead, queued or
 	 * committing), for
 	 * lease renewal */

@@ -44,9 +44,10 @@
 
 #define S_IDLE_POLL_MS 500
 #define S_WATCH_MS 500 /* longest wait for store events: the stop latency */
-#define S_PENDING_PER_WORKER 4 /* the hand-off queue's bound, per worker */
+#define S_PENDING_PER_WORKER 16 /* the hand-off queue's bound, per worker */
 #define S_CLAIM_MAX 4 /* items one claim takes: one to work on, the rest ahead */
-#define S_AHEAD_PER_WORKER (S_CLAIM_MAX - 1) /* what the committer keeps ready */
+#define S_AHEAD_PER_WORKER (S_CLAIM_MAX - 1) /* ready per worker before any timing */
+#define S_AHEAD_MAX_PER_WORKER 12 /* the most the committer keeps ready, per worker */
 
 static void S_deadline(struct timespec *ts, int64_t ms)
 {
@@ -105,11 +106,18 @@ static void S_unhold(struct tv_importer *imp, int slot)
 	pthread_mutex_unlock(&imp->lock);
 }
 
+/* An average of the recent figures: the first as it is, then 7/8 old, 1/8 new. */
+static void S_average(int64_t *avg, int64_t x)
+{
+	*avg = *avg ? *avg - *avg / 8 + x / 8 : x;
+}
+
 /* Queue d for the committer, waiting while the queue is full (even when
  * stopping: the committer drains it before it ends). */
 static void S_handoff(struct tv_importer *imp, struct tv_import_done *d)
 {
 	pthread_mutex_lock(&imp->lock);
+	S_average(&imp->item_ns_avg, d->busy_ns);
 	while (imp->n_pending >= imp->max_pending)
 		pthread_cond_wait(&imp->room_cond, &imp->lock);
 	d->next = NULL;
@@ -309,21 +317,40 @@ static bool S_commit(struct tv_importer *imp, struct tv_import_done **batch,
 }
 
 /*
+ * How many items a worker needs ready to keep busy through one commit (its
+ * items take item_ns_avg, a commit commit_ns_avg), plus one: keystores that
+ * take seconds get two (the fixed three before), so another tenant's item
+ * doesn't wait behind a long row of them claimed ahead (fairness); a
+ * millisecond item behind a 6 ms commit gets seven. S_AHEAD_PER_WORKER
+ * until both have been timed. imp->lock held.
+ */
+static size_t S_ahead(const struct tv_importer *imp)
+{
+	int64_t k;
+
+	if (imp->item_ns_avg <= 0 || imp->commit_ns_avg <= 0)
+		return S_AHEAD_PER_WORKER;
+	k = (imp->commit_ns_avg + imp->item_ns_avg - 1) / imp->item_ns_avg + 1;
+	return k > S_AHEAD_MAX_PER_WORKER ? S_AHEAD_MAX_PER_WORKER : (size_t)k;
+}
+
+/*
  * Claim ahead from the committer, after a commit: a worker's own claim is a
  * write transaction, and SQLite has one writer, so a worker that claims
  * while the committer's transaction (and its fsync) runs waits for it.
  * The committer claims between its commits, when the store is free, and
- * keeps up to S_AHEAD_PER_WORKER items per worker ready; a worker claims
- * itself only when it finds none. Called and returns with imp->lock held.
+ * keeps enough items per worker ready to last a worker through the next
+ * commit (S_ahead); a worker claims itself only when it finds none. Called
+ * and returns with imp->lock held.
  */
 static void S_top_up(struct tv_importer *imp)
 {
-	struct tv_claimed_item got[S_CLAIM_MAX * 4];
+	struct tv_claimed_item got[S_CLAIM_MAX * 8];
 	size_t want, n = 0, i, target;
 	int64_t now;
 	enum tv_err rc;
 
-	target = (size_t)(imp->cfg.workers ? imp->cfg.workers : 1) * S_AHEAD_PER_WORKER;
+	target = (size_t)(imp->cfg.workers ? imp->cfg.workers : 1) * S_ahead(imp);
 	if (imp->stop || !imp->store->ops->items_claim || imp->n_ready >= target)
 		return;
 	want = target - imp->n_ready;
@@ -343,9 +370,10 @@ static void S_top_up(struct tv_importer *imp)
 		if (got[i].attempts > 1)
 			tv_svc_metrics_reclaim(imp->cfg.metrics);
 		pthread_mutex_lock(&imp->lock);
-		/* room: n_ready was below target, the ring holds 2 * target, and
-		 * the workers' own claims add at most target between them; were
-		 * that ever wrong, the item would wait out its lease, not be lost */
+		/* room: n_ready was below target, the ring holds twice the
+		 * largest target, and the workers' own claims add at most
+		 * S_CLAIM_MAX - 1 each; were that ever wrong, the item would
+		 * wait out its lease, not be lost */
 		if (imp->n_ready < imp->max_ready && slot >= 0) {
 			imp->ready[(imp->ready_head + imp->n_ready) % imp->max_ready] =
 				(struct tv_import_ready){ .ci = got[i], .slot = slot };
@@ -370,6 +398,7 @@ static void *S_committer(void *arg)
 	struct tv_importer *imp = arg;
 	struct tv_import_done **batch = imp->batch, *d;
 	struct tv_item_finish *fin = imp->fin;
+	int64_t t0;
 	size_t n;
 
 	pthread_mutex_lock(&imp->lock);
@@ -386,9 +415,12 @@ static void *S_committer(void *arg)
 		imp->n_pending = 0;
 		pthread_cond_broadcast(&imp->room_cond);
 		pthread_mutex_unlock(&imp->lock);
+		t0 = tv_mono_ns();
 		if (S_commit(imp, batch, fin, n) && imp->cfg.on_job_final)
 			imp->cfg.on_job_final(imp->cfg.on_job_final_arg);
+		t0 = tv_mono_ns() - t0;
 		pthread_mutex_lock(&imp->lock);
+		S_average(&imp->commit_ns_avg, t0);
 		S_top_up(imp);
 	}
 	pthread_mutex_unlock(&imp->lock);
@@ -546,7 +578,7 @@ enum tv_err tv_importer_start(struct tv_importer **out, struct tv_store *store,
 	/* every item held at once: one per worker, the ones claimed ahead, a
 	 * full queue, a full batch */
 	imp->max_pending = (size_t)(imp->cfg.workers ? imp->cfg.workers : 1) * S_PENDING_PER_WORKER;
-	imp->max_ready = 2 * (S_CLAIM_MAX - 1) * (size_t)(imp->cfg.workers ? imp->cfg.workers : 1);
+	imp->max_ready = 2 * S_AHEAD_MAX_PER_WORKER * (size_t)(imp->cfg.workers ? imp->cfg.workers : 1);
 	imp->n_held = imp->cfg.workers + imp->max_ready + 2 * imp->max_pending;
 	rc = tv_pki_ctx_new(&imp->pki);
 	if (!rc)
