@@ -51,6 +51,9 @@ struct tv__sqlite {
 	pthread_cond_t ckpt_cond;
 	bool ckpt_init, ckpt_started, ckpt_stop, ckpt_passive;
 	uint64_t ckpt_truncate_gen; /* TRUNCATEs asked for (done when caught up) */
+	uint64_t ckpt_done_gen;     /* the TRUNCATEs done (the thread's) */
+	int64_t ckpt_owed_since_ms; /* when the oldest TRUNCATE owed was asked for */
+	int64_t ckpt_last_commit_ms; /* the WAL hook's, atomic: the latest commit */
 };
 
 /* A commit that leaves this many WAL frames asks for a checkpoint
@@ -58,6 +61,14 @@ struct tv__sqlite {
 #define TV__SQLITE_CKPT_FRAMES 1000
 /* A TRUNCATE that found the database busy is tried again this often. */
 #define TV__SQLITE_CKPT_RETRY_MS 100
+/* PASSIVE checkpoints asked for by the WAL hook run at most this often */
+#define TV__SQLITE_CKPT_GAP_MS 250
+/* A TRUNCATE waits for this long without a commit (it takes the writer
+ * lock for its ftruncate and fsyncs, 10 to 20 ms: in the middle of an
+ * import every commit would wait), but no longer than the second figure
+ * after it was asked for. */
+#define TV__SQLITE_CKPT_QUIET_MS 100
+#define TV__SQLITE_CKPT_MAX_DELAY_MS 2000
 
 /** Start s's checkpoint thread (before the first connection is made). */
 void tv__sqlite_ckpt_start(struct tv__sqlite *s);
