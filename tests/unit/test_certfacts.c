@@ -146,8 +146,9 @@ static void S_dir(const char *dir, struct S_tally *t)
 }
 
 /* The certificates of a keystore, opened with password. */
-static void S_p12(const char *path, const char *password, struct S_tally *t)
+static void S_p12(const char *path, const char *password, void *arg)
 {
+	struct S_tally *t = arg;
 	size_t len = 0;
 	unsigned char *data = tvt_read_file(path, &len);
 	const unsigned char *p = data;
@@ -175,8 +176,6 @@ static void S_p12(const char *path, const char *password, struct S_tally *t)
 static void test_corpora(void **state)
 {
 	struct S_tally t = { 0, 0 };
-	char line[512], file[256], spec[64], path[1024];
-	FILE *m;
 
 	(void)state;
 	S_dir(TVT_FIXTURES "/chain", &t);
@@ -184,25 +183,7 @@ static void test_corpora(void **state)
 	S_dir(TVT_FIXTURES "/hostile", &t);
 	S_dir(TV_SOURCE_DIR "/fuzz/corpus/certder", &t);
 	S_dir(TV_SOURCE_DIR "/fuzz/corpus/trustedca", &t);
-	m = fopen(TVT_FIXTURES "/MANIFEST", "r");
-	assert_non_null(m);
-	while (fgets(line, sizeof(line), m)) {
-		if (sscanf(line, "%255s %63s", file, spec) != 2)
-			continue;
-		snprintf(path, sizeof(path), "%s/p12/%s", TVT_FIXTURES, file);
-		if (!strcmp(spec, "pass"))
-			S_p12(path, TVT_PASS, &t);
-		else if (!strcmp(spec, "empty"))
-			S_p12(path, "", &t);
-		else if (!strcmp(spec, "utf8"))
-			S_p12(path, TVT_UTF8_PASS, &t);
-	}
-	fclose(m);
-	S_p12(TV_VECTORS_DIR "/pbes2_aes256cbc.p12", "password", &t);
-	S_p12(TV_VECTORS_DIR "/pbes2_aes192cbc.p12", "password", &t);
-	S_p12(TV_VECTORS_DIR "/pbes2_aes128cbc.p12", "rHyQTJsubhfxcpH5JttyilHE6BBsNoZp", &t);
-	S_p12(TV_VECTORS_DIR "/testing-example-com-emptypw.p12", "", &t);
-	S_p12(TV_VECTORS_DIR "/windows-azure-tools-nullpw.p12", NULL, &t);
+	tvt_each_keystore(S_p12, &t, 1);
 	print_message("corpora: %u certificates by the DER path, %u by the X509 path\n", t.fast,
 		      t.slow);
 	assert_true(t.fast >= 20);

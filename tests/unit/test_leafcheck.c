@@ -168,8 +168,9 @@ static void test_fixture_chain(void **state)
 
 /* A keystore's leaf, twice, against a store of its self-issued CAs and
  * against one of all its CAs, with its other certificates as candidates. */
-static void S_p12(const char *path, const char *password, struct S_tally *t)
+static void S_p12(const char *path, const char *password, void *arg)
 {
+	struct S_tally *t = arg;
 	size_t len = 0;
 	unsigned char *data = tvt_read_file(path, &len);
 	const unsigned char *p = data;
@@ -215,32 +216,11 @@ static void S_p12(const char *path, const char *password, struct S_tally *t)
 static void test_keystores(void **state)
 {
 	struct S_tally t = { 0, 0, 0 };
-	char line[512], file[256], spec[64], path[1024];
-	/* under valgrind every third fixture: PKCS12_parse's KDFs are most of
-	 * this test's time there, and the native and ASan runs read them all */
-	unsigned every = tvt_time_scale() > 1.0 ? 3 : 1, n = 0;
-	FILE *m;
 
 	(void)state;
-	m = fopen(TVT_FIXTURES "/MANIFEST", "r");
-	assert_non_null(m);
-	while (fgets(line, sizeof(line), m)) {
-		if (sscanf(line, "%255s %63s", file, spec) != 2 || n++ % every)
-			continue;
-		snprintf(path, sizeof(path), "%s/p12/%s", TVT_FIXTURES, file);
-		if (!strcmp(spec, "pass"))
-			S_p12(path, TVT_PASS, &t);
-		else if (!strcmp(spec, "empty"))
-			S_p12(path, "", &t);
-		else if (!strcmp(spec, "utf8"))
-			S_p12(path, TVT_UTF8_PASS, &t);
-	}
-	fclose(m);
-	S_p12(TV_VECTORS_DIR "/pbes2_aes256cbc.p12", "password", &t);
-	S_p12(TV_VECTORS_DIR "/pbes2_aes192cbc.p12", "password", &t);
-	S_p12(TV_VECTORS_DIR "/pbes2_aes128cbc.p12", "rHyQTJsubhfxcpH5JttyilHE6BBsNoZp", &t);
-	S_p12(TV_VECTORS_DIR "/testing-example-com-emptypw.p12", "", &t);
-	S_p12(TV_VECTORS_DIR "/windows-azure-tools-nullpw.p12", NULL, &t);
+	/* under valgrind every third fixture: PKCS12_parse's KDFs are most of
+	 * this test's time there, and the native and ASan runs read them all */
+	tvt_each_keystore(S_p12, &t, tvt_time_scale() > 1.0 ? 3 : 1);
 	print_message("keystores: %u fast, %u OpenSSL (%u OK)\n", t.fast, t.slow, t.ok);
 	assert_true(t.fast + t.slow > 0);
 }

@@ -102,6 +102,40 @@ static inline unsigned char *tvt_read_fmt(size_t *len, const char *fmt, ...)
 	return tvt_read_file(path, len);
 }
 
+/*
+ * fn(path, password, arg) for every fixture keystore of the MANIFEST that
+ * opens with a password (its spec "pass", "empty" or "utf8"), only every
+ * every-th of them when every > 1, then for the shared vectors that open
+ * with a known password.
+ */
+static inline void tvt_each_keystore(void (*fn)(const char *path, const char *password,
+						void *arg),
+				     void *arg, unsigned every)
+{
+	char line[512], file[256], spec[64], path[1024];
+	unsigned n = 0;
+	FILE *m = fopen(TVT_FIXTURES "/MANIFEST", "r");
+
+	assert_non_null(m);
+	while (fgets(line, sizeof(line), m)) {
+		if (sscanf(line, "%255s %63s", file, spec) != 2 || (every > 1 && n++ % every))
+			continue;
+		snprintf(path, sizeof(path), "%s/p12/%s", TVT_FIXTURES, file);
+		if (!strcmp(spec, "pass"))
+			fn(path, TVT_PASS, arg);
+		else if (!strcmp(spec, "empty"))
+			fn(path, "", arg);
+		else if (!strcmp(spec, "utf8"))
+			fn(path, TVT_UTF8_PASS, arg);
+	}
+	fclose(m);
+	fn(TV_VECTORS_DIR "/pbes2_aes256cbc.p12", "password", arg);
+	fn(TV_VECTORS_DIR "/pbes2_aes192cbc.p12", "password", arg);
+	fn(TV_VECTORS_DIR "/pbes2_aes128cbc.p12", "rHyQTJsubhfxcpH5JttyilHE6BBsNoZp", arg);
+	fn(TV_VECTORS_DIR "/testing-example-com-emptypw.p12", "", arg);
+	fn(TV_VECTORS_DIR "/windows-azure-tools-nullpw.p12", NULL, arg);
+}
+
 /* tests/fixtures/keys/<name>.key.pem */
 static inline EVP_PKEY *tvt_fixture_key(const char *name)
 {
