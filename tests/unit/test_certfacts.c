@@ -149,17 +149,12 @@ static void S_dir(const char *dir, struct S_tally *t)
 static void S_p12(const char *path, const char *password, void *arg)
 {
 	struct S_tally *t = arg;
-	size_t len = 0;
-	unsigned char *data = tvt_read_file(path, &len);
-	const unsigned char *p = data;
-	PKCS12 *p12 = d2i_PKCS12(NULL, &p, (long)len);
-	EVP_PKEY *key = NULL;
-	X509 *cert = NULL;
-	STACK_OF(X509) *ca = NULL;
+	EVP_PKEY *key;
+	X509 *cert;
+	STACK_OF(X509) *ca;
 	int i;
 
-	if (p12 && !tvt_skip_slow_kdf(data, len) &&
-	    PKCS12_parse(p12, password, &key, &cert, &ca)) {
+	if (tvt_p12_parse_file(path, password, &key, &cert, &ca)) {
 		if (cert)
 			S_diff(cert, t);
 		for (i = 0; i < sk_X509_num(ca); i++)
@@ -169,8 +164,6 @@ static void S_p12(const char *path, const char *password, void *arg)
 	EVP_PKEY_free(key);
 	X509_free(cert);
 	sk_X509_pop_free(ca, X509_free);
-	PKCS12_free(p12);
-	free(data);
 }
 
 static void test_corpora(void **state)

@@ -171,18 +171,13 @@ static void test_fixture_chain(void **state)
 static void S_p12(const char *path, const char *password, void *arg)
 {
 	struct S_tally *t = arg;
-	size_t len = 0;
-	unsigned char *data = tvt_read_file(path, &len);
-	const unsigned char *p = data;
-	PKCS12 *p12 = d2i_PKCS12(NULL, &p, (long)len);
-	EVP_PKEY *key = NULL;
-	X509 *cert = NULL, *roots[8], *all[8];
-	STACK_OF(X509) *ca = NULL;
+	EVP_PKEY *key;
+	X509 *cert, *roots[8], *all[8];
+	STACK_OF(X509) *ca;
 	size_t n_roots = 0, n_all = 0;
 	int i, round;
 
-	if (p12 && !tvt_skip_slow_kdf(data, len) && PKCS12_parse(p12, password, &key, &cert, &ca) &&
-	    cert) {
+	if (tvt_p12_parse_file(path, password, &key, &cert, &ca) && cert) {
 		for (i = 0; i < sk_X509_num(ca) && n_all < 8; i++) {
 			X509 *c = sk_X509_value(ca, i);
 
@@ -209,8 +204,6 @@ static void S_p12(const char *path, const char *password, void *arg)
 	EVP_PKEY_free(key);
 	X509_free(cert);
 	sk_X509_pop_free(ca, X509_free);
-	PKCS12_free(p12);
-	free(data);
 }
 
 static void test_keystores(void **state)

@@ -19,6 +19,7 @@
 
 #include <cmocka.h>
 
+#include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <openssl/pkcs12.h>
@@ -100,6 +101,31 @@ static inline unsigned char *tvt_read_fmt(size_t *len, const char *fmt, ...)
 	vsnprintf(path, sizeof(path), fmt, ap);
 	va_end(ap);
 	return tvt_read_file(path, len);
+}
+
+/*
+ * PKCS12_parse of the keystore file at path with password: true with *key,
+ * *cert (may be NULL) and *ca set (the caller frees them); false when it
+ * doesn't parse or tvt_skip_slow_kdf() skips it, nothing set. OpenSSL's
+ * error queue is cleared either way.
+ */
+static inline bool tvt_p12_parse_file(const char *path, const char *password, EVP_PKEY **key,
+				      X509 **cert, STACK_OF(X509) **ca)
+{
+	size_t len = 0;
+	unsigned char *data = tvt_read_file(path, &len);
+	const unsigned char *p = data;
+	PKCS12 *p12 = d2i_PKCS12(NULL, &p, (long)len);
+	bool ok;
+
+	*key = NULL;
+	*cert = NULL;
+	*ca = NULL;
+	ok = p12 && !tvt_skip_slow_kdf(data, len) && PKCS12_parse(p12, password, key, cert, ca);
+	ERR_clear_error();
+	PKCS12_free(p12);
+	free(data);
+	return ok;
 }
 
 /*
