@@ -972,8 +972,8 @@ enum tv_reason tv__chain_verify_mode(const struct tv_trust_store *ts, const unsi
 			      "the fast leaf check does not apply");
 	} else {
 		if (!leaf && S_decode(&own_leaf, der, len) != TV_OK) {
-			rc = tv__fail(msg, msg_size, TV_REASON_INTERNAL_ERROR,
-				      "cannot decode the certificate");
+			rc = tv__fail(msg, msg_size, TV_REASON_MALFORMED_KEYSTORE,
+				      "the certificate does not decode as X.509");
 			goto out;
 		}
 		if (!leaf)

@@ -114,7 +114,8 @@ enum tv_reason tv_chain_verify(const struct tv_trust_store *ts, X509 *leaf,
  * tv_chain_verify for the leaf der[0..len) (exactly one DER Certificate),
  * with leaf its decoded X509 when the caller has one already, else NULL:
  * the fast leaf check needs only the DER, and the certificate is decoded
- * here only when OpenSSL must verify it. Same results, ownership and
+ * here only when OpenSSL must verify it: TV_REASON_MALFORMED_KEYSTORE
+ * when it then doesn't decode. Otherwise the same results, ownership and
  * thread-safety as tv_chain_verify.
  */
 enum tv_reason tv_chain_verify_der(const struct tv_trust_store *ts, const unsigned char *der,

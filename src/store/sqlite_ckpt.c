@@ -20,7 +20,8 @@
  * succeeds, where the old inline attempt gave up at once and left the
  * frames to a later job.
  *
- * The hook's PASSIVE requests run at most every TV__SQLITE_CKPT_GAP_MS:
+ * The hook's PASSIVE requests run at most every TV__SQLITE_CKPT_GAP_MS
+ * (also while a TRUNCATE waits for its moment):
  * while an import runs the WAL stays past the threshold, every commit
  * asked for one, and each copied the same hot pages (the job's row, the
  * indexes) and synced the database file again, 0.11 ms of CPU an item.
@@ -32,7 +33,8 @@
  * TRUNCATE waits for TV__SQLITE_CKPT_QUIET_MS without a commit (the WAL
  * hook notes each), or TV__SQLITE_CKPT_MAX_DELAY_MS after it was asked
  * for, whichever comes first: the erased inputs still leave the WAL file
- * within about two seconds of their job's end.
+ * within about two seconds of their job's end. A TRUNCATE still owed when
+ * the store closes is tried once more before the thread ends.
  */
 #include "store/sqlite_int.h"
 
@@ -69,12 +71,15 @@ void tv__sqlite_ckpt_request(struct tv__sqlite *s, bool truncate)
 	if (!s->ckpt_started)
 		return;
 	pthread_mutex_lock(&s->ckpt_lock);
+	/* a PASSIVE already asked for is on its way: no need to wake the
+	 * thread at every commit while it waits out the gap */
+	if (truncate || !s->ckpt_passive)
+		pthread_cond_signal(&s->ckpt_cond);
 	s->ckpt_passive = true;
 	if (truncate && s->ckpt_truncate_gen == s->ckpt_done_gen)
 		s->ckpt_owed_since_ms = tv_mono_ms(); /* none owed until now */
 	if (truncate)
 		s->ckpt_truncate_gen++;
-	pthread_cond_signal(&s->ckpt_cond);
 	pthread_mutex_unlock(&s->ckpt_lock);
 }
 
@@ -110,85 +115,99 @@ static void S_deadline(struct timespec *ts, long ms)
 }
 
 /* Whether a TRUNCATE owed may run now (see the DESIGN note). ckpt_lock held. */
-static bool S_quiet(const struct tv__sqlite *s)
+static bool S_quiet(const struct tv__sqlite *s, int64_t now)
 {
-	int64_t now = tv_mono_ms();
-
 	return now - __atomic_load_n(&s->ckpt_last_commit_ms, __ATOMIC_RELAXED) >=
 		       TV__SQLITE_CKPT_QUIET_MS ||
 	       now - s->ckpt_owed_since_ms >= TV__SQLITE_CKPT_MAX_DELAY_MS;
 }
 
+/* The thread's connection, opened on first use; NULL (and *r why) if not. */
+static sqlite3 *S_conn(struct tv__sqlite *s, sqlite3 **db, int *r)
+{
+	/* a connection that has not read the file yet does not know it is in
+	 * WAL mode, and its checkpoints do nothing: ask */
+	if (!*db &&
+	    (sqlite3_open_v2(s->path, db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL) !=
+		     SQLITE_OK ||
+	     sqlite3_exec(*db, "PRAGMA journal_mode=WAL", NULL, NULL, NULL) != SQLITE_OK)) {
+		*r = sqlite3_errcode(*db);
+		if (*r == SQLITE_OK)
+			*r = SQLITE_CANTOPEN;
+		sqlite3_close(*db);
+		*db = NULL;
+	}
+	return *db;
+}
+
+/* A PASSIVE copy, then, if truncate, the TRUNCATE; SQLite's result. */
+static int S_checkpoint(struct tv__sqlite *s, sqlite3 **db, bool truncate)
+{
+	int r = SQLITE_OK;
+
+	if (!S_conn(s, db, &r))
+		return r;
+	/* copy without the writer lock; commits go on meanwhile */
+	sqlite3_busy_handler(*db, NULL, NULL);
+	r = sqlite3_wal_checkpoint_v2(*db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+	if (truncate) {
+		sqlite3_busy_timeout(*db, S_TRUNCATE_WAIT_MS);
+		r = sqlite3_wal_checkpoint_v2(*db, NULL, SQLITE_CHECKPOINT_TRUNCATE, NULL, NULL);
+	}
+	return r;
+}
+
+/*
+ * The loop: a PASSIVE when the hook asked for one and the last one is
+ * TV__SQLITE_CKPT_GAP_MS old; a TRUNCATE when one is owed, the database is
+ * quiet (S_quiet) and the last try is TV__SQLITE_CKPT_RETRY_MS old. Until
+ * then it sleeps, at most a retry period while a TRUNCATE is owed (to look
+ * at the quiet again). A TRUNCATE still owed at stop is tried once more.
+ */
 static void *S_checkpointer(void *arg)
 {
 	struct tv__sqlite *s = arg;
-	int64_t last_passive_ms = 0;
+	int64_t last_passive_ms = 0, last_try_ms = 0, now, wait;
 	sqlite3 *db = NULL;
-	bool warned = false;
+	bool warned = false, passive, truncate;
+	uint64_t gen;
+	int r;
 
 	pthread_mutex_lock(&s->ckpt_lock);
 	for (;;) {
-		bool retry = s->ckpt_truncate_gen != s->ckpt_done_gen, truncate;
-		int64_t gap;
-		uint64_t gen;
-		int r = SQLITE_OK;
-
-		/* a TRUNCATE still owed is tried again after a pause */
-		if (retry && !s->ckpt_stop && !s->ckpt_passive) {
-			struct timespec ts;
-
-			S_deadline(&ts, TV__SQLITE_CKPT_RETRY_MS);
-			while (!s->ckpt_stop && !s->ckpt_passive &&
-			       pthread_cond_timedwait(&s->ckpt_cond, &s->ckpt_lock, &ts) == 0)
-				;
-		}
-		while (!s->ckpt_stop && !s->ckpt_passive && s->ckpt_truncate_gen == s->ckpt_done_gen)
-			pthread_cond_wait(&s->ckpt_cond, &s->ckpt_lock);
-		/* the hook's requests: one PASSIVE per gap at most */
-		gap = last_passive_ms ? last_passive_ms + TV__SQLITE_CKPT_GAP_MS - tv_mono_ms() : 0;
-		if (!s->ckpt_stop && s->ckpt_truncate_gen == s->ckpt_done_gen && gap > 0) {
-			struct timespec ts;
-
-			S_deadline(&ts, (long)gap);
-			while (!s->ckpt_stop && s->ckpt_truncate_gen == s->ckpt_done_gen &&
-			       pthread_cond_timedwait(&s->ckpt_cond, &s->ckpt_lock, &ts) == 0)
-				;
-		}
 		if (s->ckpt_stop)
 			break;
+		now = tv_mono_ms();
 		gen = s->ckpt_truncate_gen;
-		truncate = gen != s->ckpt_done_gen;
-		if (truncate && !S_quiet(s)) {
-			if (!s->ckpt_passive)
-				continue; /* the pause above, then look again */
-			truncate = false; /* the PASSIVE asked for now, the TRUNCATE later */
+		truncate = gen != s->ckpt_done_gen && now - last_try_ms >= TV__SQLITE_CKPT_RETRY_MS &&
+			   S_quiet(s, now);
+		passive = s->ckpt_passive && now - last_passive_ms >= TV__SQLITE_CKPT_GAP_MS;
+		if (!truncate && !passive) {
+			struct timespec ts;
+
+			wait = -1; /* until asked */
+			if (gen != s->ckpt_done_gen)
+				wait = TV__SQLITE_CKPT_RETRY_MS;
+			if (s->ckpt_passive) {
+				int64_t w = last_passive_ms + TV__SQLITE_CKPT_GAP_MS - now;
+
+				if (wait < 0 || w < wait)
+					wait = w;
+			}
+			if (wait < 0) {
+				pthread_cond_wait(&s->ckpt_cond, &s->ckpt_lock);
+			} else {
+				S_deadline(&ts, (long)(wait > 0 ? wait : 1));
+				(void)pthread_cond_timedwait(&s->ckpt_cond, &s->ckpt_lock, &ts);
+			}
+			continue;
 		}
 		s->ckpt_passive = false;
 		pthread_mutex_unlock(&s->ckpt_lock);
-		/* a connection that has not read the file yet does not know it
-		 * is in WAL mode, and its checkpoints do nothing: ask */
-		if (!db &&
-		    (sqlite3_open_v2(s->path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX,
-				     NULL) != SQLITE_OK ||
-		     sqlite3_exec(db, "PRAGMA journal_mode=WAL", NULL, NULL, NULL) != SQLITE_OK)) {
-			r = sqlite3_errcode(db);
-			if (r == SQLITE_OK)
-				r = SQLITE_CANTOPEN;
-			sqlite3_close(db);
-			db = NULL;
-		}
-		if (db) {
-			/* copy without the writer lock; commits go on meanwhile */
-			sqlite3_busy_handler(db, NULL, NULL);
-			r = sqlite3_wal_checkpoint_v2(db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL,
-						      NULL);
-			last_passive_ms = tv_mono_ms();
-			if (truncate) {
-				sqlite3_busy_timeout(db, S_TRUNCATE_WAIT_MS);
-				r = sqlite3_wal_checkpoint_v2(db, NULL, SQLITE_CHECKPOINT_TRUNCATE,
-							      NULL, NULL);
-			}
-		}
+		r = S_checkpoint(s, &db, truncate);
+		last_passive_ms = tv_mono_ms();
+		if (truncate)
+			last_try_ms = last_passive_ms;
 		if (r != SQLITE_OK && r != SQLITE_BUSY && r != SQLITE_LOCKED && !warned) {
 			TV_LOG(TV_LOG_WARN, "WAL checkpoint failed; retrying",
 			       TV_LS("error", db ? sqlite3_errmsg(db) : "cannot open the database"));
@@ -200,7 +219,12 @@ static void *S_checkpointer(void *arg)
 			warned = false;
 		}
 	}
+	truncate = s->ckpt_truncate_gen != s->ckpt_done_gen;
 	pthread_mutex_unlock(&s->ckpt_lock);
+	/* the inputs of a job that ended just before the stop still leave the
+	 * WAL: one last try, whoever else has the file open */
+	if (truncate)
+		(void)S_checkpoint(s, &db, true);
 	sqlite3_close(db);
 	return NULL;
 }

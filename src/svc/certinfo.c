@@ -152,8 +152,10 @@ enum tv_err tv_certinfo_init_leaf(struct tv_certinfo *info, struct tv_p12_conten
 	rc = tv_certinfo_init_der(info, pair->cert_der, pair->cert_der_len, &done);
 	if (rc || done)
 		return rc;
+	/* NULL: it doesn't decode (or, rarely, out of memory): the reader
+	 * vouched for the bytes, so this is the keystore's fault, not a retry */
 	cert = tv_p12_pair_cert(c, i);
-	return cert ? tv_certinfo_init(info, cert, false) : TV_ERR_NOMEM;
+	return cert ? tv_certinfo_init(info, cert, false) : TV_ERR_INVALID;
 }
 
 void tv_certinfo_release(struct tv_certinfo *info)

@@ -45,7 +45,8 @@ enum tv_err tv_certinfo_init_der(struct tv_certinfo *info, const unsigned char *
  * keystore read (pki/p12.h): from its DER where that settles the facts
  * (the reader leaves a leaf undecoded: OpenSSL 3.0's d2i_X509 runs the
  * public key through its provider decoders, most of a leaf's cost), else
- * from its X509 (tv_p12_pair_cert). As tv_certinfo_init() otherwise.
+ * from its X509 (tv_p12_pair_cert; TV_ERR_INVALID when that doesn't
+ * decode). As tv_certinfo_init() otherwise.
  */
 enum tv_err tv_certinfo_init_leaf(struct tv_certinfo *info, struct tv_p12_contents *c,
 				  size_t i) TV_WUR;

@@ -113,7 +113,7 @@ static enum tv_err S_facts_refused(struct tv_import_pair *p, enum tv_err rc, con
 	snprintf(msg, sizeof(msg),
 		 "the %s certificate has a field tlsvault can't store (a NUL inside a name, a "
 		 "non-ASCII dNSName, a malformed or repeated extension, or a serial over 20 "
-		 "octets)", which);
+		 "octets), or doesn't decode as X.509", which);
 	S_reason(p->reason, sizeof(p->reason), TV_REASON_MALFORMED_KEYSTORE, msg);
 	return TV_OK;
 }
