@@ -73,15 +73,7 @@ void tv__cert_cache_put(struct tv__cert_cache *cache, const struct tv__cert_key 
 	tv_shacache_put(S_C(cache), &k, cert);
 }
 
-void tv__cert_cache_stats(const struct tv__cert_cache *cache, struct tv__cert_cache_stats *out)
+void tv__cert_cache_stats(const struct tv__cert_cache *cache, struct tv_shacache_stats *out)
 {
-	struct tv_shacache_stats st;
-
-	tv_shacache_stats(S_C((struct tv__cert_cache *)(uintptr_t)cache), &st);
-	out->hits = st.hits;
-	out->misses = st.misses;
-	out->inserts = st.inserts;
-	out->evictions = st.evictions;
-	out->entries = st.entries;
-	out->capacity = st.capacity;
+	tv_shacache_stats(S_C((struct tv__cert_cache *)(uintptr_t)cache), out);
 }

@@ -29,6 +29,7 @@
 #include <openssl/x509.h>
 
 #include "core/err.h"
+#include "core/shacache.h"
 
 #define TV__CERT_CACHE_DEFAULT_ENTRIES 4096u
 
@@ -57,11 +58,7 @@ X509 *tv__cert_cache_get(struct tv__cert_cache *cache, const struct tv__cert_key
  * of its own. A key already present is left as it is. */
 void tv__cert_cache_put(struct tv__cert_cache *cache, const struct tv__cert_key *key, X509 *cert);
 
-/* Counters, for tests and benchmarks. */
-struct tv__cert_cache_stats {
-	uint64_t hits, misses, inserts, evictions;
-	size_t entries, capacity;
-};
-void tv__cert_cache_stats(const struct tv__cert_cache *cache, struct tv__cert_cache_stats *out);
+/* Counters (the shared table's), for tests and benchmarks. */
+void tv__cert_cache_stats(const struct tv__cert_cache *cache, struct tv_shacache_stats *out);
 
 #endif

@@ -151,17 +151,9 @@ struct tv__cert_cache *tv__pki_ca_cache(const struct tv_pki_ctx *ctx)
 	return ctx->ca_certs;
 }
 
-void tv_pki_ca_cache_stats(const struct tv_pki_ctx *ctx, struct tv_pki_ca_cache_stats *out)
+void tv_pki_ca_cache_stats(const struct tv_pki_ctx *ctx, struct tv_shacache_stats *out)
 {
-	struct tv__cert_cache_stats st;
-
-	tv__cert_cache_stats(ctx ? ctx->ca_certs : NULL, &st);
-	out->hits = st.hits;
-	out->misses = st.misses;
-	out->inserts = st.inserts;
-	out->evictions = st.evictions;
-	out->entries = st.entries;
-	out->capacity = st.capacity;
+	tv__cert_cache_stats(ctx ? ctx->ca_certs : NULL, out);
 }
 
 enum tv_reason tv__cert_decode(X509 **out, size_t *used, struct tv_pki_ctx *ctx,

@@ -26,6 +26,7 @@
 #include <openssl/x509.h>
 
 #include "core/err.h"
+#include "core/shacache.h"
 #include "core/secmem.h"
 #include "pki/reason.h"
 
@@ -109,14 +110,9 @@ int tv_pki_key_matches_cert(const EVP_PKEY *key, const X509 *cert);
 enum tv_err tv_pki_key_to_pkcs8(struct tv_secbuf **out,
 				const EVP_PKEY *key) TV_WUR;
 
-/** Counters of the context's CA certificate cache (see p12.h). */
-struct tv_pki_ca_cache_stats {
-	uint64_t hits, misses, inserts, evictions;
-	size_t entries, capacity;
-};
+/** A snapshot of ctx's CA certificate cache counters (see p12.h). Thread-safe. */
+void tv_pki_ca_cache_stats(const struct tv_pki_ctx *ctx, struct tv_shacache_stats *out);
 
-/** A snapshot of ctx's CA certificate cache counters. Thread-safe. */
-void tv_pki_ca_cache_stats(const struct tv_pki_ctx *ctx, struct tv_pki_ca_cache_stats *out);
 
 /*
  * Internal to src/pki: the context's EVP_CIPHER of that name, fetched once

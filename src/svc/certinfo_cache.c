@@ -100,15 +100,7 @@ enum tv_err tv_certinfo_cache_get(struct tv_certinfo_cache *cache, X509 *cert,
 	return TV_OK;
 }
 
-void tv_certinfo_cache_stats(struct tv_certinfo_cache *cache, struct tv_certinfo_cache_stats *out)
+void tv_certinfo_cache_stats(struct tv_certinfo_cache *cache, struct tv_shacache_stats *out)
 {
-	struct tv_shacache_stats st;
-
-	tv_shacache_stats(S_C(cache), &st);
-	out->hits = st.hits;
-	out->misses = st.misses;
-	out->inserts = st.inserts;
-	out->evictions = st.evictions;
-	out->entries = st.entries;
-	out->capacity = st.capacity;
+	tv_shacache_stats(S_C(cache), out);
 }

@@ -26,6 +26,7 @@
 #include <openssl/x509.h>
 
 #include "core/err.h"
+#include "core/shacache.h"
 #include "svc/certinfo.h"
 
 #define TV_CERTINFO_CACHE_DEFAULT_ENTRIES 1024u
@@ -53,12 +54,7 @@ enum tv_err tv_certinfo_cache_get(struct tv_certinfo_cache *cache, X509 *cert,
 /** Give back a reference from tv_certinfo_cache_get; NULL is a no-op. */
 void tv_certinfo_put(const struct tv_certinfo *info);
 
-/** Counters, for tests and benchmarks. */
-struct tv_certinfo_cache_stats {
-	uint64_t hits, misses, inserts, evictions;
-	size_t entries, capacity;
-};
-void tv_certinfo_cache_stats(struct tv_certinfo_cache *cache,
-			     struct tv_certinfo_cache_stats *out);
+/** Counters (the shared table's), for tests and benchmarks. */
+void tv_certinfo_cache_stats(struct tv_certinfo_cache *cache, struct tv_shacache_stats *out);
 
 #endif

@@ -32,7 +32,7 @@ static void S_key(struct tv__cert_key *key, unsigned n)
 static void test_hit_is_the_cached_object(void **state)
 {
 	struct tv__cert_cache *cache = NULL;
-	struct tv__cert_cache_stats st;
+	struct tv_shacache_stats st;
 	struct tv__cert_key key, other_len;
 	X509 *cert = S_cert(), *got;
 
@@ -64,7 +64,7 @@ static void test_hit_is_the_cached_object(void **state)
 static void test_bounded_lru(void **state)
 {
 	struct tv__cert_cache *cache = NULL;
-	struct tv__cert_cache_stats st;
+	struct tv_shacache_stats st;
 	struct tv__cert_key keys[200];
 	X509 *cert, *got;
 	unsigned i, present = 0;
@@ -122,7 +122,7 @@ static void *S_worker(void *arg)
 static void test_concurrent(void **state)
 {
 	struct tv__cert_cache *cache = NULL;
-	struct tv__cert_cache_stats st;
+	struct tv_shacache_stats st;
 	pthread_t th[S_THREADS];
 	void *ret;
 	int i;

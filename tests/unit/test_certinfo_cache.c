@@ -70,7 +70,7 @@ static void test_hit_equals_fresh_facts(void **state)
 	static const char *const names[] = { "root", "inter", "leaf-rsa", "leaf-p256",
 					     "leaf-p384", "leaf-ed25519", "root2" };
 	struct tv_certinfo_cache *cache = NULL;
-	struct tv_certinfo_cache_stats st;
+	struct tv_shacache_stats st;
 	const struct tv_certinfo *first, *again;
 	size_t i;
 
@@ -142,7 +142,7 @@ static X509 *S_numbered(EVP_PKEY *key, long n)
 static void test_bounded_and_references_outlive_eviction(void **state)
 {
 	struct tv_certinfo_cache *cache = NULL;
-	struct tv_certinfo_cache_stats st;
+	struct tv_shacache_stats st;
 	const struct tv_certinfo *held, *got;
 	EVP_PKEY *key = tvt_fixture_key("p256");
 	X509 *first = S_numbered(key, 1), *cert;
@@ -176,7 +176,7 @@ static void test_bounded_and_references_outlive_eviction(void **state)
 static void test_refused_facts_are_not_cached(void **state)
 {
 	struct tv_certinfo_cache *cache = NULL;
-	struct tv_certinfo_cache_stats st;
+	struct tv_shacache_stats st;
 	const struct tv_certinfo *got = NULL;
 	EVP_PKEY *key = tvt_fixture_key("p256");
 	X509 *cert = S_numbered(key, 7);
@@ -231,7 +231,7 @@ static void *S_work(void *arg)
 static void test_threads(void **state)
 {
 	struct tv_certinfo_cache *cache = NULL;
-	struct tv_certinfo_cache_stats st;
+	struct tv_shacache_stats st;
 	struct S_worker w[S_THREADS];
 	pthread_t th[S_THREADS];
 	EVP_PKEY *key = tvt_fixture_key("p256");

@@ -537,7 +537,7 @@ static void test_diff_generated(void **state)
 {
 	static const char *const leaf_types[] = { "RSA", "P-256", "P-384" };
 	static const int profiles[] = { 2048, 10000 };
-	struct tv_pki_ca_cache_stats before, after;
+	struct tv_shacache_stats before, after;
 	struct tv_p12_contents *c, *again;
 	char msg[TV_REASON_MSG_SIZE], what[96];
 	struct S_tally t = { 0, 0, 0, 0 };
