@@ -2,7 +2,11 @@
  * DESIGN: the import queue is a table. A worker claims an item with one
  * UPDATE ... RETURNING inside BEGIN IMMEDIATE (SQLite's writer lock makes the
  * claim exclusive), holding a lease it renews; an item whose lease expired is
- * claimable again. item_finish (items_finish: several items, one commit)
+ * claimable again. A claim of several items decides them one at a time
+ * (fairness between tenants, max_inflight), except that a tenant alone in
+ * the queue has its items claimed several in one statement (S_pick: the
+ * same decisions, a fifth of the statements). items_finish_claim adds the
+ * committer's claims to its group commit's transaction. item_finish (items_finish: several items, one commit)
  * is the one place an item's results become visible: in a single
  * transaction it re-checks that the caller still holds the item (a worker
  * that lost its lease writes nothing, so nothing is ever imported twice), applies the dedupe rules, stores certificates and sealed
@@ -440,9 +444,16 @@ static enum tv_err S_claim_inputs(sqlite3 *db, struct tv_claimed_item *out)
 	return rc;
 }
 
-static enum tv_err S_claim_row(sqlite3 *db, const char *owner, int64_t now_ms,
-			       int64_t lease_until_ms, unsigned max_inflight,
-			       struct tv_claimed_item *out)
+/*
+ * The tenant whose turn it is to have an item claimed, and how many of its
+ * items one statement may claim (*room): one, unless it is the only tenant
+ * with a claimable item and none of its items is under an expired lease.
+ * Then item-by-item claims would pick it every time, in queue order, up to
+ * max_inflight, so claiming that many at once decides exactly the same.
+ * TV_ERR_NOT_FOUND when nothing is claimable.
+ */
+static enum tv_err S_pick(sqlite3 *db, int64_t now_ms, unsigned max_inflight, char *tenant,
+			  size_t *room)
 {
 	static const char sql[] =
 		/* the tenants with a WAITING item: one index probe per tenant
@@ -468,13 +479,62 @@ static enum tv_err S_claim_row(sqlite3 *db, const char *owner, int64_t now_ms,
 		"     AND i.tenant_id = ten.tenant_id AND i.lease_until_ms >= ?1) AS n,"
 		"   coalesce((SELECT seq FROM queue_turns t WHERE t.tenant_id = ten.tenant_id), 0)"
 		"     AS turn FROM ten),"
-		" pick AS (SELECT tenant_id FROM firsts WHERE ?2 = 0 OR n < ?2"
-		"   ORDER BY n, turn, min(coalesce(w, p), coalesce(p, w)), tenant_id LIMIT 1)"
-		" SELECT tenant_id FROM pick";
+		" ok AS (SELECT * FROM firsts WHERE ?2 = 0 OR n < ?2)"
+		" SELECT tenant_id, (SELECT count(*) FROM ok), p IS NULL, n FROM ok"
+		"   ORDER BY n, turn, min(coalesce(w, p), coalesce(p, w)), tenant_id LIMIT 1";
+	sqlite3_stmt *st = NULL;
+	enum tv_err rc = tv__sqlite_stmt(db, &st, sql);
+	int r;
+
+	if (rc)
+		return rc;
+	sqlite3_bind_int64(st, 1, now_ms);
+	sqlite3_bind_int64(st, 2, (int64_t)max_inflight);
+	r = sqlite3_step(st);
+	if (r == SQLITE_ROW) {
+		int64_t in_flight = sqlite3_column_int64(st, 3);
+
+		tv__sqlite_text(tenant, TV_ID_SIZE, st, 0);
+		*room = 1;
+		if (sqlite3_column_int64(st, 1) == 1 && sqlite3_column_int(st, 2))
+			*room = max_inflight ? (size_t)((int64_t)max_inflight - in_flight)
+					     : SIZE_MAX;
+	}
+	tv__sqlite_stmt_put(st);
+	if (r != SQLITE_ROW)
+		return r == SQLITE_DONE ? TV_ERR_NOT_FOUND : tv__sqlite_err(r);
+	return TV_OK;
+}
+
+/* Queue order of claimed items (oldest first), for a batch's RETURNING rows. */
+static int S_claimed_cmp(const void *a, const void *b)
+{
+	const struct tv_claimed_item *x = a, *y = b;
+	int c;
+
+	if (x->queued_ms != y->queued_ms)
+		return x->queued_ms < y->queued_ms ? -1 : 1;
+	c = strcmp(x->job_id, y->job_id);
+	if (c)
+		return c;
+	return (x->item.index > y->item.index) - (x->item.index < y->item.index);
+}
+
+/*
+ * Claim the picked tenant's oldest claimable item (k == 1: a WAITING item
+ * or one under an expired lease, whichever is older) or its k oldest
+ * WAITING items (k > 1: S_pick said none is under an expired lease);
+ * *got of them in out[], in queue order. Rows only: S_claim_batch adds
+ * the rest.
+ */
+static enum tv_err S_claim_rows(sqlite3 *db, const char *owner, int64_t now_ms,
+				int64_t lease_until_ms, const char *tenant, size_t k,
+				struct tv_claimed_item *out, size_t *got)
+{
 	/* the picked tenant's oldest claimable item, as a parameter: with the
 	 * pick as a subquery of this statement the claim cost ten times as
 	 * much (one transaction holds both, so nothing changes in between) */
-	static const char claim_sql[] =
+	static const char one_sql[] =
 		"WITH item AS (SELECT rowid AS id, queued_ms, job_id, item_index FROM (SELECT * FROM"
 		"   (SELECT rowid, queued_ms, job_id, item_index FROM import_items"
 		"     WHERE tenant_id = ?4 AND state = 'WAITING'"
@@ -487,93 +547,196 @@ static enum tv_err S_claim_row(sqlite3 *db, const char *owner, int64_t now_ms,
 		" UPDATE import_items SET state = 'PROCESSING', lease_owner = ?1,"
 		" lease_until_ms = ?3, attempts = attempts + 1"
 		" WHERE rowid = (SELECT id FROM item)"
-		" RETURNING job_id, item_index, kind, coalesce(label, ''), attempts, tenant_id";
-	struct tv_import_item *it = &out->item;
-	char tenant[TV_ID_SIZE];
+		" RETURNING job_id, item_index, kind, coalesce(label, ''), attempts, tenant_id,"
+		" queued_ms";
+	static const char many_sql[] =
+		"UPDATE import_items SET state = 'PROCESSING', lease_owner = ?1,"
+		" lease_until_ms = ?3, attempts = attempts + 1"
+		" WHERE rowid IN (SELECT rowid FROM import_items"
+		"   WHERE tenant_id = ?4 AND state = 'WAITING'"
+		"   ORDER BY queued_ms, job_id, item_index LIMIT ?5)"
+		" RETURNING job_id, item_index, kind, coalesce(label, ''), attempts, tenant_id,"
+		" queued_ms";
 	sqlite3_stmt *st = NULL;
-	enum tv_err rc = tv__sqlite_stmt(db, &st, sql);
+	enum tv_err rc = tv__sqlite_stmt(db, &st, k > 1 ? many_sql : one_sql);
+	size_t n = 0;
 	int r;
 
-	if (rc)
-		return rc;
-	sqlite3_bind_int64(st, 1, now_ms);
-	sqlite3_bind_int64(st, 2, (int64_t)max_inflight);
-	r = sqlite3_step(st);
-	if (r == SQLITE_ROW)
-		tv__sqlite_text(tenant, sizeof(tenant), st, 0);
-	tv__sqlite_stmt_put(st);
-	if (r != SQLITE_ROW)
-		return r == SQLITE_DONE ? TV_ERR_NOT_FOUND : tv__sqlite_err(r);
-	rc = tv__sqlite_stmt(db, &st, claim_sql);
+	*got = 0;
 	if (rc)
 		return rc;
 	tv__sqlite_bind_text(st, 1, owner);
 	sqlite3_bind_int64(st, 2, now_ms);
 	sqlite3_bind_int64(st, 3, lease_until_ms);
 	tv__sqlite_bind_text(st, 4, tenant);
-	r = sqlite3_step(st);
-	if (r != SQLITE_ROW) {
-		tv__sqlite_stmt_put(st);
-		return r == SQLITE_DONE ? TV_ERR_NOT_FOUND : tv__sqlite_err(r);
+	if (k > 1)
+		sqlite3_bind_int64(st, 5, (int64_t)k);
+	/* every row is stepped to, so the UPDATE completes */
+	while ((r = sqlite3_step(st)) == SQLITE_ROW) {
+		struct tv_claimed_item *o = &out[n];
+
+		if (n == k) {
+			rc = TV_ERR_STORE; /* not reached: LIMIT k */
+			continue;
+		}
+		memset(o, 0, sizeof(*o));
+		tv__sqlite_text(o->job_id, sizeof(o->job_id), st, 0);
+		o->item.index = sqlite3_column_int(st, 1);
+		o->item.kind = (enum tv_item_kind)sqlite3_column_int(st, 2);
+		tv__sqlite_text(o->item.label, sizeof(o->item.label), st, 3);
+		o->attempts = sqlite3_column_int(st, 4);
+		tv__sqlite_text(o->tenant_id, sizeof(o->tenant_id), st, 5);
+		o->queued_ms = sqlite3_column_int64(st, 6);
+		n++;
 	}
-	tv__sqlite_text(out->job_id, sizeof(out->job_id), st, 0);
-	it->index = sqlite3_column_int(st, 1);
-	it->kind = (enum tv_item_kind)sqlite3_column_int(st, 2);
-	tv__sqlite_text(it->label, sizeof(it->label), st, 3);
-	out->attempts = sqlite3_column_int(st, 4);
-	tv__sqlite_text(out->tenant_id, sizeof(out->tenant_id), st, 5);
-	/* step to the end so the UPDATE completes */
-	if (sqlite3_step(st) != SQLITE_DONE)
-		rc = TV_ERR_STORE;
 	tv__sqlite_stmt_put(st);
-	if (!rc)
-		rc = S_claim_inputs(db, out);
-	return rc;
+	if (!rc && r != SQLITE_DONE)
+		rc = tv__sqlite_err(r);
+	if (!rc && n == 0)
+		rc = TV_ERR_NOT_FOUND;
+	if (rc)
+		return rc;
+	qsort(out, n, sizeof(*out), S_claimed_cmp);
+	*got = n;
+	return TV_OK;
 }
 
-/* One claim inside the caller's transaction: the item, its job's facts,
- * the job PROCESSING, the tenant's turn taken. */
-static enum tv_err S_claim_one(sqlite3 *db, const char *owner, int64_t now_ms,
-			       int64_t lease_until_ms, unsigned max_inflight,
-			       struct tv_claimed_item *out)
+/* What a claimed item needs besides its row: its job's facts (read once per
+ * job of the batch), the job PROCESSING, its inputs. */
+static enum tv_err S_claim_details(sqlite3 *db, struct tv_claimed_item *out, size_t n)
 {
 	sqlite3_stmt *st = NULL;
-	enum tv_err rc;
+	enum tv_err rc = TV_OK;
+	size_t i;
 
-	memset(out, 0, sizeof(*out));
-	rc = S_claim_row(db, owner, now_ms, lease_until_ms, max_inflight, out);
-	if (!rc)
-		rc = tv__sqlite_stmt(db, &st, "SELECT tenant_id, dek_id, dry_run"
-						 " FROM import_jobs WHERE id = ?");
-	if (!rc) {
-		tv__sqlite_bind_text(st, 1, out->job_id);
-		if (sqlite3_step(st) == SQLITE_ROW) {
-			tv__sqlite_text(out->tenant_id, sizeof(out->tenant_id), st, 0);
-			tv__sqlite_text(out->dek_id, sizeof(out->dek_id), st, 1);
-			out->dry_run = sqlite3_column_int(st, 2) != 0;
+	for (i = 0; !rc && i < n; i++) {
+		struct tv_claimed_item *o = &out[i];
+
+		if (i > 0 && !strcmp(o->job_id, out[i - 1].job_id)) {
+			memcpy(o->dek_id, out[i - 1].dek_id, sizeof(o->dek_id));
+			o->dry_run = out[i - 1].dry_run;
 		} else {
-			rc = TV_ERR_STORE;
+			rc = tv__sqlite_stmt(db, &st, "SELECT tenant_id, dek_id, dry_run"
+						      " FROM import_jobs WHERE id = ?");
+			if (!rc) {
+				tv__sqlite_bind_text(st, 1, o->job_id);
+				if (sqlite3_step(st) == SQLITE_ROW) {
+					tv__sqlite_text(o->tenant_id, sizeof(o->tenant_id), st, 0);
+					tv__sqlite_text(o->dek_id, sizeof(o->dek_id), st, 1);
+					o->dry_run = sqlite3_column_int(st, 2) != 0;
+				} else {
+					rc = TV_ERR_STORE;
+				}
+			}
+			tv__sqlite_stmt_put(st);
+			st = NULL;
+			if (!rc)
+				rc = S_exec1(db, "UPDATE import_jobs SET status = 'PROCESSING'"
+						 " WHERE id = ? AND status = 'WAITING'", o->job_id, NULL);
 		}
+		if (!rc)
+			rc = S_claim_inputs(db, o);
 	}
-	tv__sqlite_stmt_put(st);
-	if (!rc)
-		rc = S_exec1(db, "UPDATE import_jobs SET status = 'PROCESSING'"
-				 " WHERE id = ? AND status = 'WAITING'", out->job_id, NULL);
-	if (!rc)
-		rc = S_exec1(db, "INSERT INTO queue_turns (tenant_id, seq) VALUES (?1,"
-				 " (SELECT coalesce(max(seq), 0) + 1 FROM queue_turns))"
-				 " ON CONFLICT (tenant_id) DO UPDATE SET seq = excluded.seq",
-			     out->tenant_id, NULL);
-	if (rc)
-		tv_import_item_release(&out->item);
 	return rc;
 }
 
 /*
- * Up to max claims in one transaction, each decided as item_claim decides
- * one (the later ones see the earlier ones in flight, so fairness and
- * max_inflight hold as if they were claimed one by one).
+ * One claim decision inside the caller's transaction (S_pick, S_claim_rows:
+ * one item, or a single tenant's several), with what each item needs
+ * (S_claim_details) and the tenant's turn taken. On failure out[0..k) is
+ * released here and *got is 0.
  */
+static enum tv_err S_claim_batch(sqlite3 *db, const char *owner, int64_t now_ms,
+				 int64_t lease_until_ms, unsigned max_inflight,
+				 struct tv_claimed_item *out, size_t max, size_t *got)
+{
+	char tenant[TV_ID_SIZE];
+	size_t room = 1, i;
+	enum tv_err rc = S_pick(db, now_ms, max_inflight, tenant, &room);
+
+	*got = 0;
+	if (rc)
+		return rc;
+	rc = S_claim_rows(db, owner, now_ms, lease_until_ms, tenant, room < max ? room : max,
+			  out, got);
+	if (!rc)
+		rc = S_claim_details(db, out, *got);
+	if (!rc)
+		rc = S_exec1(db, "INSERT INTO queue_turns (tenant_id, seq) VALUES (?1,"
+				 " (SELECT coalesce(max(seq), 0) + 1 FROM queue_turns))"
+				 " ON CONFLICT (tenant_id) DO UPDATE SET seq = excluded.seq",
+			     tenant, NULL);
+	if (rc) {
+		for (i = 0; i < *got; i++)
+			tv_import_item_release(&out[i].item);
+		*got = 0;
+	}
+	return rc;
+}
+
+/*
+ * Up to max claims inside the caller's transaction, each decided as
+ * item_claim decides one (the later ones see the earlier ones in flight, so
+ * fairness and max_inflight hold as if they were claimed one by one; a lone
+ * tenant's items are claimed several at a time, S_pick). TV_OK with *n_out
+ * claimed (0: none claimable); any other return: the caller rolls the
+ * claims back (out[] is released here).
+ */
+static enum tv_err S_claim_some(sqlite3 *db, const char *owner, int64_t now_ms,
+				int64_t lease_until_ms, unsigned max_inflight,
+				struct tv_claimed_item *out, size_t max, size_t *n_out)
+{
+	enum tv_err rc = TV_OK;
+	size_t n = 0, i;
+
+	*n_out = 0;
+	while (!rc && n < max) {
+		bool alone = false;
+		size_t got = 0;
+
+		if (n > 0)
+			rc = tv__sqlite_exec(db, "SAVEPOINT tv_ahead");
+		if (!rc) /* S_claim_batch releases what it claimed when it fails */
+			rc = S_claim_batch(db, owner, now_ms, lease_until_ms, max_inflight,
+					   &out[n], max - n, &got);
+		/* An item whose lease ran out (its holder died, perhaps because
+		 * of it) is claimed alone: never behind another, and none
+		 * behind it, so a crash it causes again burns no attempt of
+		 * items that were only waiting (TV_IMPORT_MAX_ATTEMPTS). Such
+		 * an item comes only from a claim of one (S_pick). */
+		alone = got == 1 && out[n].attempts > 1;
+		if (n > 0 && (alone || rc == TV_ERR_NOT_FOUND)) {
+			enum tv_err back = tv__sqlite_exec(db, "ROLLBACK TO tv_ahead");
+
+			if (!back)
+				back = tv__sqlite_exec(db, "RELEASE tv_ahead");
+			for (i = 0; i < got; i++)
+				tv_import_item_release(&out[n + i].item);
+			rc = back ? back : TV_ERR_NOT_FOUND;
+			break;
+		}
+		if (got && n > 0)
+			rc = tv__sqlite_exec(db, "RELEASE tv_ahead");
+		if (rc) {
+			for (i = 0; i < got; i++)
+				tv_import_item_release(&out[n + i].item);
+			break; /* the whole transaction is rolled back below */
+		}
+		n += got;
+		if (alone)
+			break;
+	}
+	if (rc == TV_ERR_NOT_FOUND)
+		rc = TV_OK; /* no more claimable items: n of them */
+	if (rc) {
+		for (i = 0; i < n; i++)
+			tv_import_item_release(&out[i].item);
+		return rc;
+	}
+	*n_out = n;
+	return TV_OK;
+}
+
 enum tv_err tv__sqlite_items_claim(struct tv_store *store, const char *owner, int64_t now_ms,
 				   int64_t lease_until_ms, unsigned max_inflight,
 				   struct tv_claimed_item *out, size_t max, size_t *n_out)
@@ -590,44 +753,8 @@ enum tv_err tv__sqlite_items_claim(struct tv_store *store, const char *owner, in
 	rc = tv__sqlite_sync(db, false);
 	if (!rc)
 		rc = tv__sqlite_exec(db, "BEGIN IMMEDIATE");
-	while (!rc && n < max) {
-		bool claimed = false, alone = false;
-
-		if (n > 0)
-			rc = tv__sqlite_exec(db, "SAVEPOINT tv_ahead");
-		if (!rc) {
-			/* S_claim_one releases out[n] itself when it fails */
-			rc = S_claim_one(db, owner, now_ms, lease_until_ms, max_inflight, &out[n]);
-			claimed = rc == TV_OK;
-		}
-		/* An item whose lease ran out (its holder died, perhaps because
-		 * of it) is claimed alone: never behind another, and none
-		 * behind it, so a crash it causes again burns no attempt of
-		 * items that were only waiting (TV_IMPORT_MAX_ATTEMPTS). */
-		alone = claimed && out[n].attempts > 1;
-		if (n > 0 && (alone || rc == TV_ERR_NOT_FOUND)) {
-			enum tv_err back = tv__sqlite_exec(db, "ROLLBACK TO tv_ahead");
-
-			if (!back)
-				back = tv__sqlite_exec(db, "RELEASE tv_ahead");
-			if (claimed)
-				tv_import_item_release(&out[n].item);
-			rc = back ? back : TV_ERR_NOT_FOUND;
-			break;
-		}
-		if (claimed && n > 0)
-			rc = tv__sqlite_exec(db, "RELEASE tv_ahead");
-		if (rc) {
-			if (claimed)
-				tv_import_item_release(&out[n].item);
-			break; /* the whole transaction is rolled back below */
-		}
-		n++;
-		if (alone)
-			break;
-	}
-	if (rc == TV_ERR_NOT_FOUND)
-		rc = TV_OK; /* no more claimable items: n of them */
+	if (!rc)
+		rc = S_claim_some(db, owner, now_ms, lease_until_ms, max_inflight, out, max, &n);
 	if (!rc)
 		rc = tv__sqlite_exec(db, "COMMIT");
 	tv__sqlite_release(S_DB(store), db, rc != TV_OK);
@@ -939,23 +1066,26 @@ static enum tv_err S_place(struct S_finish *f, const struct tv_item_outcome *o, 
 	return rc;
 }
 
-static enum tv_err S_finish_job(struct S_finish *f, bool *job_final)
+/* k more of job_id's items are final; *job_final: the job now is. */
+static enum tv_err S_finish_job(sqlite3 *db, const char *job_id, size_t k, int64_t now,
+				bool *job_final)
 {
 	sqlite3_stmt *st = NULL;
 	enum tv_err rc = tv__sqlite_stmt(
-		f->db, &st,
-		"UPDATE import_jobs SET n_final = n_final + 1,"
-		" status = CASE WHEN n_final + 1 < n_items THEN 'PROCESSING'"
+		db, &st,
+		"UPDATE import_jobs SET n_final = n_final + ?3,"
+		" status = CASE WHEN n_final + ?3 < n_items THEN 'PROCESSING'"
 		"   WHEN EXISTS (SELECT 1 FROM import_results WHERE job_id = ?1"
 		"     AND status IN ('IMPORTED', 'SKIPPED', 'VALID')) THEN 'COMPLETED'"
 		"   ELSE 'FAILED' END,"
-		" completed_ms = CASE WHEN n_final + 1 >= n_items THEN ?2 END"
+		" completed_ms = CASE WHEN n_final + ?3 >= n_items THEN ?2 END"
 		" WHERE id = ?1 RETURNING n_final >= n_items");
 
 	if (rc)
 		return rc;
-	tv__sqlite_bind_text(st, 1, f->job_id);
-	sqlite3_bind_int64(st, 2, f->now);
+	tv__sqlite_bind_text(st, 1, job_id);
+	sqlite3_bind_int64(st, 2, now);
+	sqlite3_bind_int64(st, 3, (int64_t)k);
 	if (sqlite3_step(st) == SQLITE_ROW)
 		*job_final = sqlite3_column_int(st, 0) != 0;
 	else
@@ -966,9 +1096,10 @@ static enum tv_err S_finish_job(struct S_finish *f, bool *job_final)
 	return rc;
 }
 
-/* Everything item_finish writes for one item, inside the caller's transaction. */
+/* Everything item_finish writes for one item, inside the caller's
+ * transaction, but its job's counters (S_finish_jobs). */
 static enum tv_err S_finish_one(struct S_finish *f, const char *owner,
-				struct tv_item_outcome *outcomes, size_t n, bool *job_final)
+				struct tv_item_outcome *outcomes, size_t n)
 {
 	sqlite3_stmt *st = NULL;
 	enum tv_err rc;
@@ -1011,8 +1142,34 @@ static enum tv_err S_finish_one(struct S_finish *f, const char *owner,
 		rc = tv__sqlite_step_done(st);
 	}
 	tv__sqlite_stmt_put(st);
-	if (!rc)
-		rc = S_finish_job(f, job_final);
+	return rc;
+}
+
+/* The counters of the jobs of the items written (rc TV_OK), one update per
+ * job, not per item; the last written item of a job that became final
+ * gets job_final. */
+static enum tv_err S_finish_jobs(sqlite3 *db, struct tv_item_finish *batch, size_t n,
+				 int64_t now)
+{
+	enum tv_err rc = TV_OK;
+	size_t i, j, k, last;
+
+	for (i = 0; !rc && i < n; i++) {
+		if (batch[i].rc != TV_OK)
+			continue;
+		for (j = 0; j < i; j++)
+			if (batch[j].rc == TV_OK && !strcmp(batch[j].job_id, batch[i].job_id))
+				break;
+		if (j < i)
+			continue; /* counted with the job's first item */
+		for (k = 0, last = i, j = i; j < n; j++) {
+			if (batch[j].rc == TV_OK && !strcmp(batch[j].job_id, batch[i].job_id)) {
+				k++;
+				last = j;
+			}
+		}
+		rc = S_finish_job(db, batch[i].job_id, k, now, &batch[last].job_final);
+	}
 	return rc;
 }
 
@@ -1023,18 +1180,21 @@ static enum tv_err S_finish_one(struct S_finish *f, const char *owner,
  * savepoint can't be rolled back (SQLite already ended the transaction: a
  * full disk, an I/O error), the whole batch fails and nothing is written.
  */
-enum tv_err tv__sqlite_items_finish(struct tv_store *store, const char *owner,
-				    struct tv_item_finish *batch, size_t n, int64_t now_ms)
+static enum tv_err S_finish_claim(struct tv_store *store, const char *owner,
+				  struct tv_item_finish *batch, size_t n, int64_t now_ms,
+				  const struct tv_claim_ahead *ahead)
 {
 	enum tv_err rc;
 	bool any_final = false;
+	size_t i, got = 0;
 	sqlite3 *db;
-	size_t i;
 
 	for (i = 0; i < n; i++) {
 		batch[i].rc = TV_ERR_STORE;
 		batch[i].job_final = false;
 	}
+	if (ahead)
+		*ahead->n = 0;
 	rc = tv__sqlite_acquire(S_DB(store), &db);
 	if (rc)
 		return rc;
@@ -1046,20 +1206,38 @@ enum tv_err tv__sqlite_items_finish(struct tv_store *store, const char *owner,
 		rc = tv__sqlite_exec(db, "SAVEPOINT tv_item");
 		if (rc)
 			break;
-		batch[i].rc = S_finish_one(&f, owner, batch[i].outcomes, batch[i].n,
-					   &batch[i].job_final);
-		if (batch[i].rc) {
-			batch[i].job_final = false;
+		batch[i].rc = S_finish_one(&f, owner, batch[i].outcomes, batch[i].n);
+		if (batch[i].rc)
 			rc = sqlite3_get_autocommit(db) ? TV_ERR_STORE
 							: tv__sqlite_exec(db, "ROLLBACK TO tv_item");
-		}
 		if (!rc)
 			rc = tv__sqlite_exec(db, "RELEASE tv_item");
+	}
+	if (!rc)
+		rc = S_finish_jobs(db, batch, n, now_ms);
+	for (i = 0; !rc && i < n; i++)
 		any_final |= batch[i].job_final;
+	/* the claims ahead, after the items (an item that became final frees
+	 * its tenant's room under max_inflight), under their own savepoint:
+	 * a claim that fails takes only the claims back */
+	if (!rc && ahead && ahead->max) {
+		rc = tv__sqlite_exec(db, "SAVEPOINT tv_claims");
+		if (!rc && S_claim_some(db, owner, now_ms, ahead->lease_until_ms,
+					ahead->max_inflight, ahead->out, ahead->max, &got)) {
+			got = 0;
+			rc = sqlite3_get_autocommit(db) ? TV_ERR_STORE
+							: tv__sqlite_exec(db, "ROLLBACK TO tv_claims");
+		}
+		if (!rc)
+			rc = tv__sqlite_exec(db, "RELEASE tv_claims");
 	}
 	if (!rc)
 		rc = tv__sqlite_exec(db, "COMMIT");
 	tv__sqlite_release(S_DB(store), db, rc != TV_OK);
+	for (i = 0; rc && i < got; i++)
+		tv_import_item_release(&ahead->out[i].item);
+	if (!rc && ahead)
+		*ahead->n = got;
 	/* The erased inputs (keystores, sealed passwords) still sit in WAL
 	 * frames until a checkpoint truncates the WAL: when a job ends, the
 	 * checkpoint thread does, retrying until it succeeds (sqlite_ckpt.c),
@@ -1071,6 +1249,21 @@ enum tv_err tv__sqlite_items_finish(struct tv_store *store, const char *owner,
 		batch[i].job_final = false;
 	}
 	return rc;
+}
+
+enum tv_err tv__sqlite_items_finish(struct tv_store *store, const char *owner,
+				    struct tv_item_finish *batch, size_t n, int64_t now_ms)
+{
+	return S_finish_claim(store, owner, batch, n, now_ms, NULL);
+}
+
+/* items_finish, then claims ahead in the same transaction: one writer-lock
+ * hold and one fsync for both (the committer's, sqlite_jobs.c's DESIGN). */
+enum tv_err tv__sqlite_items_finish_claim(struct tv_store *store, const char *owner,
+					  struct tv_item_finish *batch, size_t n, int64_t now_ms,
+					  const struct tv_claim_ahead *ahead)
+{
+	return S_finish_claim(store, owner, batch, n, now_ms, ahead);
 }
 
 enum tv_err tv__sqlite_item_finish(struct tv_store *store, const char *job_id, int index,

@@ -45,6 +45,8 @@ struct tv_importer {
 	bool stop;            /* workers: claim no more */
 	bool topping_up;      /* the committer is claiming ahead (workers wait for it
 				 before they end: what it claims is theirs) */
+	bool committing;      /* the committer is committing (and claiming ahead):
+				 workers wait for its claims, not claim themselves */
 	bool commit_stop;     /* committer: drain and end (after the workers) */
 	bool renew_stop;      /* renewer: end (after the committer) */
 	unsigned pending_notes;
@@ -62,6 +64,7 @@ struct tv_importer {
 		int slot;
 	} *ready;
 	size_t n_ready, ready_head, max_ready;
+	struct tv_claimed_item *claimed; /* the committer's claims (max_ready) */
 	/* recent averages, for how many to claim ahead (S_ahead): a worker's
 	 * time per item, the committer's per commit */
 	int64_t item_ns_avg, commit_ns_avg;

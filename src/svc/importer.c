@@ -7,11 +7,16 @@
  * the iteration cap) is never taken over while it is still being worked on.
  *
  * Group commit. A worker that has processed an item (tv_import_prepare:
- * outcomes, nothing written) hands it to the committer thread and claims
+ * outcomes, nothing written) hands it to the committer thread and takes
  * its next item at once. The committer writes every item it holds with one
  * items_finish: one transaction, one fsync, however many items. It never
  * waits for a batch to fill: while one commit runs, the next batch
- * accumulates. Only after the commit are an item's results visible (the
+ * accumulates. SQLite has one writer, and the commits hold it most of the
+ * time under load, so the committer also claims the workers' next items:
+ * inside the same transaction (items_finish_claim: no second wait for the
+ * lock, no second commit), enough for two commits (S_ahead), and a worker
+ * that runs out while a commit runs waits for it instead of queueing a
+ * claim of its own behind it. Only after the commit are an item's results visible (the
  * store is the only place they go), its log lines written, its metrics
  * counted and on_job_final called. Until then the item stays in held[], so
  * the renewer keeps its lease: a crash before the commit loses nothing, the
@@ -44,10 +49,10 @@
 
 #define S_IDLE_POLL_MS 500
 #define S_WATCH_MS 500 /* longest wait for store events: the stop latency */
-#define S_PENDING_PER_WORKER 16 /* the hand-off queue's bound, per worker */
+#define S_PENDING_PER_WORKER 32 /* the hand-off queue's bound, per worker */
 #define S_CLAIM_MAX 4 /* items one claim takes: one to work on, the rest ahead */
 #define S_AHEAD_PER_WORKER (S_CLAIM_MAX - 1) /* ready per worker before any timing */
-#define S_AHEAD_MAX_PER_WORKER 12 /* the most the committer keeps ready, per worker */
+#define S_AHEAD_MAX_PER_WORKER 24 /* the most the committer keeps ready, per worker */
 
 static void S_deadline(struct timespec *ts, int64_t ms)
 {
@@ -235,6 +240,14 @@ static void *S_worker(void *arg)
 			pthread_cond_wait(&imp->cond, &imp->lock);
 			have = S_take_ready(imp, &ci, &slot);
 		}
+		/* while the committer commits, it claims for us in the same
+		 * transaction: a claim of our own would only queue behind that
+		 * transaction for SQLite's writer lock, and lengthen the next */
+		while (!have && !stop && imp->committing && imp->store->ops->items_finish_claim) {
+			pthread_cond_wait(&imp->cond, &imp->lock);
+			have = S_take_ready(imp, &ci, &slot);
+			stop = imp->stop;
+		}
 		pthread_mutex_unlock(&imp->lock);
 		if (!have && stop)
 			break;
@@ -278,15 +291,28 @@ static void *S_worker(void *arg)
  * more than one item, once more item by item), then publish what was
  * written. Every item leaves held[]; true when a job became final. */
 static bool S_commit(struct tv_importer *imp, struct tv_import_done **batch,
-		     struct tv_item_finish *fin, size_t n)
+		     struct tv_item_finish *fin, size_t n, size_t want, size_t *got)
 {
 	bool any_final = false;
+	int64_t now = tv_now_ms();
 	enum tv_err rc;
 	size_t i;
 
 	for (i = 0; i < n; i++)
 		fin[i] = batch[i]->fin;
-	rc = imp->store->ops->items_finish(imp->store, imp->owner, fin, n, tv_now_ms());
+	*got = 0;
+	if (want) {
+		struct tv_claim_ahead ahead = { .lease_until_ms = now + imp->cfg.lease_ms,
+						.max_inflight = imp->cfg.max_tenant_inflight,
+						.out = imp->claimed,
+						.max = want,
+						.n = got };
+
+		rc = imp->store->ops->items_finish_claim(imp->store, imp->owner, fin, n, now,
+							 &ahead);
+	} else {
+		rc = imp->store->ops->items_finish(imp->store, imp->owner, fin, n, now);
+	}
 	if (rc && n > 1) {
 		TV_LOG(TV_LOG_WARN, "committing import items failed; retrying one by one",
 		       TV_LI("items", (int64_t)n), TV_LS("error", tv_strerror(rc)));
@@ -321,8 +347,10 @@ static bool S_commit(struct tv_importer *imp, struct tv_import_done **batch,
  * items take item_ns_avg, a commit commit_ns_avg), plus one: keystores that
  * take seconds get two (the fixed three before), so another tenant's item
  * doesn't wait behind a long row of them claimed ahead (fairness); a
- * millisecond item behind a 6 ms commit gets seven. S_AHEAD_PER_WORKER
- * until both have been timed. imp->lock held.
+ * millisecond item behind a 20 ms group commit gets 21 (at most
+ * S_AHEAD_MAX_PER_WORKER: another tenant's item then waits at most about
+ * that many milliseconds more). S_AHEAD_PER_WORKER until both have been
+ * timed. imp->lock held.
  */
 static size_t S_ahead(const struct tv_importer *imp)
 {
@@ -335,36 +363,14 @@ static size_t S_ahead(const struct tv_importer *imp)
 }
 
 /*
- * Claim ahead from the committer, after a commit: a worker's own claim is a
- * write transaction, and SQLite has one writer, so a worker that claims
- * while the committer's transaction (and its fsync) runs waits for it.
- * The committer claims between its commits, when the store is free, and
- * keeps enough items per worker ready to last a worker through the next
- * commit (S_ahead); a worker claims itself only when it finds none. Called
- * and returns with imp->lock held.
+ * Hold got[0..n) (the committer's claims ahead) and queue them for the next
+ * free worker. imp->lock not held.
  */
-static void S_top_up(struct tv_importer *imp)
+static void S_ready_add(struct tv_importer *imp, struct tv_claimed_item *got, size_t n)
 {
-	struct tv_claimed_item got[S_CLAIM_MAX * 8];
-	size_t want, n = 0, i, target;
-	int64_t now;
-	enum tv_err rc;
+	size_t i;
 
-	target = (size_t)(imp->cfg.workers ? imp->cfg.workers : 1) * S_ahead(imp);
-	if (imp->stop || !imp->store->ops->items_claim || imp->n_ready >= target)
-		return;
-	want = target - imp->n_ready;
-	if (want > sizeof(got) / sizeof(got[0]))
-		want = sizeof(got) / sizeof(got[0]);
-	imp->topping_up = true;
-	pthread_mutex_unlock(&imp->lock);
-	now = tv_now_ms();
-	rc = imp->store->ops->items_claim(imp->store, imp->owner, now, now + imp->cfg.lease_ms,
-					  imp->cfg.max_tenant_inflight, got, want, &n);
-	if (rc && rc != TV_ERR_BUSY && rc != TV_ERR_NOT_FOUND)
-		TV_LOG(TV_LOG_WARN, "claiming import items ahead failed",
-		       TV_LS("error", tv_strerror(rc)));
-	for (i = 0; !rc && i < n; i++) {
+	for (i = 0; i < n; i++) {
 		int slot = S_hold(imp, &got[i]);
 
 		if (got[i].attempts > 1)
@@ -388,6 +394,49 @@ static void S_top_up(struct tv_importer *imp)
 		S_unhold(imp, slot);
 		tv_import_item_release(&got[i].item);
 	}
+}
+
+/* How many to claim ahead now to have S_ahead per worker ready for the
+ * next `commits` commits; 0 when stopping or the store can't claim in
+ * batches. imp->lock held. */
+static size_t S_want(const struct tv_importer *imp, size_t commits)
+{
+	size_t target = commits * (size_t)(imp->cfg.workers ? imp->cfg.workers : 1) * S_ahead(imp);
+
+	if (imp->stop || !imp->store->ops->items_claim || imp->n_ready >= target)
+		return 0;
+	return target - imp->n_ready;
+}
+
+/*
+ * Claim ahead from the committer, after a commit: a worker's own claim is a
+ * write transaction, and SQLite has one writer, so a worker that claims
+ * while the committer's transaction (and its fsync) runs waits for it.
+ * With items_finish_claim the commit itself claims (S_committer) and this
+ * only makes up what the workers took meanwhile; without it (PostgreSQL)
+ * the committer claims here, between its commits, and keeps enough items
+ * per worker ready to last a worker through the next commit (S_ahead). A
+ * worker claims itself only when it finds none and no commit runs. Called
+ * and returns with imp->lock held.
+ */
+static void S_top_up(struct tv_importer *imp)
+{
+	size_t want = S_want(imp, 1), n = 0;
+	int64_t now;
+	enum tv_err rc;
+
+	if (!want)
+		return;
+	imp->topping_up = true;
+	pthread_mutex_unlock(&imp->lock);
+	now = tv_now_ms();
+	rc = imp->store->ops->items_claim(imp->store, imp->owner, now, now + imp->cfg.lease_ms,
+					  imp->cfg.max_tenant_inflight, imp->claimed, want, &n);
+	if (rc && rc != TV_ERR_BUSY && rc != TV_ERR_NOT_FOUND)
+		TV_LOG(TV_LOG_WARN, "claiming import items ahead failed",
+		       TV_LS("error", tv_strerror(rc)));
+	if (!rc)
+		S_ready_add(imp, imp->claimed, n);
 	pthread_mutex_lock(&imp->lock);
 	imp->topping_up = false;
 	pthread_cond_broadcast(&imp->cond);
@@ -398,9 +447,9 @@ static void *S_committer(void *arg)
 	struct tv_importer *imp = arg;
 	struct tv_import_done **batch = imp->batch, *d;
 	struct tv_item_finish *fin = imp->fin;
+	size_t n, want, got;
 	int64_t t0;
 	bool final;
-	size_t n;
 
 	pthread_mutex_lock(&imp->lock);
 	for (;;) {
@@ -414,16 +463,27 @@ static void *S_committer(void *arg)
 		imp->pending = NULL;
 		imp->pending_tail = &imp->pending;
 		imp->n_pending = 0;
+		imp->committing = true;
 		pthread_cond_broadcast(&imp->room_cond);
+		/* claim ahead inside the commit when the store can: no second
+		 * transaction, no second wait for the writer lock behind a
+		 * POST's job_create; enough for this commit and the next, as
+		 * the workers take items while this one runs */
+		want = imp->store->ops->items_finish_claim ? S_want(imp, 2) : 0;
+		imp->topping_up = want > 0;
 		pthread_mutex_unlock(&imp->lock);
 		t0 = tv_mono_ns();
-		final = S_commit(imp, batch, fin, n);
+		final = S_commit(imp, batch, fin, n, want, &got);
 		t0 = tv_mono_ns() - t0; /* the commit alone: S_ahead's figure */
+		S_ready_add(imp, imp->claimed, got);
 		if (final && imp->cfg.on_job_final)
 			imp->cfg.on_job_final(imp->cfg.on_job_final_arg);
 		pthread_mutex_lock(&imp->lock);
+		imp->topping_up = false;
 		S_average(&imp->commit_ns_avg, t0);
-		S_top_up(imp);
+		S_top_up(imp); /* a store without items_finish_claim, or too few claimed */
+		imp->committing = false;
+		pthread_cond_broadcast(&imp->cond);
 	}
 	pthread_mutex_unlock(&imp->lock);
 	return NULL;
@@ -532,6 +592,7 @@ static void S_free(struct tv_importer *imp)
 		imp->n_ready--;
 	}
 	free(imp->ready);
+	free(imp->claimed);
 	free(imp->held);
 	free(imp->batch);
 	free(imp->fin);
@@ -580,7 +641,10 @@ enum tv_err tv_importer_start(struct tv_importer **out, struct tv_store *store,
 	/* every item held at once: one per worker, the ones claimed ahead, a
 	 * full queue, a full batch */
 	imp->max_pending = (size_t)(imp->cfg.workers ? imp->cfg.workers : 1) * S_PENDING_PER_WORKER;
-	imp->max_ready = 2 * S_AHEAD_MAX_PER_WORKER * (size_t)(imp->cfg.workers ? imp->cfg.workers : 1);
+	/* two commits' claims ahead, and the workers' own claims (a worker
+	 * may be claiming when the committer starts) */
+	imp->max_ready = (2 * S_AHEAD_MAX_PER_WORKER + S_CLAIM_MAX) *
+			 (size_t)(imp->cfg.workers ? imp->cfg.workers : 1);
 	imp->n_held = imp->cfg.workers + imp->max_ready + 2 * imp->max_pending;
 	rc = tv_pki_ctx_new(&imp->pki);
 	if (!rc)
@@ -590,7 +654,9 @@ enum tv_err tv_importer_start(struct tv_importer **out, struct tv_store *store,
 	imp->batch = calloc(imp->max_pending, sizeof(*imp->batch));
 	imp->fin = calloc(imp->max_pending, sizeof(*imp->fin));
 	imp->ready = calloc(imp->max_ready, sizeof(*imp->ready));
-	if (!rc && (!imp->threads || !imp->held || !imp->batch || !imp->fin || !imp->ready))
+	imp->claimed = calloc(imp->max_ready, sizeof(*imp->claimed));
+	if (!rc && (!imp->threads || !imp->held || !imp->batch || !imp->fin || !imp->ready ||
+		    !imp->claimed))
 		rc = TV_ERR_NOMEM;
 	if (rc) {
 		S_free(imp);
