@@ -505,7 +505,6 @@ const struct tv_store_ops tv__sqlite_ops = {
 	.item_renew = tv__sqlite_item_renew,
 	.item_finish = tv__sqlite_item_finish,
 	.items_finish = tv__sqlite_items_finish,
-	.items_finish_claim = tv__sqlite_items_finish_claim,
 	.cert_get = tv__sqlite_cert_get,
 	.cert_search = tv__sqlite_cert_search,
 	.cert_key = tv__sqlite_cert_key,

@@ -190,9 +190,6 @@ enum tv_err tv__sqlite_item_finish(struct tv_store *st, const char *job_id, int 
 				   size_t n, int64_t now_ms, bool *job_final);
 enum tv_err tv__sqlite_items_finish(struct tv_store *st, const char *owner,
 				    struct tv_item_finish *batch, size_t n, int64_t now_ms);
-enum tv_err tv__sqlite_items_finish_claim(struct tv_store *st, const char *owner,
-					  struct tv_item_finish *batch, size_t n, int64_t now_ms,
-					  const struct tv_claim_ahead *ahead);
 
 /* The vault (sqlite_certs.c) */
 enum tv_err tv__sqlite_cert_get(struct tv_store *st, const char *tenant_id, const char *id,

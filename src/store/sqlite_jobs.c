@@ -5,8 +5,7 @@
  * claimable again. A claim of several items decides them one at a time
  * (fairness between tenants, max_inflight), except that a tenant alone in
  * the queue has its items claimed several in one statement (S_pick: the
- * same decisions, a fifth of the statements). items_finish_claim adds the
- * committer's claims to its group commit's transaction. item_finish (items_finish: several items, one commit)
+ * same decisions, a fifth of the statements). item_finish (items_finish: several items, one commit)
  * is the one place an item's results become visible: in a single
  * transaction it re-checks that the caller still holds the item (a worker
  * that lost its lease writes nothing, so nothing is ever imported twice), applies the dedupe rules, stores certificates and sealed
@@ -813,6 +812,20 @@ enum tv_err tv__sqlite_item_renew(struct tv_store *store, const char *job_id, in
 
 /* ---------- item_finish ---------- */
 
+/* The issuer certificates one group commit has found or stored, by tenant
+ * and fingerprint: the items of a batch mostly share their CAs, so each is
+ * looked up once per commit, not once per item. Emptied when an item is
+ * rolled back (what it stored is gone). */
+#define S_ISSUERS_SEEN 16
+struct S_issuers_seen {
+	struct {
+		char tenant_id[TV_ID_SIZE];
+		char fingerprint[41];
+		char id[TV_ID_SIZE];
+	} e[S_ISSUERS_SEEN];
+	size_t n, next;
+};
+
 struct S_finish {
 	sqlite3 *db;
 	const char *job_id;
@@ -822,7 +835,32 @@ struct S_finish {
 	char label[TV_LABEL_MAX + 1];
 	bool dry_run;
 	int64_t now;
+	struct S_issuers_seen *seen;
 };
+
+static const char *S_seen_find(const struct S_finish *f, const char *fp)
+{
+	size_t i;
+
+	for (i = 0; f->seen && i < f->seen->n; i++)
+		if (!strcmp(f->seen->e[i].fingerprint, fp) &&
+		    !strcmp(f->seen->e[i].tenant_id, f->tenant_id))
+			return f->seen->e[i].id;
+	return NULL;
+}
+
+static void S_seen_add(struct S_finish *f, const char *fp, const char *id)
+{
+	struct S_issuers_seen *s = f->seen;
+	size_t k;
+
+	if (!s)
+		return;
+	k = s->n < S_ISSUERS_SEEN ? s->n++ : s->next++ % S_ISSUERS_SEEN;
+	snprintf(s->e[k].tenant_id, sizeof(s->e[k].tenant_id), "%s", f->tenant_id);
+	snprintf(s->e[k].fingerprint, sizeof(s->e[k].fingerprint), "%s", fp);
+	snprintf(s->e[k].id, sizeof(s->e[k].id), "%s", id);
+}
 
 static enum tv_err S_hold_check(struct S_finish *f, const char *owner)
 {
@@ -979,12 +1017,19 @@ static enum tv_err S_issuers(struct S_finish *f, const struct tv_cert_row *rows,
 		return TV_ERR_NOMEM;
 	buf[len++] = '[';
 	for (i = 0; !rc && i < n; i++) {
+		const char *seen = S_seen_find(f, rows[i].fingerprint);
 		char id[TV_ID_SIZE];
 		bool has_key;
 
-		rc = S_cert_find(f, rows[i].fingerprint, id, &has_key);
-		if (rc == TV_ERR_NOT_FOUND)
-			rc = S_cert_insert(f, &rows[i], NULL, 0, NULL, id);
+		if (seen) {
+			snprintf(id, sizeof(id), "%s", seen);
+		} else {
+			rc = S_cert_find(f, rows[i].fingerprint, id, &has_key);
+			if (rc == TV_ERR_NOT_FOUND)
+				rc = S_cert_insert(f, &rows[i], NULL, 0, NULL, id);
+			if (!rc)
+				S_seen_add(f, rows[i].fingerprint, id);
+		}
 		if (!rc)
 			len += (size_t)snprintf(buf + len, cap - len, "%s\"%s\"", i ? "," : "", id);
 	}
@@ -1180,36 +1225,36 @@ static enum tv_err S_finish_jobs(sqlite3 *db, struct tv_item_finish *batch, size
  * savepoint can't be rolled back (SQLite already ended the transaction: a
  * full disk, an I/O error), the whole batch fails and nothing is written.
  */
-static enum tv_err S_finish_claim(struct tv_store *store, const char *owner,
-				  struct tv_item_finish *batch, size_t n, int64_t now_ms,
-				  const struct tv_claim_ahead *ahead)
+enum tv_err tv__sqlite_items_finish(struct tv_store *store, const char *owner,
+				    struct tv_item_finish *batch, size_t n, int64_t now_ms)
 {
+	struct S_issuers_seen seen = { .n = 0 };
 	enum tv_err rc;
 	bool any_final = false;
-	size_t i, got = 0;
 	sqlite3 *db;
+	size_t i;
 
 	for (i = 0; i < n; i++) {
 		batch[i].rc = TV_ERR_STORE;
 		batch[i].job_final = false;
 	}
-	if (ahead)
-		*ahead->n = 0;
 	rc = tv__sqlite_acquire(S_DB(store), &db);
 	if (rc)
 		return rc;
 	rc = tv__sqlite_exec(db, "BEGIN IMMEDIATE");
 	for (i = 0; !rc && i < n; i++) {
 		struct S_finish f = { .db = db, .job_id = batch[i].job_id,
-				      .index = batch[i].index, .now = now_ms };
+				      .index = batch[i].index, .now = now_ms, .seen = &seen };
 
 		rc = tv__sqlite_exec(db, "SAVEPOINT tv_item");
 		if (rc)
 			break;
 		batch[i].rc = S_finish_one(&f, owner, batch[i].outcomes, batch[i].n);
-		if (batch[i].rc)
+		if (batch[i].rc) {
+			seen.n = seen.next = 0;
 			rc = sqlite3_get_autocommit(db) ? TV_ERR_STORE
 							: tv__sqlite_exec(db, "ROLLBACK TO tv_item");
+		}
 		if (!rc)
 			rc = tv__sqlite_exec(db, "RELEASE tv_item");
 	}
@@ -1217,27 +1262,9 @@ static enum tv_err S_finish_claim(struct tv_store *store, const char *owner,
 		rc = S_finish_jobs(db, batch, n, now_ms);
 	for (i = 0; !rc && i < n; i++)
 		any_final |= batch[i].job_final;
-	/* the claims ahead, after the items (an item that became final frees
-	 * its tenant's room under max_inflight), under their own savepoint:
-	 * a claim that fails takes only the claims back */
-	if (!rc && ahead && ahead->max) {
-		rc = tv__sqlite_exec(db, "SAVEPOINT tv_claims");
-		if (!rc && S_claim_some(db, owner, now_ms, ahead->lease_until_ms,
-					ahead->max_inflight, ahead->out, ahead->max, &got)) {
-			got = 0;
-			rc = sqlite3_get_autocommit(db) ? TV_ERR_STORE
-							: tv__sqlite_exec(db, "ROLLBACK TO tv_claims");
-		}
-		if (!rc)
-			rc = tv__sqlite_exec(db, "RELEASE tv_claims");
-	}
 	if (!rc)
 		rc = tv__sqlite_exec(db, "COMMIT");
 	tv__sqlite_release(S_DB(store), db, rc != TV_OK);
-	for (i = 0; rc && i < got; i++)
-		tv_import_item_release(&ahead->out[i].item);
-	if (!rc && ahead)
-		*ahead->n = got;
 	/* The erased inputs (keystores, sealed passwords) still sit in WAL
 	 * frames until a checkpoint truncates the WAL: when a job ends, the
 	 * checkpoint thread does, retrying until it succeeds (sqlite_ckpt.c),
@@ -1249,21 +1276,6 @@ static enum tv_err S_finish_claim(struct tv_store *store, const char *owner,
 		batch[i].job_final = false;
 	}
 	return rc;
-}
-
-enum tv_err tv__sqlite_items_finish(struct tv_store *store, const char *owner,
-				    struct tv_item_finish *batch, size_t n, int64_t now_ms)
-{
-	return S_finish_claim(store, owner, batch, n, now_ms, NULL);
-}
-
-/* items_finish, then claims ahead in the same transaction: one writer-lock
- * hold and one fsync for both (the committer's, sqlite_jobs.c's DESIGN). */
-enum tv_err tv__sqlite_items_finish_claim(struct tv_store *store, const char *owner,
-					  struct tv_item_finish *batch, size_t n, int64_t now_ms,
-					  const struct tv_claim_ahead *ahead)
-{
-	return S_finish_claim(store, owner, batch, n, now_ms, ahead);
 }
 
 enum tv_err tv__sqlite_item_finish(struct tv_store *store, const char *job_id, int index,

@@ -191,15 +191,6 @@ struct tv_item_finish {
 	bool job_final; /* TV_OK: the item's job became final */
 };
 
-/** Claims ahead made inside items_finish_claim's transaction. */
-struct tv_claim_ahead {
-	int64_t lease_until_ms;
-	unsigned max_inflight;        /* as items_claim's */
-	struct tv_claimed_item *out;  /* room for max */
-	size_t max;                   /* 0: claim nothing */
-	size_t *n;                    /* set: how many were claimed */
-};
-
 /** A stored result row, as the API shows it. */
 struct tv_import_result {
 	int item_index;
@@ -409,15 +400,6 @@ struct tv_store_ops {
 	 * return means nothing at all was written. */
 	enum tv_err (*items_finish)(struct tv_store *st, const char *owner,
 				    struct tv_item_finish *batch, size_t n, int64_t now_ms);
-	/* Optional (NULL: items_finish, then items_claim): items_finish, and
-	 * in the same transaction, after the items, up to ahead->max claims
-	 * as items_claim would make them (*ahead->n of them in ahead->out).
-	 * The claims are best effort: one that fails takes back only the
-	 * claims (*ahead->n = 0), never the items. Returns as items_finish;
-	 * on any error nothing is claimed either. */
-	enum tv_err (*items_finish_claim)(struct tv_store *st, const char *owner,
-					  struct tv_item_finish *batch, size_t n, int64_t now_ms,
-					  const struct tv_claim_ahead *ahead);
 
 	/* The vault. */
 	enum tv_err (*cert_get)(struct tv_store *st, const char *tenant_id, const char *id,

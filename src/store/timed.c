@@ -97,10 +97,6 @@
 	  (struct tv_store * st, const char *owner, struct tv_item_finish *batch, size_t n, \
 	   int64_t now_ms),                                                                 \
 	  (IN, owner, batch, n, now_ms))                                                    \
-	X(items_finish_claim,                                                               \
-	  (struct tv_store * st, const char *owner, struct tv_item_finish *batch, size_t n, \
-	   int64_t now_ms, const struct tv_claim_ahead *ahead),                             \
-	  (IN, owner, batch, n, now_ms, ahead))                                             \
 	X(cert_get,                                                                         \
 	  (struct tv_store * st, const char *tenant_id, const char *id,                     \
 	   struct tv_cert_record *out),                                                     \

@@ -284,75 +284,68 @@ static void test_items_claim_batch(void **state)
 	assert_int_equal(n, 0);
 }
 
-/* The group commit with claims ahead in its transaction: the items of one
- * job count once per job (the last written item says the job is final), a
- * lost lease is skipped without failing the rest, and the claims see the
- * queue as the commit leaves it. */
-static void test_items_finish_claim(void **state)
+/* The group commit: the items of one job count once per job (the last
+ * written item of a job says it became final), and a lost lease is
+ * skipped without failing the rest. */
+static void test_items_finish_batch(void **state)
 {
 	struct S_env *e = *state;
 	struct tv_item_outcome o[3] = { S_good(), S_good(), S_good() };
-	struct tv_claimed_item got[8], ahead_out[8];
+	struct tv_claimed_item got[5];
 	struct tv_item_finish fin[3];
 	struct tv_import_result *res = NULL;
 	struct tv_import_job job;
-	size_t n = 0, n_ahead = 99, i;
-	struct tv_claim_ahead ahead = { .lease_until_ms = 99999, .out = ahead_out, .max = 8,
-					.n = &n_ahead };
+	size_t n = 0, i;
 
-	if (!e->st->ops->items_finish_claim) /* optional: PostgreSQL has none */
-		return;
 	S_new_job(e, "30000000-0000-4000-8000-0000000000a4", 5);
-	assert_int_equal(e->st->ops->items_claim(e->st, "w1", 4000, 99999, 0, got, 3, &n), TV_OK);
-	assert_int_equal(n, 3);
+	for (i = 0; i < 5; i++)
+		assert_int_equal(e->st->ops->item_claim(e->st, "w1", 4000 + (int64_t)i, 99999, 0,
+							&got[i]),
+				 TV_OK);
 	for (i = 0; i < 3; i++)
 		fin[i] = (struct tv_item_finish){ .job_id = got[i].job_id,
 						  .index = got[i].item.index,
 						  .outcomes = &o[i],
 						  .n = 1 };
-	fin[1].index = 4; /* not w1's: its lease check fails, alone */
-	assert_int_equal(e->st->ops->items_finish_claim(e->st, "w1", fin, 3, 5000, &ahead), TV_OK);
-	assert_int_equal(fin[0].rc, TV_OK);
-	assert_int_equal(fin[1].rc, TV_ERR_STATE);
-	assert_int_equal(fin[2].rc, TV_OK);
-	assert_false(fin[0].job_final || fin[1].job_final || fin[2].job_final);
-	/* claimed in the same transaction: items 3 and 4, in queue order */
-	assert_int_equal(n_ahead, 2);
-	assert_int_equal(ahead_out[0].item.index, 3);
-	assert_int_equal(ahead_out[1].item.index, 4);
-	assert_int_equal(ahead_out[0].attempts, 1);
-	assert_non_null(ahead_out[1].item.keystore);
+	assert_int_equal(e->st->ops->items_finish(e->st, "w2", fin, 1, 4500), TV_OK);
+	assert_int_equal(fin[0].rc, TV_ERR_STATE); /* w2 holds nothing: nothing written */
+	assert_int_equal(e->st->ops->items_finish(e->st, "w1", fin, 3, 5000), TV_OK);
+	for (i = 0; i < 3; i++) {
+		assert_int_equal(fin[i].rc, TV_OK);
+		assert_false(fin[i].job_final);
+	}
 	assert_int_equal(e->st->ops->job_get(e->st, e->job.tenant_id, got[0].job_id, &job, &res,
 					     &n),
 			 TV_OK);
 	assert_string_equal(job.status, "PROCESSING");
-	assert_int_equal(job.n_final, 3); /* two written and the rejected item */
+	assert_int_equal(job.n_final, 4); /* three written and the rejected item */
 	tv_import_results_free(res, n);
-	/* the rest in one batch: the job's last written item makes it final */
-	fin[0] = (struct tv_item_finish){ .job_id = got[1].job_id, .index = 1, .outcomes = &o[0],
+	/* the rest in one batch, with an item already final in it (its finish
+	 * fails alone): the job's last written item makes it final */
+	fin[0] = (struct tv_item_finish){ .job_id = got[3].job_id, .index = 3, .outcomes = &o[0],
 					  .n = 1 };
-	fin[1] = (struct tv_item_finish){ .job_id = got[1].job_id, .index = 3, .outcomes = &o[1],
+	fin[1] = (struct tv_item_finish){ .job_id = got[3].job_id, .index = 4, .outcomes = &o[1],
 					  .n = 1 };
-	fin[2] = (struct tv_item_finish){ .job_id = got[1].job_id, .index = 4, .outcomes = &o[2],
+	fin[2] = (struct tv_item_finish){ .job_id = got[3].job_id, .index = 0, .outcomes = &o[2],
 					  .n = 1 };
-	assert_int_equal(e->st->ops->items_finish_claim(e->st, "w1", fin, 3, 6000, &ahead), TV_OK);
-	assert_int_equal(n_ahead, 0); /* nothing left to claim */
-	assert_true(fin[0].rc == TV_OK && fin[1].rc == TV_OK && fin[2].rc == TV_OK);
-	assert_false(fin[0].job_final || fin[1].job_final);
-	assert_true(fin[2].job_final);
+	assert_int_equal(e->st->ops->items_finish(e->st, "w1", fin, 3, 6000), TV_OK);
+	assert_int_equal(fin[0].rc, TV_OK);
+	assert_int_equal(fin[1].rc, TV_OK);
+	assert_int_equal(fin[2].rc, TV_ERR_STATE);
+	assert_false(fin[0].job_final || fin[2].job_final);
+	assert_true(fin[1].job_final);
 	assert_int_equal(e->st->ops->job_get(e->st, e->job.tenant_id, got[0].job_id, &job, &res,
 					     &n),
 			 TV_OK);
 	assert_string_equal(job.status, "COMPLETED");
 	assert_int_equal(job.n_final, 6);
 	assert_int_equal(job.completed_ms, 6000);
+	assert_int_equal(n, 6);
 	assert_string_equal(S_res(res, n, 0)->status, "IMPORTED");
 	assert_string_equal(S_res(res, n, 4)->status, "SKIPPED");
 	tv_import_results_free(res, n);
-	for (i = 0; i < 3; i++)
+	for (i = 0; i < 5; i++)
 		tv_import_item_release(&got[i].item);
-	for (i = 0; i < 2; i++)
-		tv_import_item_release(&ahead_out[i].item);
 }
 
 /* An item whose lease ran out is claimed alone: nothing is claimed behind
@@ -843,7 +836,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_claim_round_robin, S_setup, S_teardown),
 		cmocka_unit_test_setup_teardown(test_items_claim_batch, S_setup, S_teardown),
 		cmocka_unit_test_setup_teardown(test_items_claim_reclaim_alone, S_setup, S_teardown),
-		cmocka_unit_test_setup_teardown(test_items_finish_claim, S_setup, S_teardown),
+		cmocka_unit_test_setup_teardown(test_items_finish_batch, S_setup, S_teardown),
 		cmocka_unit_test_setup_teardown(test_claim_expired_lease_by_age, S_setup,
 						S_teardown),
 		cmocka_unit_test_setup_teardown(test_claim_oldest_first_across_states, S_setup,
