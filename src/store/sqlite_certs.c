@@ -16,6 +16,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+
+#include "core/util.h"
 
 #define S_DB(st) ((struct tv__sqlite *)(st))
 
@@ -374,6 +377,30 @@ enum tv_err tv__sqlite_cert_set_status(struct tv_store *store, const char *tenan
 	return rc;
 }
 
+
+/*
+ * Move the deleted keys' zeroed pages into the main file and empty the WAL,
+ * so their old bytes don't linger in WAL frames. SQLite answers SQLITE_BUSY
+ * at once, without its busy handler, while another connection checkpoints
+ * (the checkpoint thread, woken by this very commit), so a busy answer is
+ * retried for up to about a second; past that the truncation is left owed
+ * to the checkpoint thread, which retries until it succeeds.
+ */
+static void S_wal_erase(struct tv__sqlite *s, sqlite3 *db)
+{
+	struct timespec pause = { 0, 20L * 1000000L };
+	int64_t until = tv_mono_ms() + 1000;
+	int r = sqlite3_wal_checkpoint_v2(db, NULL, SQLITE_CHECKPOINT_TRUNCATE, NULL, NULL);
+
+	/* (a busy reader or writer is waited for by the busy handler inside
+	 * each attempt; the deadline bounds the whole) */
+	while ((r == SQLITE_BUSY || r == SQLITE_LOCKED) && tv_mono_ms() < until) {
+		nanosleep(&pause, NULL);
+		r = sqlite3_wal_checkpoint_v2(db, NULL, SQLITE_CHECKPOINT_TRUNCATE, NULL, NULL);
+	}
+	if (r != SQLITE_OK)
+		tv__sqlite_ckpt_truncate(s);
+}
 enum tv_err tv__sqlite_cert_delete(struct tv_store *store, const char *tenant_id,
 				   const char *const *ids, size_t n)
 {
@@ -404,11 +431,8 @@ enum tv_err tv__sqlite_cert_delete(struct tv_store *store, const char *tenant_id
 			    tenant_id, ids, n, NULL, 0);
 	if (!rc)
 		rc = tv__sqlite_exec(db, "COMMIT");
-	/* Best effort: move the zeroed pages into the main file and empty the
-	 * WAL, so the key's old bytes don't linger in WAL frames. A busy
-	 * checkpoint is retried by SQLite's own automatic checkpoints. */
 	if (!rc)
-		sqlite3_exec(db, "PRAGMA wal_checkpoint(TRUNCATE)", NULL, NULL, NULL);
+		S_wal_erase(S_DB(store), db);
 	tv__sqlite_release(S_DB(store), db, rc != TV_OK);
 	return rc;
 }
