@@ -677,9 +677,9 @@ static enum tv_err S_claim_batch(sqlite3 *db, const char *owner, int64_t now_ms,
  * Up to max claims inside the caller's transaction, each decided as
  * item_claim decides one (the later ones see the earlier ones in flight, so
  * fairness and max_inflight hold as if they were claimed one by one; a lone
- * tenant's items are claimed several at a time, S_pick). TV_OK with *n_out
- * claimed (0: none claimable); any other return: the caller rolls the
- * claims back (out[] is released here).
+ * tenant's items are claimed several at a time, S_pick). *n_out claimed
+ * (0: none claimable), also when it fails: the caller then rolls the
+ * claims back and releases out[0..*n_out).
  */
 static enum tv_err S_claim_some(sqlite3 *db, const char *owner, int64_t now_ms,
 				int64_t lease_until_ms, unsigned max_inflight,
@@ -725,15 +725,8 @@ static enum tv_err S_claim_some(sqlite3 *db, const char *owner, int64_t now_ms,
 		if (alone)
 			break;
 	}
-	if (rc == TV_ERR_NOT_FOUND)
-		rc = TV_OK; /* no more claimable items: n of them */
-	if (rc) {
-		for (i = 0; i < n; i++)
-			tv_import_item_release(&out[i].item);
-		return rc;
-	}
 	*n_out = n;
-	return TV_OK;
+	return rc == TV_ERR_NOT_FOUND ? TV_OK : rc; /* none left: n of them */
 }
 
 enum tv_err tv__sqlite_items_claim(struct tv_store *store, const char *owner, int64_t now_ms,
