@@ -377,7 +377,6 @@ enum tv_err tv__sqlite_cert_set_status(struct tv_store *store, const char *tenan
 	return rc;
 }
 
-
 /*
  * Move the deleted keys' zeroed pages into the main file and empty the WAL,
  * so their old bytes don't linger in WAL frames. SQLite answers SQLITE_BUSY
@@ -401,6 +400,7 @@ static void S_wal_erase(struct tv__sqlite *s, sqlite3 *db)
 	if (r != SQLITE_OK)
 		tv__sqlite_ckpt_truncate(s);
 }
+
 enum tv_err tv__sqlite_cert_delete(struct tv_store *store, const char *tenant_id,
 				   const char *const *ids, size_t n)
 {

@@ -19,7 +19,9 @@
  * the committer instead of queueing a claim of its own behind it. The
  * workers run at a lower CPU priority (S_WORKER_NICE) than the committer
  * and the HTTP threads: they are the batch work, while the committer holds
- * the one writer lock everything else waits for. Only after the commit are an item's results visible (the
+ * the one writer lock everything else waits for.
+ *
+ * Only after the commit are an item's results visible (the
  * store is the only place they go), its log lines written, its metrics
  * counted and on_job_final called. Until then the item stays in held[], so
  * the renewer keeps its lease: a crash before the commit loses nothing, the
@@ -232,8 +234,9 @@ static enum tv_err S_claim(struct tv_importer *imp, struct tv_claimed_item *ci, 
  * The calling worker thread's CPU priority, S_WORKER_NICE below the
  * process's: when the cores are busy, the committer (which holds SQLite's
  * writer lock that every claim and POST waits for) and the HTTP threads
- * run first. Measured (make bench, session 6): the committer's time in its
- * transactions fell by about a fifth and the import rate rose 5 to 8%.
+ * run first. Measured (one paired import-only run, docs/PERFORMANCE.md):
+ * the committer's time in its statements fell by a fifth, the import rate
+ * rose 9%.
  * Linux keeps nice per thread; elsewhere the priority is left alone.
  * Raising nice needs no privilege; a failure changes nothing.
  */
@@ -415,18 +418,6 @@ static void S_ready_add(struct tv_importer *imp, struct tv_claimed_item *got, si
 	}
 }
 
-/* How many to claim ahead now to have S_ahead per worker ready for the
- * next `commits` commits; 0 when stopping or the store can't claim in
- * batches. imp->lock held. */
-static size_t S_want(const struct tv_importer *imp, size_t commits)
-{
-	size_t target = commits * (size_t)(imp->cfg.workers ? imp->cfg.workers : 1) * S_ahead(imp);
-
-	if (imp->stop || !imp->store->ops->items_claim || imp->n_ready >= target)
-		return 0;
-	return target - imp->n_ready;
-}
-
 /*
  * Claim ahead from the committer, just before its commit: a worker's own
  * claim is a write transaction, and SQLite has one writer, so a worker that
@@ -440,12 +431,15 @@ static size_t S_want(const struct tv_importer *imp, size_t commits)
  */
 static void S_top_up(struct tv_importer *imp)
 {
-	size_t want = S_want(imp, 2), n = 0;
+	/* S_ahead per worker for this commit and the next */
+	size_t target = 2 * (size_t)(imp->cfg.workers ? imp->cfg.workers : 1) * S_ahead(imp);
+	size_t want, n = 0;
 	int64_t now;
 	enum tv_err rc;
 
-	if (!want)
+	if (imp->stop || !imp->store->ops->items_claim || imp->n_ready >= target)
 		return;
+	want = target - imp->n_ready;
 	imp->topping_up = true;
 	pthread_mutex_unlock(&imp->lock);
 	now = tv_now_ms();
