@@ -62,7 +62,7 @@
 #define S_PENDING_PER_WORKER 32 /* the hand-off queue's bound, per worker */
 #define S_CLAIM_MAX 4 /* items one claim takes: one to work on, the rest ahead */
 #define S_AHEAD_PER_WORKER (S_CLAIM_MAX - 1) /* ready per worker before any timing */
-#define S_AHEAD_MAX_PER_WORKER 24 /* the most the committer keeps ready, per worker */
+#define S_AHEAD_MAX_PER_WORKER 48 /* the most the committer keeps ready, per worker */
 #define S_WORKER_NICE 5 /* workers' nice above the process's (Linux: per thread) */
 
 static void S_deadline(struct timespec *ts, int64_t ms)
@@ -365,14 +365,15 @@ static bool S_commit(struct tv_importer *imp, struct tv_import_done **batch,
 }
 
 /*
- * How many items a worker needs ready to keep busy through one commit (its
- * items take item_ns_avg, a commit commit_ns_avg), plus one: keystores that
- * take seconds get two (the fixed three before), so another tenant's item
- * doesn't wait behind a long row of them claimed ahead (fairness); a
- * millisecond item behind a 20 ms group commit gets 21 (at most
- * S_AHEAD_MAX_PER_WORKER: another tenant's item then waits at most about
- * that many milliseconds more). S_AHEAD_PER_WORKER until both have been
- * timed. imp->lock held.
+ * How many items a worker needs ready to keep busy through two commits (its
+ * items take item_ns_avg, a commit commit_ns_avg: the committer claims just
+ * before a commit, and its next claims come before the next), plus one:
+ * keystores that take seconds get two (as with one commit), so another
+ * tenant's item doesn't wait behind a long row of them claimed ahead
+ * (fairness); a millisecond item behind a 20 ms group commit gets 41 (at
+ * most S_AHEAD_MAX_PER_WORKER: another tenant's item then waits at most
+ * about that many item times more). S_AHEAD_PER_WORKER until both have
+ * been timed. imp->lock held.
  */
 static size_t S_ahead(const struct tv_importer *imp)
 {
@@ -380,7 +381,7 @@ static size_t S_ahead(const struct tv_importer *imp)
 
 	if (imp->item_ns_avg <= 0 || imp->commit_ns_avg <= 0)
 		return S_AHEAD_PER_WORKER;
-	k = (imp->commit_ns_avg + imp->item_ns_avg - 1) / imp->item_ns_avg + 1;
+	k = (2 * imp->commit_ns_avg + imp->item_ns_avg - 1) / imp->item_ns_avg + 1;
 	return k > S_AHEAD_MAX_PER_WORKER ? S_AHEAD_MAX_PER_WORKER : (size_t)k;
 }
 
@@ -398,10 +399,10 @@ static void S_ready_add(struct tv_importer *imp, struct tv_claimed_item *got, si
 		if (got[i].attempts > 1)
 			tv_svc_metrics_reclaim(imp->cfg.metrics);
 		pthread_mutex_lock(&imp->lock);
-		/* room: n_ready was below the target of two commits, the ring
-		 * holds that largest target, and the workers' own claims add at
-		 * most S_CLAIM_MAX - 1 each; were that ever wrong, the item
-		 * would wait out its lease, not be lost */
+		/* room: n_ready was below the target, the ring holds the
+		 * largest target, and the workers' own claims add at most
+		 * S_CLAIM_MAX - 1 each; were that ever wrong, the item would
+		 * wait out its lease, not be lost */
 		if (imp->n_ready < imp->max_ready && slot >= 0) {
 			imp->ready[(imp->ready_head + imp->n_ready) % imp->max_ready] =
 				(struct tv_import_ready){ .ci = got[i], .slot = slot };
@@ -431,8 +432,7 @@ static void S_ready_add(struct tv_importer *imp, struct tv_claimed_item *got, si
  */
 static void S_top_up(struct tv_importer *imp)
 {
-	/* S_ahead per worker for this commit and the next */
-	size_t target = 2 * (size_t)(imp->cfg.workers ? imp->cfg.workers : 1) * S_ahead(imp);
+	size_t target = (size_t)(imp->cfg.workers ? imp->cfg.workers : 1) * S_ahead(imp);
 	size_t want, n = 0;
 	int64_t now;
 	enum tv_err rc;
@@ -646,9 +646,9 @@ enum tv_err tv_importer_start(struct tv_importer **out, struct tv_store *store,
 	/* every item held at once: one per worker, the ones claimed ahead, a
 	 * full queue, a full batch */
 	imp->max_pending = (size_t)(imp->cfg.workers ? imp->cfg.workers : 1) * S_PENDING_PER_WORKER;
-	/* two commits' claims ahead, and the workers' own claims (a worker
+	/* the committer's claims ahead, and the workers' own claims (a worker
 	 * may be claiming when the committer starts) */
-	imp->max_ready = (2 * S_AHEAD_MAX_PER_WORKER + S_CLAIM_MAX) *
+	imp->max_ready = (S_AHEAD_MAX_PER_WORKER + S_CLAIM_MAX) *
 			 (size_t)(imp->cfg.workers ? imp->cfg.workers : 1);
 	imp->n_held = imp->cfg.workers + imp->max_ready + 2 * imp->max_pending;
 	rc = tv_pki_ctx_new(&imp->pki);
