@@ -21,6 +21,7 @@
 #include "core/util.h"
 
 #define S_DB(st) ((struct tv__sqlite *)(st))
+#define S_ERASE_WAIT_MS 50 /* S_wal_erase: one attempt's wait for readers */
 
 static const char *const S_columns[TV_SF_COUNT] = {
 	[TV_SF_FINGERPRINT] = "fingerprint",
@@ -389,14 +390,19 @@ static void S_wal_erase(struct tv__sqlite *s, sqlite3 *db)
 {
 	struct timespec pause = { 0, 20L * 1000000L };
 	int64_t until = tv_mono_ms() + 1000;
-	int r = sqlite3_wal_checkpoint_v2(db, NULL, SQLITE_CHECKPOINT_TRUNCATE, NULL, NULL);
+	int r;
 
-	/* (a busy reader or writer is waited for by the busy handler inside
-	 * each attempt; the deadline bounds the whole) */
+	/* A TRUNCATE holds the writer lock while it waits for readers: each
+	 * attempt waits for them at most S_ERASE_WAIT_MS (not the default
+	 * busy timeout's seconds), so the whole takes about a second at most
+	 * and never stalls the import's writers for long. */
+	sqlite3_busy_timeout(db, S_ERASE_WAIT_MS);
+	r = sqlite3_wal_checkpoint_v2(db, NULL, SQLITE_CHECKPOINT_TRUNCATE, NULL, NULL);
 	while ((r == SQLITE_BUSY || r == SQLITE_LOCKED) && tv_mono_ms() < until) {
 		nanosleep(&pause, NULL);
 		r = sqlite3_wal_checkpoint_v2(db, NULL, SQLITE_CHECKPOINT_TRUNCATE, NULL, NULL);
 	}
+	tv__sqlite_busy_default(db);
 	if (r != SQLITE_OK)
 		tv__sqlite_ckpt_truncate(s);
 }

@@ -396,7 +396,7 @@ enum tv_err tv__sqlite_job_list(struct tv_store *store, const char *tenant_id, s
  * One statement picks the tenant (fewest items in flight under a live lease,
  * under the cap; then the one served least recently, by queue_turns; then
  * the oldest claimable item), the next, in the same transaction, claims that
- * tenant's oldest item.
+ * tenant's oldest item (or its oldest several, S_pick).
  * queue_turns has a row per tenant that ever had an item claimed.
  *
  * Every step reads an index, never the items' rows: a row holds the
@@ -548,6 +548,11 @@ static enum tv_err S_claim_rows(sqlite3 *db, const char *owner, int64_t now_ms,
 		" WHERE rowid = (SELECT id FROM item)"
 		" RETURNING job_id, item_index, kind, coalesce(label, ''), attempts, tenant_id,"
 		" queued_ms";
+	/* Only WAITING items, so every one has attempts 0 and is claimed with
+	 * attempts 1: an item is WAITING until its first claim and never
+	 * goes back (a lease that ends leaves it PROCESSING, claimable), so
+	 * an item that must be claimed alone (attempts > 1) never comes from
+	 * here. Whatever ever sets an item back to WAITING must keep that. */
 	static const char many_sql[] =
 		"UPDATE import_items SET state = 'PROCESSING', lease_owner = ?1,"
 		" lease_until_ms = ?3, attempts = attempts + 1"
@@ -1189,25 +1194,25 @@ static enum tv_err S_finish_one(struct S_finish *f, const char *owner,
 static enum tv_err S_finish_jobs(sqlite3 *db, struct tv_item_finish *batch, size_t n,
 				 int64_t now)
 {
-	enum tv_err rc = TV_OK;
+	bool *counted = calloc(n ? n : 1, sizeof(*counted));
+	enum tv_err rc = counted ? TV_OK : TV_ERR_NOMEM;
 	size_t i, j, k, last;
 
+	/* one pass per job of the batch (a batch holds few jobs) */
 	for (i = 0; !rc && i < n; i++) {
-		if (batch[i].rc != TV_OK)
+		if (batch[i].rc != TV_OK || counted[i])
 			continue;
-		for (j = 0; j < i; j++)
-			if (batch[j].rc == TV_OK && !strcmp(batch[j].job_id, batch[i].job_id))
-				break;
-		if (j < i)
-			continue; /* counted with the job's first item */
 		for (k = 0, last = i, j = i; j < n; j++) {
-			if (batch[j].rc == TV_OK && !strcmp(batch[j].job_id, batch[i].job_id)) {
+			if (batch[j].rc == TV_OK && !counted[j] &&
+			    !strcmp(batch[j].job_id, batch[i].job_id)) {
+				counted[j] = true;
 				k++;
 				last = j;
 			}
 		}
 		rc = S_finish_job(db, batch[i].job_id, k, now, &batch[last].job_final);
 	}
+	free(counted);
 	return rc;
 }
 

@@ -161,9 +161,10 @@ static bool S_take_ready(struct tv_importer *imp, struct tv_claimed_item *ci, in
 }
 
 /*
- * Claim up to two items in one store transaction when there is room to
- * keep the second for the next free worker (woken for it); *n = 0 when
- * there is nothing to claim. The first item is the caller's.
+ * Claim up to S_CLAIM_MAX items in one store transaction when there is room
+ * to keep the rest for the next free workers (woken for them); *n = 0 when
+ * there is nothing to claim. The first item is the caller's. Only when no
+ * commit runs (S_worker): the committer claims for the workers otherwise.
  */
 static enum tv_err S_claim(struct tv_importer *imp, struct tv_claimed_item *ci, int *slot,
 			   size_t *n)
@@ -174,8 +175,9 @@ static enum tv_err S_claim(struct tv_importer *imp, struct tv_claimed_item *ci, 
 	enum tv_err rc;
 
 	pthread_mutex_lock(&imp->lock);
-	/* at most one ahead per worker; the ring holds twice that, so the
-	 * claims running at once (one per worker) always find room below */
+	/* the ring holds the committer's largest target plus S_CLAIM_MAX per
+	 * worker, so the claims running at once (one per worker) always find
+	 * room below */
 	if (imp->store->ops->items_claim && imp->n_ready < imp->max_ready / 2)
 		max = S_CLAIM_MAX;
 	pthread_mutex_unlock(&imp->lock);
@@ -238,7 +240,10 @@ static enum tv_err S_claim(struct tv_importer *imp, struct tv_claimed_item *ci, 
  * the committer's time in its statements fell by a fifth, the import rate
  * rose 9%.
  * Linux keeps nice per thread; elsewhere the priority is left alone.
- * Raising nice needs no privilege; a failure changes nothing.
+ * Raising nice needs no privilege; a failure changes nothing. A worker's
+ * own claim (only when no commit runs, S_worker) then holds the writer
+ * lock at the lower priority: a POST may wait a little longer for it on
+ * busy cores, never for long (it is one short transaction).
  */
 static void S_lower_priority(void)
 {
@@ -270,15 +275,14 @@ static void *S_worker(void *arg)
 		pthread_mutex_lock(&imp->lock);
 		have = S_take_ready(imp, &ci, &slot);
 		stop = imp->stop;
-		while (!have && stop && imp->topping_up) {
-			/* what the committer is claiming is ours to process */
-			pthread_cond_wait(&imp->cond, &imp->lock);
-			have = S_take_ready(imp, &ci, &slot);
-		}
-		/* while the committer commits, it has claimed for us, or will
-		 * just after: a claim of our own would only queue behind its
-		 * transaction for SQLite's writer lock, and lengthen the next */
-		while (!have && !stop && imp->committing && imp->store->ops->items_claim) {
+		/* Stopping: what the committer is claiming ahead is ours to
+		 * process, so wait for it. Otherwise, while a commit runs, the
+		 * committer has claimed for us or is about to: a claim of our
+		 * own would only queue behind its transaction for SQLite's
+		 * writer lock, and lengthen the next. One loop, so a stop that
+		 * comes while waiting for the commit still waits for the claim. */
+		while (!have && (stop ? imp->topping_up
+				      : imp->committing && imp->store->ops->items_claim)) {
 			pthread_cond_wait(&imp->cond, &imp->lock);
 			have = S_take_ready(imp, &ci, &slot);
 			stop = imp->stop;

@@ -348,6 +348,50 @@ static void test_items_finish_batch(void **state)
 		tv_import_item_release(&got[i].item);
 }
 
+/* A tenant alone in the queue has several items claimed in one statement:
+ * still within its room under the cap, and in queue order, which between
+ * jobs queued in the same millisecond is the job id's order. */
+static void test_items_claim_lone_tenant(void **state)
+{
+	struct S_env *e = *state;
+	struct tv_claimed_item got[8];
+	size_t n = 99, i;
+
+	if (!e->st->ops->items_claim)
+		return;
+	/* two jobs queued at the same time (S_new_job: created_ms 1000); the
+	 * later id first, so insertion order is not the answer */
+	S_new_job(e, "30000000-0000-4000-8000-0000000000b2", 3);
+	S_new_job(e, "30000000-0000-4000-8000-0000000000b1", 3);
+	/* cap 3, one in flight: room for two */
+	assert_int_equal(e->st->ops->items_claim(e->st, "w1", 4000, 99999, 3, got, 1, &n), TV_OK);
+	assert_int_equal(n, 1);
+	assert_string_equal(got[0].job_id, "30000000-0000-4000-8000-0000000000b1");
+	assert_int_equal(got[0].item.index, 0);
+	tv_import_item_release(&got[0].item);
+	assert_int_equal(e->st->ops->items_claim(e->st, "w1", 4001, 99999, 3, got, 8, &n), TV_OK);
+	assert_int_equal(n, 2);
+	for (i = 0; i < n; i++) {
+		assert_string_equal(got[i].job_id, "30000000-0000-4000-8000-0000000000b1");
+		assert_int_equal(got[i].item.index, (int)i + 1);
+		assert_int_equal(got[i].attempts, 1);
+		assert_non_null(got[i].item.keystore);
+		tv_import_item_release(&got[i].item);
+	}
+	/* at the cap: nothing */
+	assert_int_equal(e->st->ops->items_claim(e->st, "w1", 4002, 99999, 3, got, 8, &n), TV_OK);
+	assert_int_equal(n, 0);
+	/* no cap: the other job's items, in item order */
+	assert_int_equal(e->st->ops->items_claim(e->st, "w1", 4003, 99999, 0, got, 8, &n), TV_OK);
+	assert_int_equal(n, 3);
+	for (i = 0; i < n; i++) {
+		assert_string_equal(got[i].job_id, "30000000-0000-4000-8000-0000000000b2");
+		assert_int_equal(got[i].item.index, (int)i);
+		assert_string_equal(got[i].dek_id, "dek");
+		tv_import_item_release(&got[i].item);
+	}
+}
+
 /* An item whose lease ran out is claimed alone: nothing is claimed behind
  * it, and it is never claimed behind another item, so a keystore that
  * crashes its worker again burns no attempt of items that only waited. */
@@ -837,6 +881,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_items_claim_batch, S_setup, S_teardown),
 		cmocka_unit_test_setup_teardown(test_items_claim_reclaim_alone, S_setup, S_teardown),
 		cmocka_unit_test_setup_teardown(test_items_finish_batch, S_setup, S_teardown),
+		cmocka_unit_test_setup_teardown(test_items_claim_lone_tenant, S_setup, S_teardown),
 		cmocka_unit_test_setup_teardown(test_claim_expired_lease_by_age, S_setup,
 						S_teardown),
 		cmocka_unit_test_setup_teardown(test_claim_oldest_first_across_states, S_setup,
