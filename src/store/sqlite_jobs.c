@@ -5,7 +5,9 @@
  * claimable again. A claim of several items decides them one at a time
  * (fairness between tenants, max_inflight), except that a tenant alone in
  * the queue has its items claimed several in one statement (S_pick: the
- * same decisions, a fifth of the statements). item_finish (items_finish: several items, one commit)
+ * same decisions, a fifth of the statements).
+ *
+ * item_finish (items_finish: several items, one commit)
  * is the one place an item's results become visible: in a single
  * transaction it re-checks that the caller still holds the item (a worker
  * that lost its lease writes nothing, so nothing is ever imported twice), applies the dedupe rules, stores certificates and sealed
