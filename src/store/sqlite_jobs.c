@@ -891,7 +891,11 @@ static enum tv_err S_hold_check(struct S_finish *f, const char *owner)
 }
 
 /* Another result of this job with fingerprint fp that is IMPORTED or VALID.
- * *order: 0 none, -1 it comes before (index, seq), +1 after. */
+ * *order: 0 none, -1 it comes before (index, seq), +1 after. INDEXED BY:
+ * left to itself, SQLite walked the primary key (job_id, item_index, seq)
+ * for the ORDER BY, reading every result row of the job so far (a 1 KB
+ * certificate each) on every item: quadratic in the job's size, 2% of an
+ * import's CPU at 100 items. The fingerprint index finds the few rows. */
 static enum tv_err S_job_dup(struct S_finish *f, const char *fp, int seq, int *order,
 			     int *o_index, int *o_seq, char *cert_id)
 {
@@ -899,6 +903,7 @@ static enum tv_err S_job_dup(struct S_finish *f, const char *fp, int seq, int *o
 	enum tv_err rc = tv__sqlite_stmt(
 		f->db, &st,
 		"SELECT item_index, seq, coalesce(certificate_id, '') FROM import_results"
+		" INDEXED BY import_results_fingerprint"
 		" WHERE job_id = ? AND fingerprint = ? AND status IN ('IMPORTED', 'VALID')"
 		" ORDER BY item_index, seq LIMIT 1");
 

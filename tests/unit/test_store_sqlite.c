@@ -358,6 +358,67 @@ static void test_claim_cost_ignores_history(void **state)
 	assert_true(after < before + 200);
 }
 
+/* Finish the item ci with one VALID result of fingerprint fp; report the
+ * VM steps of the statement that looks for the same certificate earlier in
+ * the job (reset before). */
+static int S_finish_dup_steps(struct S_env *e, struct tv_claimed_item *ci, const char *fp,
+			      int64_t now)
+{
+	struct tv_item_outcome o = { .status = "VALID", .reason = "" };
+	sqlite3_stmt *p = NULL;
+	bool final = false;
+	sqlite3 *db;
+	int steps = 0;
+
+	snprintf(o.fingerprint, sizeof(o.fingerprint), "%s", fp);
+	assert_int_equal(tv__sqlite_acquire(e->s, &db), TV_OK);
+	while ((p = sqlite3_next_stmt(db, p)) != NULL)
+		if (strstr(sqlite3_sql(p), "ORDER BY item_index, seq LIMIT 1"))
+			(void)sqlite3_stmt_status(p, SQLITE_STMTSTATUS_VM_STEP, 1);
+	tv__sqlite_release(e->s, db, false);
+	assert_int_equal(e->st->ops->item_finish(e->st, ci->job_id, ci->item.index, "w", &o, 1,
+						 now, &final),
+			 TV_OK);
+	assert_string_equal(o.recorded_status, "VALID");
+	assert_int_equal(tv__sqlite_acquire(e->s, &db), TV_OK);
+	while ((p = sqlite3_next_stmt(db, p)) != NULL)
+		if (strstr(sqlite3_sql(p), "ORDER BY item_index, seq LIMIT 1"))
+			steps += sqlite3_stmt_status(p, SQLITE_STMTSTATUS_VM_STEP, 1);
+	tv__sqlite_release(e->s, db, false);
+	assert_true(steps > 0);
+	return steps;
+}
+
+/* Finishing an item looks for the same certificate among the job's results
+ * so far (DUPLICATE_IN_REQUEST) through the fingerprint index: its work does
+ * not grow with the results before it (a walk of the job's results, each
+ * with its certificate, made a 100-item job's commits quadratic). */
+static void test_job_dup_cost_ignores_job_size(void **state)
+{
+	struct S_env *e = *state;
+	struct tv_import_job job = { .n_items = 0 };
+	struct tv_claimed_item ci;
+	char fp[41];
+	int i, first = 0, last = 0;
+
+	S_tenant(e, &job);
+	job.dry_run = true; /* VALID results, no certificate rows needed */
+	S_job(e, &job, "job-d", 10, 300);
+	for (i = 0; i < 300; i++) {
+		assert_int_equal(e->st->ops->item_claim(e->st, "w", 100 + i, 99999, 0, &ci), TV_OK);
+		snprintf(fp, sizeof(fp), "%040d", i);
+		if (i == 1)
+			first = S_finish_dup_steps(e, &ci, fp, 100 + i);
+		else if (i == 299)
+			last = S_finish_dup_steps(e, &ci, fp, 100 + i);
+		else
+			(void)S_finish_dup_steps(e, &ci, fp, 100 + i);
+		tv_import_item_release(&ci.item);
+	}
+	/* walking 298 result rows would cost thousands of steps */
+	assert_true(last < first + 50);
+}
+
 /* Nor does it grow with the items waiting: the waiting tenants are found
  * by a skip scan, not by stepping over every waiting item. */
 static void test_claim_cost_ignores_queue(void **state)
@@ -383,6 +444,19 @@ static void test_claim_cost_ignores_queue(void **state)
 	tv_import_item_release(&c2.item);
 	/* stepping over 500 index entries would cost thousands of steps */
 	assert_true(after < before + 200);
+}
+
+/* Every pooled connection keeps SQLite's temporary files in memory: a
+ * savepoint's statement journal holds the original of the pages it changes
+ * (an item's erased inputs among them), which must not land in a file. */
+static void test_temp_store_in_memory(void **state)
+{
+	struct S_env *e = *state;
+	sqlite3 *db;
+
+	assert_int_equal(tv__sqlite_acquire(e->s, &db), TV_OK);
+	assert_int_equal(S_pragma_int(db, "PRAGMA temp_store"), 2); /* MEMORY */
+	tv__sqlite_release(e->s, db, false);
 }
 
 /* Whether the file at path holds the bytes needle (a missing file holds
@@ -579,6 +653,9 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_claim_leaves_connection_durable, S_setup,
 						S_teardown),
 		cmocka_unit_test_setup_teardown(test_claim_cost_ignores_queue, S_setup, S_teardown),
+		cmocka_unit_test_setup_teardown(test_job_dup_cost_ignores_job_size, S_setup,
+						S_teardown),
+		cmocka_unit_test_setup_teardown(test_temp_store_in_memory, S_setup, S_teardown),
 		cmocka_unit_test_setup_teardown(test_finished_inputs_leave_wal, S_setup,
 						S_teardown),
 		cmocka_unit_test_setup_teardown(test_wal_checkpointed_by_thread, S_setup,
