@@ -369,15 +369,18 @@ static bool S_commit(struct tv_importer *imp, struct tv_import_done **batch,
 }
 
 /*
- * How many items a worker needs ready to keep busy through two commits (its
- * items take item_ns_avg, a commit commit_ns_avg: the committer claims just
- * before a commit, and its next claims come before the next), plus one:
- * keystores that take seconds get two (as with one commit), so another
- * tenant's item doesn't wait behind a long row of them claimed ahead
- * (fairness); a millisecond item behind a 20 ms group commit gets 41 (at
- * most S_AHEAD_MAX_PER_WORKER: another tenant's item then waits at most
- * about that many item times more). S_AHEAD_PER_WORKER until both have
- * been timed. imp->lock held.
+ * How many items a worker needs ready to keep busy through this commit and
+ * the next (its items take item_ns_avg, a commit commit_ns_avg: the
+ * committer claims just before a commit, and its next claims come before
+ * the next), counted at twice the average commit, plus one: a commit's
+ * fsync has a long tail (4 ms typically, 16 ms and more at times on the
+ * bench machine's disk), and with two average commits the workers waited
+ * for claims 9 to 13% of their time, with four 4 to 5%. Keystores that
+ * take seconds get two, so another tenant's item doesn't wait behind a
+ * long row of them claimed ahead (fairness); a millisecond item behind a
+ * 5 ms group commit gets 21, behind a 20 ms one 48 (S_AHEAD_MAX_PER_WORKER:
+ * another tenant's item then waits at most about that many item times
+ * more). S_AHEAD_PER_WORKER until both have been timed. imp->lock held.
  */
 static size_t S_ahead(const struct tv_importer *imp)
 {
@@ -385,7 +388,7 @@ static size_t S_ahead(const struct tv_importer *imp)
 
 	if (imp->item_ns_avg <= 0 || imp->commit_ns_avg <= 0)
 		return S_AHEAD_PER_WORKER;
-	k = (2 * imp->commit_ns_avg + imp->item_ns_avg - 1) / imp->item_ns_avg + 1;
+	k = (4 * imp->commit_ns_avg + imp->item_ns_avg - 1) / imp->item_ns_avg + 1;
 	return k > S_AHEAD_MAX_PER_WORKER ? S_AHEAD_MAX_PER_WORKER : (size_t)k;
 }
 
