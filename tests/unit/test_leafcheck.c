@@ -531,6 +531,20 @@ static void test_edge_cases(void **state)
 	leaf = S_make(leaf_key, "sha1", k.rsa_ca, k.rsa_key, e_good, 2, 55, EVP_sha1());
 	assert_false(S_diff(ts, leaf, cands, &t));
 	X509_free(leaf);
+	/* SHA-384 and SHA-512 signatures (each issuer's own verify context),
+	 * good and flipped */
+	leaf = S_make(leaf_key, "sha384", k.rsa_ca, k.rsa_key, e_good, 2, 58, EVP_sha384());
+	assert_true(S_diff(ts, leaf, cands, &t));
+	bad = S_flip(leaf, 1);
+	assert_false(S_diff(ts, bad, cands, &t));
+	X509_free(bad);
+	X509_free(leaf);
+	leaf = S_make(leaf_key, "sha512", k.ec_ca, k.ec_key, e_good, 2, 59, EVP_sha512());
+	assert_true(S_diff(ts, leaf, cands, &t));
+	bad = S_flip(leaf, 1);
+	assert_false(S_diff(ts, bad, cands, &t));
+	X509_free(bad);
+	X509_free(leaf);
 	/* self-issued leaf named like its issuer */
 	leaf = S_make(leaf_key, "RSA CA", k.rsa_ca, k.rsa_key, e_good, 2, 56, EVP_sha256());
 	assert_false(S_diff(ts, leaf, cands, &t));
