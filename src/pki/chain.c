@@ -85,7 +85,8 @@ struct S_issuer {
 	int key_id;                        /* EVP_PKEY_RSA or EVP_PKEY_EC */
 	const ASN1_OCTET_STRING *skid;     /* chain[0]'s SKID or NULL (borrowed) */
 	/* a DigestVerify context under pkey, per digest (S_md), initialized
-	 * once: a leaf's check copies one (NULL: it initializes its own) */
+	 * once: a leaf's check copies one (NULL, or a copy that fails: it
+	 * initializes its own) */
 	EVP_MD_CTX *verify[S_SIG_MDS];
 };
 
@@ -758,13 +759,19 @@ static bool S_sig_ok(const struct tv__cert_der *c, const struct S_issuer *iss)
 {
 	int k = S_sig_md(&c->sig_alg, iss->key_id);
 	EVP_MD_CTX *ctx;
-	bool ok = false;
+	bool ok = false, ready;
 
 	if (k < 0)
 		return false;
 	ctx = EVP_MD_CTX_new();
-	if (ctx && (iss->verify[k] ? EVP_MD_CTX_copy_ex(ctx, iss->verify[k])
-				   : EVP_DigestVerifyInit(ctx, NULL, S_md(k), NULL, iss->pkey)) == 1) {
+	if (!ctx)
+		return false;
+	/* a copy that fails (a provider without dupctx) falls back to a fresh
+	 * context, so the fast path stays open */
+	ready = iss->verify[k] && EVP_MD_CTX_copy_ex(ctx, iss->verify[k]) == 1;
+	if (!ready && EVP_MD_CTX_reset(ctx) == 1)
+		ready = EVP_DigestVerifyInit(ctx, NULL, S_md(k), NULL, iss->pkey) == 1;
+	if (ready) {
 		/* used once: the final step need not keep it usable (a copy) */
 		EVP_MD_CTX_set_flags(ctx, EVP_MD_CTX_FLAG_FINALISE);
 		ok = EVP_DigestVerify(ctx, c->signature.p, c->signature.len, c->tbs.p,

@@ -66,8 +66,9 @@ struct tv_importer {
 	size_t n_ready, ready_head, max_ready;
 	struct tv_claimed_item *claimed; /* the committer's claims (max_ready) */
 	/* recent averages, for how many to claim ahead (S_ahead): a worker's
-	 * time per item, the committer's per commit */
-	int64_t item_ns_avg, commit_ns_avg;
+	 * time per item, the committer's per cycle (its batch's wait, its
+	 * claims, its commit) */
+	int64_t item_ns_avg, cycle_ns_avg;
 	/* items this process holds (processing, claimed ahead, queued or
 	 * committing), for
 	 * lease renewal */

@@ -159,7 +159,8 @@ static bool S_take_ready(struct tv_importer *imp, struct tv_claimed_item *ci, in
 	*slot = r->slot;
 	memset(r, 0, sizeof(*r));
 	imp->ready_head = (imp->ready_head + 1) % imp->max_ready;
-	imp->n_ready--;
+	if (--imp->n_ready == 0)
+		pthread_cond_signal(&imp->commit_cond); /* S_fill_batch waits no more */
 	return true;
 }
 
@@ -374,7 +375,7 @@ static bool S_commit(struct tv_importer *imp, struct tv_import_done **batch,
 /*
  * How many items a worker needs ready to keep busy through this cycle of
  * the committer and the next (its items take item_ns_avg; a cycle, the
- * batch's wait, the claims and the commit, commit_ns_avg: the committer
+ * batch's wait, the claims and the commit, cycle_ns_avg: the committer
  * claims just before a commit, and its next claims come before the next),
  * each counted at twice the average, plus one: a commit's fsync has a
  * long tail (4 ms typically, 16 ms and more at times on the bench
@@ -390,9 +391,9 @@ static size_t S_ahead(const struct tv_importer *imp)
 {
 	int64_t k;
 
-	if (imp->item_ns_avg <= 0 || imp->commit_ns_avg <= 0)
+	if (imp->item_ns_avg <= 0 || imp->cycle_ns_avg <= 0)
 		return S_AHEAD_PER_WORKER;
-	k = (4 * imp->commit_ns_avg + imp->item_ns_avg - 1) / imp->item_ns_avg + 1;
+	k = (4 * imp->cycle_ns_avg + imp->item_ns_avg - 1) / imp->item_ns_avg + 1;
 	return k > S_AHEAD_MAX_PER_WORKER ? S_AHEAD_MAX_PER_WORKER : (size_t)k;
 }
 
@@ -434,14 +435,15 @@ static void S_ready_add(struct tv_importer *imp, struct tv_claimed_item *got, si
  * Let a small batch grow before it is committed: until it holds
  * S_BATCH_PER_WORKER items a worker, for at most S_BATCH_WAIT_MS, and only
  * while items claimed ahead remain to be worked on (the last items of an
- * import are not held back). What a group commit costs is mostly per
- * commit, not per item: its fsync (3 to 5 ms on the bench machine's disk,
- * about as long for 5 items as for 30), the claims before it, the pages
- * every commit writes again (the jobs' rows, the indexes' edges). Taking
- * at once whatever was pending gave commits of 7 to 14 items on disk and
- * of 2 on tmpfs, and the committer's CPU grew with their number. The
- * writer lock is free while it waits, and the workers go on with the items
- * claimed ahead for the whole cycle (S_ahead). imp->lock held.
+ * import are not held back). Much of what a group commit costs is per
+ * commit, not per item: its write and fsync (on the bench machine's disk
+ * 3 to 5 ms for 7 to 14 items, 6 to 8 ms for about 30), the claims before
+ * it, the pages every commit writes again (the jobs' rows, the indexes'
+ * edges). Taking at once whatever was pending gave commits of 7 to 14
+ * items on disk and of 2 on tmpfs, and the committer's CPU grew with their
+ * number. The writer lock is free while it waits, and the workers go on
+ * with the items claimed ahead for the whole cycle (S_ahead); a worker that
+ * takes the last of them, or a stop, ends the wait. imp->lock held.
  */
 static void S_fill_batch(struct tv_importer *imp)
 {
@@ -462,7 +464,7 @@ static void S_fill_batch(struct tv_importer *imp)
  * claims while the committer's transaction (and its fsync) runs waits for
  * it. The committer claims first, in a transaction of its own without
  * fsync (items_claim), and keeps enough items per worker ready to last the
- * workers through this commit and the next (S_ahead); a worker claims
+ * workers through this cycle and the next (S_ahead); a worker claims
  * itself only when it finds none and no commit runs. A store without
  * batched claims (PostgreSQL: no lock that one writer holds) claims
  * nothing here. Called and returns with imp->lock held.
@@ -524,7 +526,7 @@ static void *S_committer(void *arg)
 		if (final && imp->cfg.on_job_final)
 			imp->cfg.on_job_final(imp->cfg.on_job_final_arg);
 		pthread_mutex_lock(&imp->lock);
-		S_average(&imp->commit_ns_avg, t0);
+		S_average(&imp->cycle_ns_avg, t0);
 		imp->committing = false;
 		pthread_cond_broadcast(&imp->cond);
 	}
@@ -736,6 +738,7 @@ void tv_importer_stop(struct tv_importer *imp)
 	pthread_mutex_lock(&imp->lock);
 	imp->stop = true;
 	pthread_cond_broadcast(&imp->cond);
+	pthread_cond_signal(&imp->commit_cond); /* out of S_fill_batch */
 	pthread_mutex_unlock(&imp->lock);
 	for (i = 0; i < imp->n_threads; i++)
 		pthread_join(imp->threads[i], NULL);

@@ -544,6 +544,12 @@ static void test_edge_cases(void **state)
 	bad = S_flip(leaf, 1);
 	assert_false(S_diff(ts, bad, cands, &t));
 	X509_free(bad);
+	/* the issuer's context is copied, not used up: good again after a bad one */
+	assert_true(S_diff(ts, leaf, cands, &t));
+	X509_free(leaf);
+	/* SHA-224, next to the accepted arcs: OpenSSL's path */
+	leaf = S_make(leaf_key, "sha224", k.rsa_ca, k.rsa_key, e_good, 2, 63, EVP_sha224());
+	assert_false(S_diff(ts, leaf, cands, &t));
 	X509_free(leaf);
 	/* self-issued leaf named like its issuer */
 	leaf = S_make(leaf_key, "RSA CA", k.rsa_ca, k.rsa_key, e_good, 2, 56, EVP_sha256());

@@ -454,6 +454,8 @@ static void test_temp_store_in_memory(void **state)
 	struct S_env *e = *state;
 	sqlite3 *db;
 
+	/* a SQLite built with TEMP_STORE=0 would ignore the pragma */
+	assert_false(sqlite3_compileoption_used("TEMP_STORE=0"));
 	assert_int_equal(tv__sqlite_acquire(e->s, &db), TV_OK);
 	assert_int_equal(S_pragma_int(db, "PRAGMA temp_store"), 2); /* MEMORY */
 	tv__sqlite_release(e->s, db, false);
