@@ -291,21 +291,30 @@ static void S_job(struct S_env *e, struct tv_import_job *job, const char *id, in
 	free(items);
 }
 
-/* Claim one item and report the VM steps of the claim statements (the pick
- * and the claim). */
-static int S_claim_steps(struct S_env *e, int64_t now, struct tv_claimed_item *ci)
+/* The VM steps of the statements cached on the (single-threaded) pool's
+ * connection whose SQL holds a or b, since the last call; resets them. */
+static int S_steps(struct S_env *e, const char *a, const char *b)
 {
 	sqlite3_stmt *p = NULL;
 	sqlite3 *db;
 	int steps = 0;
 
-	assert_int_equal(e->st->ops->item_claim(e->st, "w", now, now + 60000, 0, ci), TV_OK);
 	assert_int_equal(tv__sqlite_acquire(e->s, &db), TV_OK);
 	while ((p = sqlite3_next_stmt(db, p)) != NULL)
-		if (strstr(sqlite3_sql(p), "WITH RECURSIVE wt(t)") ||
-		    strstr(sqlite3_sql(p), "WITH item AS"))
+		if (strstr(sqlite3_sql(p), a) || (b && strstr(sqlite3_sql(p), b)))
 			steps += sqlite3_stmt_status(p, SQLITE_STMTSTATUS_VM_STEP, 1);
 	tv__sqlite_release(e->s, db, false);
+	return steps;
+}
+
+/* Claim one item and report the VM steps of the claim statements (the pick
+ * and the claim). */
+static int S_claim_steps(struct S_env *e, int64_t now, struct tv_claimed_item *ci)
+{
+	int steps;
+
+	assert_int_equal(e->st->ops->item_claim(e->st, "w", now, now + 60000, 0, ci), TV_OK);
+	steps = S_steps(e, "WITH RECURSIVE wt(t)", "WITH item AS");
 	assert_true(steps > 0);
 	return steps;
 }
@@ -364,27 +373,18 @@ static void test_claim_cost_ignores_history(void **state)
 static int S_finish_dup_steps(struct S_env *e, struct tv_claimed_item *ci, const char *fp,
 			      int64_t now)
 {
+	static const char dup_sql[] = "ORDER BY item_index, seq LIMIT 1";
 	struct tv_item_outcome o = { .status = "VALID", .reason = "" };
-	sqlite3_stmt *p = NULL;
 	bool final = false;
-	sqlite3 *db;
-	int steps = 0;
+	int steps;
 
 	snprintf(o.fingerprint, sizeof(o.fingerprint), "%s", fp);
-	assert_int_equal(tv__sqlite_acquire(e->s, &db), TV_OK);
-	while ((p = sqlite3_next_stmt(db, p)) != NULL)
-		if (strstr(sqlite3_sql(p), "ORDER BY item_index, seq LIMIT 1"))
-			(void)sqlite3_stmt_status(p, SQLITE_STMTSTATUS_VM_STEP, 1);
-	tv__sqlite_release(e->s, db, false);
+	(void)S_steps(e, dup_sql, NULL);
 	assert_int_equal(e->st->ops->item_finish(e->st, ci->job_id, ci->item.index, "w", &o, 1,
 						 now, &final),
 			 TV_OK);
 	assert_string_equal(o.recorded_status, "VALID");
-	assert_int_equal(tv__sqlite_acquire(e->s, &db), TV_OK);
-	while ((p = sqlite3_next_stmt(db, p)) != NULL)
-		if (strstr(sqlite3_sql(p), "ORDER BY item_index, seq LIMIT 1"))
-			steps += sqlite3_stmt_status(p, SQLITE_STMTSTATUS_VM_STEP, 1);
-	tv__sqlite_release(e->s, db, false);
+	steps = S_steps(e, dup_sql, NULL);
 	assert_true(steps > 0);
 	return steps;
 }
