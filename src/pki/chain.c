@@ -486,7 +486,8 @@ static const EVP_MD *S_md(int k)
  * The issuer's DigestVerify contexts, one per digest. EVP_DigestVerifyInit
  * fetches the provider's signature and digest and builds their contexts,
  * which cost more than the RSA verification itself; a copy of a context
- * built once costs less (the chain check, measured: 17%). The contexts are
+ * built once costs less (the chain check of an RSA leaf, measured: 199 us
+ * before, 110 to 135 after, with EVP_MD_CTX_FLAG_FINALISE). The contexts are
  * only read after this (copied from), like the rest of the entry. One
  * that can't be built stays NULL and the leaf's check initializes its own.
  */
