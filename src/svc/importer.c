@@ -68,6 +68,12 @@
 #define S_BATCH_PER_WORKER 16 /* a group commit waits for this many items a worker, */
 #define S_BATCH_WAIT_MS 10     /* or this long, while the workers have items */
 
+/* The worker threads (at least one): what the per-worker bounds scale by. */
+static size_t S_workers(const struct tv_importer *imp)
+{
+	return imp->cfg.workers ? imp->cfg.workers : 1;
+}
+
 static void S_deadline(struct timespec *ts, int64_t ms)
 {
 	clock_gettime(CLOCK_MONOTONIC, ts);
@@ -447,7 +453,7 @@ static void S_ready_add(struct tv_importer *imp, struct tv_claimed_item *got, si
  */
 static void S_fill_batch(struct tv_importer *imp)
 {
-	size_t want = (size_t)(imp->cfg.workers ? imp->cfg.workers : 1) * S_BATCH_PER_WORKER;
+	size_t want = S_workers(imp) * S_BATCH_PER_WORKER;
 	struct timespec ts;
 
 	if (want > imp->max_pending)
@@ -471,7 +477,7 @@ static void S_fill_batch(struct tv_importer *imp)
  */
 static void S_top_up(struct tv_importer *imp)
 {
-	size_t target = (size_t)(imp->cfg.workers ? imp->cfg.workers : 1) * S_ahead(imp);
+	size_t target = S_workers(imp) * S_ahead(imp);
 	size_t want, n = 0;
 	int64_t now;
 	enum tv_err rc;
@@ -685,16 +691,16 @@ enum tv_err tv_importer_start(struct tv_importer **out, struct tv_store *store,
 	imp->pending_tail = &imp->pending;
 	/* every item held at once: one per worker, the ones claimed ahead, a
 	 * full queue, a full batch */
-	imp->max_pending = (size_t)(imp->cfg.workers ? imp->cfg.workers : 1) * S_PENDING_PER_WORKER;
+	imp->max_pending = S_workers(imp) * S_PENDING_PER_WORKER;
 	/* the committer's claims ahead, and the workers' own claims (a worker
 	 * may be claiming when the committer starts) */
 	imp->max_ready = (S_AHEAD_MAX_PER_WORKER + S_CLAIM_MAX) *
-			 (size_t)(imp->cfg.workers ? imp->cfg.workers : 1);
+			 S_workers(imp);
 	imp->n_held = imp->cfg.workers + imp->max_ready + 2 * imp->max_pending;
 	rc = tv_pki_ctx_new(&imp->pki);
 	if (!rc)
 		rc = tv_certinfo_cache_new(&imp->facts_cache, 0);
-	imp->threads = calloc(imp->cfg.workers ? imp->cfg.workers : 1, sizeof(*imp->threads));
+	imp->threads = calloc(S_workers(imp), sizeof(*imp->threads));
 	imp->held = calloc(imp->n_held, sizeof(*imp->held));
 	imp->batch = calloc(imp->max_pending, sizeof(*imp->batch));
 	imp->fin = calloc(imp->max_pending, sizeof(*imp->fin));
